@@ -1,0 +1,279 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/store"
+)
+
+// Limits on one history query.
+const (
+	maxQueryRuns   = 200
+	maxQueryKeys   = 100
+	maxQueryPoints = 20000
+)
+
+// seriesJSON is one series, columnar: steps[i], times[i] and values[i]
+// belong together. Non-finite numbers are the strings "NaN", "Infinity"
+// and "-Infinity".
+type seriesJSON struct {
+	Run     string          `json:"run"`
+	Key     string          `json:"key"`
+	Total   int64           `json:"total"`   // points in range before downsampling
+	Sampled bool            `json:"sampled"` // true when reduced to per-bucket extremes
+	Steps   []int64         `json:"steps"`
+	Times   []float64       `json:"times"`
+	Values  []history.Value `json:"values"`
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func stepRange(r *http.Request) (history.Range, error) {
+	rg := history.All
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"min_step", &rg.Min}, {"max_step", &rg.Max}} {
+		if s := r.URL.Query().Get(p.name); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return rg, badData("%s=%q: want an integer step", p.name, s)
+			}
+			*p.dst = n
+		}
+	}
+	if rg.Min > rg.Max {
+		return rg, badData("min_step is above max_step")
+	}
+	return rg, nil
+}
+
+// keysParam reads keys=a,b; keys may also be repeated (key=a&key=b) when a
+// key contains a comma.
+func keysParam(r *http.Request) []string {
+	keys := splitList(r.URL.Query().Get("keys"))
+	keys = append(keys, r.URL.Query()["key"]...)
+	return keys
+}
+
+// series reads one series, downsampled to points (0: every point).
+func (a *API) series(r *http.Request, run store.Run, key string, rg history.Range, points int, info map[string]history.KeyInfo) (seriesJSON, error) {
+	out := seriesJSON{Run: run.RunID, Key: key, Steps: []int64{}, Times: []float64{}, Values: []history.Value{}}
+	ki, ok := info[key]
+	if !ok {
+		return out, nil
+	}
+	lo, hi := max(rg.Min, ki.MinStep), min(rg.Max, ki.MaxStep)
+	if lo > hi {
+		return out, nil
+	}
+	add := func(p history.Point) {
+		out.Steps = append(out.Steps, p.Step)
+		out.Times = append(out.Times, p.Time)
+		out.Values = append(out.Values, p.Value)
+	}
+	if points == 0 {
+		err := a.d.Store.Scan(r.Context(), run.PK, key, history.Range{Min: lo, Max: hi}, func(p history.Point) error {
+			add(p)
+			out.Total++
+			return nil
+		})
+		return out, err
+	}
+	ds := history.NewDownsampler(lo, hi, points)
+	if err := a.d.Store.Scan(r.Context(), run.PK, key, history.Range{Min: lo, Max: hi}, func(p history.Point) error {
+		ds.Add(p)
+		return nil
+	}); err != nil {
+		return out, err
+	}
+	for _, p := range ds.Points() {
+		add(p)
+	}
+	out.Total, out.Sampled = ds.Total(), ds.Sampled()
+	return out, nil
+}
+
+func keyInfo(r *http.Request, st history.Reader, runPK int64) (map[string]history.KeyInfo, error) {
+	ks, err := st.RunKeys(r.Context(), runPK)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]history.KeyInfo, len(ks))
+	for _, k := range ks {
+		m[k.Key] = k
+	}
+	return m, nil
+}
+
+// projectHistory answers a chart: several keys of several runs, each
+// downsampled to at most about `points` points.
+func (a *API) projectHistory(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.project(r)
+	if err != nil {
+		return err
+	}
+	runIDs := splitList(r.URL.Query().Get("runs"))
+	keys := keysParam(r)
+	if len(runIDs) == 0 || len(keys) == 0 {
+		return badData("runs and keys are required, e.g. ?runs=a1b2c3d4,e5f6g7h8&keys=train/loss")
+	}
+	if len(runIDs) > maxQueryRuns || len(keys) > maxQueryKeys {
+		return badData("at most %d runs and %d keys per query", maxQueryRuns, maxQueryKeys)
+	}
+	points, err := intParam(r, "points", 1000, 4, maxQueryPoints)
+	if err != nil {
+		return err
+	}
+	rg, err := stepRange(r)
+	if err != nil {
+		return err
+	}
+	out := []seriesJSON{}
+	for _, id := range runIDs {
+		run, err := a.d.Store.Run(r.Context(), store.RunKey{Entity: p.Entity, Project: p.Name, RunID: id})
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, CodeNotFound, "run %s/%s/%s not found", p.Entity, p.Name, id)
+		}
+		if err != nil {
+			return err
+		}
+		info, err := keyInfo(r, a.d.Store, run.PK)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			s, err := a.series(r, run, k, rg, points, info)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"series": out})
+	return nil
+}
+
+// runHistory returns keys of one run: downsampled when points is given,
+// otherwise every point; format=ndjson streams rows for export.
+func (a *API) runHistory(w http.ResponseWriter, r *http.Request) error {
+	run, err := a.run(r)
+	if err != nil {
+		return err
+	}
+	info, err := keyInfo(r, a.d.Store, run.PK)
+	if err != nil {
+		return err
+	}
+	keys := keysParam(r)
+	if len(keys) == 0 {
+		for k := range info {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > maxQueryKeys && r.URL.Query().Get("format") != "ndjson" {
+		return badData("at most %d keys per query; use format=ndjson to export more", maxQueryKeys)
+	}
+	points, err := intParam(r, "points", 0, 0, maxQueryPoints)
+	if err != nil {
+		return err
+	}
+	if points > 0 && points < 4 {
+		return badData("points must be 0 (every point) or at least 4")
+	}
+	rg, err := stepRange(r)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "ndjson" {
+		return a.exportNDJSON(w, r, run, keys, rg, info)
+	}
+	out := []seriesJSON{}
+	for _, k := range keys {
+		s, err := a.series(r, run, k, rg, points, info)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"series": out})
+	return nil
+}
+
+// exportNDJSON streams one JSON line per point: {"key","step","time","value"}.
+func (a *API) exportNDJSON(w http.ResponseWriter, r *http.Request, run store.Run, keys []string, rg history.Range, info map[string]history.KeyInfo) error {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	type line struct {
+		Key   string        `json:"key"`
+		Step  int64         `json:"step"`
+		Time  float64       `json:"time"`
+		Value history.Value `json:"value"`
+	}
+	enc := json.NewEncoder(bw)
+	for _, k := range keys {
+		if _, ok := info[k]; !ok {
+			continue
+		}
+		err := a.d.Store.Scan(r.Context(), run.PK, k, rg, func(p history.Point) error {
+			return enc.Encode(line{Key: k, Step: p.Step, Time: p.Time, Value: p.Value})
+		})
+		if err != nil {
+			// Headers are gone; the truncated stream tells the client.
+			a.d.Log.Error("export history", "run", run.RunKey.String(), "err", err)
+			return nil
+		}
+	}
+	return bw.Flush()
+}
+
+type keyJSON struct {
+	Key     string `json:"key"`
+	Points  int64  `json:"points"`
+	MinStep int64  `json:"min_step"`
+	MaxStep int64  `json:"max_step"`
+}
+
+func (a *API) runKeys(w http.ResponseWriter, r *http.Request) error {
+	run, err := a.run(r)
+	if err != nil {
+		return err
+	}
+	ks, err := a.d.Store.RunKeys(r.Context(), run.PK)
+	if err != nil {
+		return err
+	}
+	out := make([]keyJSON, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, keyJSON(k))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+	return nil
+}
+
+func (a *API) projectKeys(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.project(r)
+	if err != nil {
+		return err
+	}
+	ks, err := a.d.Store.ProjectKeys(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": ks})
+	return nil
+}

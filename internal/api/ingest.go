@@ -1,0 +1,126 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/fluoro-dev/fluoro/internal/ingest"
+	"github.com/fluoro-dev/fluoro/internal/live"
+	"github.com/fluoro-dev/fluoro/internal/store"
+)
+
+// ingestResponse acknowledges one batch.
+type ingestResponse struct {
+	Writer    string             `json:"writer"`
+	Seq       int64              `json:"seq"`       // the acknowledged sequence: durable now
+	Duplicate bool               `json:"duplicate"` // applied before; nothing changed this time
+	Accepted  int                `json:"accepted"`  // records applied
+	Rejected  []ingest.Rejection `json:"rejected"`  // records refused on their own
+}
+
+func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	d, err := ingest.Decode(body)
+	if err != nil {
+		return err
+	}
+	// Access and run checks reuse the path-based helpers.
+	r.SetPathValue("entity", d.Key.Entity)
+	r.SetPathValue("project", d.Key.Project)
+	r.SetPathValue("run", d.Key.RunID)
+	run, err := a.run(r)
+	if err != nil {
+		return err
+	}
+	rejected := d.Rejected
+	if rejected == nil {
+		rejected = []ingest.Rejection{}
+	}
+	if d.Records > 0 && len(rejected) == d.Records {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable,
+			Message: "every record was rejected: " + joinRejections(rejected), Details: map[string]any{"rejected": rejected}}
+	}
+	b := d.Batch
+	b.RunPK, b.ProjectPK, b.Now = run.PK, run.ProjectPK, a.now()
+	fillTimes(&b, b.Now)
+	res, err := a.d.Committer.Submit(r.Context(), b)
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		if errors.Is(res.Err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, CodeNotFound, "run %s not found", d.Key)
+		}
+		return res.Err
+	}
+	if !res.Duplicate && len(b.History) > 0 {
+		a.publishHistory(run, b)
+	}
+	writeJSON(w, http.StatusOK, ingestResponse{
+		Writer: b.Writer, Seq: b.Seq, Duplicate: res.Duplicate,
+		Accepted: d.Records - len(rejected), Rejected: rejected,
+	})
+	return nil
+}
+
+// fillTimes gives rows and lines without a time the server's clock.
+func fillTimes(b *store.Batch, now time.Time) {
+	t := float64(now.UnixNano()) / 1e9
+	for i := range b.History {
+		if b.History[i].Time == 0 {
+			b.History[i].Time = t
+		}
+	}
+	for i := range b.Console {
+		if b.Console[i].Time == 0 {
+			b.Console[i].Time = t
+		}
+	}
+	for i := range b.System {
+		if b.System[i].Time == 0 {
+			b.System[i].Time = t
+		}
+	}
+}
+
+type historyEvent struct {
+	Run     string   `json:"run"`
+	Keys    []string `json:"keys"`
+	MinStep int64    `json:"min_step"`
+	MaxStep int64    `json:"max_step"`
+	Rows    int      `json:"rows"`
+}
+
+func (a *API) publishHistory(run store.Run, b store.Batch) {
+	ev := historyEvent{Run: run.RunID, MinStep: b.History[0].Step, MaxStep: b.History[0].Step, Rows: len(b.History)}
+	seen := map[string]bool{}
+	for _, row := range b.History {
+		ev.MinStep, ev.MaxStep = min(ev.MinStep, row.Step), max(ev.MaxStep, row.Step)
+		for _, f := range row.Fields {
+			if !seen[f.Key] && len(seen) < 1000 {
+				seen[f.Key] = true
+				ev.Keys = append(ev.Keys, f.Key)
+			}
+		}
+	}
+	a.d.Hub.Publish(live.History, run.Entity, run.Project, ev)
+}
+
+func joinRejections(rs []ingest.Rejection) string {
+	s := ""
+	for i, r := range rs {
+		if i == 3 {
+			return s + "; …"
+		}
+		if i > 0 {
+			s += "; "
+		}
+		s += r.Record + ": " + r.Error
+	}
+	return s
+}

@@ -1,0 +1,51 @@
+package api
+
+import "net/http"
+
+const (
+	pProject = "/api/v1/projects/{entity}/{project}"
+	pRun     = pProject + "/runs/{run}"
+)
+
+// table declares every route. The OpenAPI document is generated from it.
+func (a *API) table() []route {
+	filterParams := []param{
+		{"filter", "string", `filter expression, e.g. config.lr > 0.001 and state = "finished" and tags has "best"`},
+		{"sort", "string", "comma-separated fields, '-' for descending, e.g. -summary.val/acc,created_at"},
+		{"limit", "integer", "page size, 1-1000 (default 50)"},
+		{"offset", "integer", "runs to skip"},
+	}
+	histParams := []param{
+		{"keys", "string", "comma-separated metric keys (or repeat key=... for keys with commas)"},
+		{"min_step", "integer", "first step, inclusive"},
+		{"max_step", "integer", "last step, inclusive"},
+	}
+	return []route{
+		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "This OpenAPI document.", Public: true, Resp: "OpenAPI", h: a.openapi},
+		{Method: "GET", Path: "/api/v1/viewer", Summary: "The authenticated user and the entities they can use.", Resp: "Viewer", h: a.viewer},
+		{Method: "GET", Path: "/api/v1/entities", Summary: "Entities the caller can access.", Resp: "EntityList", h: a.listEntities},
+		{Method: "GET", Path: "/api/v1/entities/{entity}/projects", Summary: "Projects of an entity, most recently active first.", Resp: "ProjectList", h: a.listProjects},
+		{Method: "GET", Path: pProject, Summary: "One project.", Resp: "Project", h: a.getProject},
+		{Method: "GET", Path: pProject + "/runs", Summary: "Runs of a project, filtered, sorted and paged.", Query: filterParams, Resp: "RunList", h: a.listRuns},
+		{Method: "POST", Path: pProject + "/runs", Summary: "Create a run, or resume one by id (resume: allow, must, never). Creates the project on first use.", Body: "CreateRun", Resp: "Run", Status: http.StatusCreated, h: a.createRun},
+		{Method: "GET", Path: pRun, Summary: "One run.", Resp: "Run", h: a.getRun},
+		{Method: "PATCH", Path: pRun, Summary: "Update a run's name, config (allow_val_change), summary, tags, notes, group or job type.", Body: "UpdateRun", Resp: "Run", h: a.updateRun},
+		{Method: "POST", Path: pRun + "/finish", Summary: "Finish a run with an exit code or an explicit terminal state.", Body: "FinishRun", Resp: "Run", h: a.finishRun},
+		{Method: "GET", Path: pProject + "/keys", Summary: "Every metric key logged in the project.", Resp: "KeyNames", h: a.projectKeys},
+		{Method: "GET", Path: pRun + "/keys", Summary: "A run's metric keys with point counts and step ranges.", Resp: "KeyList", h: a.runKeys},
+		{Method: "GET", Path: pProject + "/history", Summary: "Chart data: keys of several runs, each downsampled keeping every bucket's first, last, min and max.",
+			Query: append([]param{{"runs", "string", "comma-separated run ids"}, {"points", "integer", "points per series, 4-20000 (default 1000)"}}, histParams...),
+			Resp:  "SeriesList", h: a.projectHistory},
+		{Method: "GET", Path: pRun + "/history", Summary: "History of one run: every point, downsampled (points=N) or streamed as NDJSON (format=ndjson).",
+			Query: append([]param{{"points", "integer", "0 for every point (default), or 4-20000"}, {"format", "string", "json (default) or ndjson"}}, histParams...),
+			Resp:  "SeriesList", h: a.runHistory},
+		{Method: "GET", Path: pRun + "/console", Summary: "Console lines after an offset.", Query: []param{{"after", "integer", "offset of the last line already read"}, {"limit", "integer", "1-10000 (default 1000)"}}, Resp: "ConsoleLines", h: a.console},
+		{Method: "GET", Path: pRun + "/system", Summary: "System-metric samples, oldest first.", Query: []param{{"limit", "integer", "most recent samples to return (default 10000)"}}, Resp: "SystemSamples", h: a.system},
+		{Method: "GET", Path: pRun + "/files", Summary: "A run's files with signed download links.", Resp: "FileList", h: a.listFiles},
+		{Method: "PUT", Path: pRun + "/files/{name...}", Summary: "Upload (or replace) a run file; the body is the content.", Body: "Binary", Resp: "File", h: a.uploadFile},
+		{Method: "GET", Path: "/api/v1/files/download", Summary: "Download a file through a signed link from the files endpoint (the link is the credential).", Public: true,
+			Query: []param{{"run", "integer", ""}, {"name", "string", ""}, {"exp", "integer", ""}, {"sig", "string", ""}}, RespCT: "application/octet-stream", h: a.download},
+		{Method: "POST", Path: "/api/v1/ingest", Summary: "Ingest one batch of history rows, summary updates, console lines and system samples. Idempotent per (run, writer, seq); the 200 means durable.", Body: "IngestBatch", Resp: "IngestAck", h: a.ingest},
+		{Method: "GET", Path: "/api/v1/events", Summary: "Live notifications as Server-Sent Events; resumable with Last-Event-ID.", Query: []param{{"project", "string", "entity/project to follow (default: all the caller can access)"}}, RespCT: "text/event-stream", h: a.events},
+	}
+}

@@ -1,0 +1,328 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/fluoro-dev/fluoro/internal/auth"
+	"github.com/fluoro-dev/fluoro/internal/live"
+	"github.com/fluoro-dev/fluoro/internal/query"
+	"github.com/fluoro-dev/fluoro/internal/store"
+)
+
+// RunJSON is a run as the API shows it.
+type RunJSON struct {
+	Entity      string         `json:"entity"`
+	Project     string         `json:"project"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	State       string         `json:"state"`
+	User        string         `json:"user"`
+	Config      map[string]any `json:"config"`
+	Summary     map[string]any `json:"summary"`
+	Tags        []string       `json:"tags"`
+	Group       string         `json:"group"`
+	JobType     string         `json:"job_type"`
+	Notes       string         `json:"notes"`
+	Host        string         `json:"host"`
+	Program     string         `json:"program"`
+	Git         store.Git      `json:"git"`
+	CreatedAt   string         `json:"created_at"`
+	UpdatedAt   string         `json:"updated_at"`
+	HeartbeatAt string         `json:"heartbeat_at"`
+	FinishedAt  *string        `json:"finished_at"`
+	ExitCode    *int           `json:"exit_code"`
+	LastStep    int64          `json:"last_step"`
+	Points      int64          `json:"points"`
+	Resumed     *bool          `json:"resumed,omitempty"`
+}
+
+func (a *API) runJSON(r *http.Request, run store.Run) RunJSON {
+	return RunJSON{
+		Entity: run.Entity, Project: run.Project, ID: run.RunID, Name: run.Name, State: run.State,
+		User: a.userName(r.Context(), run.UserID), Config: run.Config, Summary: run.Summary, Tags: run.Tags,
+		Group: run.Group, JobType: run.JobType, Notes: run.Notes, Host: run.Host, Program: run.Program, Git: run.Git,
+		CreatedAt: fmtTime(run.CreatedAt), UpdatedAt: fmtTime(run.UpdatedAt), HeartbeatAt: fmtTime(run.HeartbeatAt),
+		FinishedAt: fmtTimePtr(run.FinishedAt), ExitCode: run.ExitCode, LastStep: run.LastStep, Points: run.Points,
+	}
+}
+
+type userJSON struct {
+	Name     string   `json:"name"`
+	Email    string   `json:"email"`
+	Admin    bool     `json:"admin"`
+	Entity   string   `json:"entity"`
+	Entities []string `json:"entities"`
+}
+
+func (a *API) viewer(w http.ResponseWriter, r *http.Request) error {
+	u, _ := auth.UserFrom(r.Context())
+	ents, err := a.d.Store.ListEntities(r.Context())
+	if err != nil {
+		return err
+	}
+	out := userJSON{Name: u.Name, Email: u.Email, Admin: u.Admin, Entity: u.Name, Entities: []string{}}
+	for _, e := range ents {
+		if auth.CanAccess(u, e) {
+			out.Entities = append(out.Entities, e.Name)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type entityJSON struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	CreatedAt string `json:"created_at"`
+}
+
+func (a *API) listEntities(w http.ResponseWriter, r *http.Request) error {
+	u, _ := auth.UserFrom(r.Context())
+	ents, err := a.d.Store.ListEntities(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []entityJSON{}
+	for _, e := range ents {
+		if auth.CanAccess(u, e) {
+			out = append(out, entityJSON{Name: e.Name, Kind: e.Kind, CreatedAt: fmtTime(e.CreatedAt)})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entities": out})
+	return nil
+}
+
+type projectJSON struct {
+	Entity    string `json:"entity"`
+	Name      string `json:"name"`
+	RunCount  int64  `json:"run_count"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+func toProjectJSON(p store.Project) projectJSON {
+	return projectJSON{Entity: p.Entity, Name: p.Name, RunCount: p.RunCount, CreatedAt: fmtTime(p.CreatedAt), UpdatedAt: fmtTime(p.UpdatedAt)}
+}
+
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.entity(r)
+	if err != nil {
+		return err
+	}
+	ps, err := a.d.Store.ListProjects(r.Context(), e.ID)
+	if err != nil {
+		return err
+	}
+	out := []projectJSON{}
+	for _, p := range ps {
+		out = append(out, toProjectJSON(p))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projects": out})
+	return nil
+}
+
+func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.project(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toProjectJSON(p))
+	return nil
+}
+
+// createRunRequest is the body of POST .../runs.
+type createRunRequest struct {
+	ID      string         `json:"id"`
+	Resume  string         `json:"resume"`
+	Name    string         `json:"name"`
+	Config  map[string]any `json:"config"`
+	Tags    []string       `json:"tags"`
+	Group   string         `json:"group"`
+	JobType string         `json:"job_type"`
+	Notes   string         `json:"notes"`
+	Host    string         `json:"host"`
+	Program string         `json:"program"`
+	Git     store.Git      `json:"git"`
+}
+
+func checkTags(tags []string) error {
+	if len(tags) > 256 {
+		return badData("at most 256 tags")
+	}
+	for _, t := range tags {
+		if t == "" || len(t) > 256 {
+			return badData("tag %.40q must be 1-256 bytes", t)
+		}
+	}
+	return nil
+}
+
+func (a *API) createRun(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.entity(r); err != nil {
+		return err
+	}
+	var req createRunRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	mode := store.ResumeMode(req.Resume)
+	switch req.Resume {
+	case "":
+		mode = store.ResumeNever
+		if req.ID != "" {
+			mode = store.ResumeAllow
+		}
+	case "allow", "must", "never":
+	default:
+		return badData("resume %q: use allow, must or never", req.Resume)
+	}
+	if req.ID != "" && !store.ValidRunID(req.ID) {
+		return badData("run id %q: use 1-64 letters, digits, '_', '-' or '.', not starting with '.'", req.ID)
+	}
+	if mode == store.ResumeMust && req.ID == "" {
+		return badData("resume=must needs the id of the run to resume")
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return err
+	}
+	u, _ := auth.UserFrom(r.Context())
+	run, resumed, err := a.d.Store.UpsertRun(r.Context(), store.RunSpec{
+		RunKey: store.RunKey{Entity: r.PathValue("entity"), Project: r.PathValue("project"), RunID: req.ID},
+		Resume: mode, UserID: u.ID, Name: req.Name, Config: req.Config, Tags: req.Tags, Group: req.Group,
+		JobType: req.JobType, Notes: req.Notes, Host: req.Host, Program: req.Program, Git: req.Git, Now: a.now(),
+	})
+	if err != nil {
+		return err
+	}
+	out := a.runJSON(r, run)
+	out.Resumed = &resumed
+	typ, status := live.RunCreated, http.StatusCreated
+	if resumed {
+		typ, status = live.RunUpdated, http.StatusOK
+	}
+	a.d.Hub.Publish(typ, run.Entity, run.Project, out)
+	writeJSON(w, status, out)
+	return nil
+}
+
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := a.run(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.runJSON(r, run))
+	return nil
+}
+
+type updateRunRequest struct {
+	Name           *string        `json:"name"`
+	Config         map[string]any `json:"config"`
+	AllowValChange bool           `json:"allow_val_change"`
+	Summary        map[string]any `json:"summary"`
+	Tags           *[]string      `json:"tags"`
+	Notes          *string        `json:"notes"`
+	Group          *string        `json:"group"`
+	JobType        *string        `json:"job_type"`
+}
+
+func (a *API) updateRun(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.run(r); err != nil {
+		return err
+	}
+	var req updateRunRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Tags != nil {
+		if err := checkTags(*req.Tags); err != nil {
+			return err
+		}
+	}
+	if req.Name != nil && *req.Name == "" {
+		return badData("name must not be empty")
+	}
+	run, err := a.d.Store.UpdateRun(r.Context(), runKey(r), store.RunUpdate{
+		Name: req.Name, Config: req.Config, AllowValChange: req.AllowValChange, Summary: req.Summary,
+		Tags: req.Tags, Notes: req.Notes, Group: req.Group, JobType: req.JobType, Now: a.now(),
+	})
+	if err != nil {
+		return err
+	}
+	out := a.runJSON(r, run)
+	a.d.Hub.Publish(live.RunUpdated, run.Entity, run.Project, out)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type finishRunRequest struct {
+	ExitCode *int   `json:"exit_code"`
+	State    string `json:"state"`
+}
+
+func (a *API) finishRun(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.run(r); err != nil {
+		return err
+	}
+	var req finishRunRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.State != "" && !store.TerminalState(req.State) {
+		return badData("state %q: use finished, failed, killed or crashed", req.State)
+	}
+	run, err := a.d.Store.FinishRun(r.Context(), runKey(r), store.RunFinish{State: req.State, ExitCode: req.ExitCode, Now: a.now()})
+	if err != nil {
+		return err
+	}
+	out := a.runJSON(r, run)
+	a.d.Hub.Publish(live.RunFinished, run.Entity, run.Project, out)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, badData("%s=%q: want an integer from %d to %d", name, s, lo, hi)
+	}
+	return n, nil
+}
+
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.project(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	filter, err := query.Parse(q.Get("filter"))
+	if err != nil {
+		return badData("%s", err)
+	}
+	sort, err := query.ParseSort(q.Get("sort"))
+	if err != nil {
+		return badData("%s", err)
+	}
+	limit, err := intParam(r, "limit", 50, 1, 1000)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(r, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	page, err := a.d.Store.ListRuns(r.Context(), store.RunQuery{ProjectPK: p.ID, Filter: filter, Sort: sort, Limit: limit, Offset: offset})
+	if err != nil {
+		return err
+	}
+	runs := make([]RunJSON, 0, len(page.Runs))
+	for _, run := range page.Runs {
+		runs = append(runs, a.runJSON(r, run))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": runs, "total": page.Total, "limit": limit, "offset": offset})
+	return nil
+}

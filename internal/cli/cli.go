@@ -1,0 +1,138 @@
+// Package cli implements the fluoro command: its subcommands are small
+// structs on the standard flag package. Main parses arguments, runs the
+// subcommand and returns an exit code; errors are printed once, here.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fluoro-dev/fluoro/internal/config"
+	"github.com/fluoro-dev/fluoro/internal/server"
+	"github.com/fluoro-dev/fluoro/internal/version"
+)
+
+// Env is the process environment a command sees, injectable for tests.
+type Env struct {
+	Args   []string // without the program name
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// errUsage means the message was already printed with the usage.
+var errUsage = errors.New("usage")
+
+const usage = `fluoro is a self-hosted experiment tracker.
+
+Usage:
+  fluoro server [flags]    run the tracking server
+  fluoro config dump       print the effective configuration (secrets redacted)
+  fluoro version           print the version
+
+Run 'fluoro server -h' for the server's flags. Every flag can also be set
+with an environment variable FLUORO_<NAME>, e.g. FLUORO_ADDR; a flag wins.
+`
+
+// Main runs the command and returns the process exit code.
+func Main(ctx context.Context, env Env) int {
+	err := run(ctx, env)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "fluoro: %v\n", err)
+	return 1
+}
+
+func run(ctx context.Context, env Env) error {
+	if len(env.Args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return errUsage
+	}
+	switch cmd, args := env.Args[0], env.Args[1:]; cmd {
+	case "server":
+		return runServer(ctx, env, args)
+	case "config":
+		if len(args) == 0 || args[0] != "dump" {
+			fmt.Fprint(env.Stderr, "usage: fluoro config dump [server flags]\n")
+			return errUsage
+		}
+		return runConfigDump(env, args[1:])
+	case "version", "--version", "-version":
+		fmt.Fprintf(env.Stdout, "fluoro %s\n", version.String())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "fluoro: unknown command %q\n\n%s", env.Args[0], usage)
+	return errUsage
+}
+
+func serverFlags(env Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	config.RegisterFlags(fs)
+	return fs
+}
+
+func loadConfig(env Env, name string, args []string) (config.Config, error) {
+	fs := serverFlags(env, name)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, err
+		}
+		return config.Config{}, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "fluoro %s: unexpected argument %q\n", name, fs.Arg(0))
+		return config.Config{}, errUsage
+	}
+	return config.Load(env.Getenv, fs)
+}
+
+func runConfigDump(env Env, args []string) error {
+	cfg, err := loadConfig(env, "config dump", args)
+	if err != nil {
+		return err
+	}
+	return config.Dump(env.Stdout, cfg)
+}
+
+func runServer(ctx context.Context, env Env, args []string) error {
+	cfg, err := loadConfig(env, "server", args)
+	if err != nil {
+		return err
+	}
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	if nd := config.NonDefault(cfg); len(nd) > 0 {
+		log.Info("settings", "non_default", nd)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, log, env.Stdout)
+	if err != nil {
+		return err
+	}
+	runErr := srv.Run(ctx)
+	if err := srv.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr == nil {
+		log.Info("stopped")
+	}
+	return runErr
+}

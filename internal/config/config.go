@@ -1,0 +1,204 @@
+// Package config holds the server's settings: defaults, FLUORO_* environment
+// variables and flags, in that order of increasing precedence. One table of
+// settings drives the flags, the environment binding, `fluoro config dump`
+// and the start-up log of non-default values, so they cannot drift apart.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is the server's effective configuration.
+type Config struct {
+	Addr        string // listen address
+	Data        string // data directory
+	DB          string // metadata store URL; default sqlite under Data
+	Blobs       string // blob store URL; default a directory under Data
+	AdminUser   string // name of the local admin created at first start
+	AdminAPIKey string // preset admin key (secret); generated when empty
+	MaxBody     int64  // largest request body in bytes
+	LogLevel    string // debug, info, warn, error
+}
+
+// Setting describes one configuration value.
+type Setting struct {
+	Name   string // flag name; env is FLUORO_ + upper-case with '_'
+	Usage  string
+	Secret bool // redacted in dumps and logs
+	Flag   bool // also settable by flag (secrets are env-only: flags show in ps)
+	get    func(*Config) string
+	set    func(*Config, string) error
+	def    string
+}
+
+// Env returns the environment variable name of a setting.
+func (s Setting) Env() string {
+	return "FLUORO_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+}
+
+func str(p func(*Config) *string) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return *p(c) }, func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+// Settings lists every setting in dump order.
+func Settings() []Setting {
+	mk := func(name, def, usage string, secret, flag bool, p func(*Config) *string) Setting {
+		g, s := str(p)
+		return Setting{Name: name, Usage: usage, Secret: secret, Flag: flag, get: g, set: s, def: def}
+	}
+	return []Setting{
+		mk("addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)", false, true, func(c *Config) *string { return &c.Addr }),
+		mk("data", "fluoro-data", "data directory (database, blobs, admin key)", false, true, func(c *Config) *string { return &c.Data }),
+		mk("db", "", "metadata store URL (default sqlite://<data>/fluoro.db)", false, true, func(c *Config) *string { return &c.DB }),
+		mk("blobs", "", "blob store URL (default file://<data>/blobs)", false, true, func(c *Config) *string { return &c.Blobs }),
+		mk("admin-user", "admin", "name of the admin user created at first start", false, true, func(c *Config) *string { return &c.AdminUser }),
+		mk("admin-api-key", "", "preset API key for the admin user (environment only)", true, false, func(c *Config) *string { return &c.AdminAPIKey }),
+		{
+			Name: "max-body", Usage: "largest accepted request body in bytes", Flag: true, def: "33554432",
+			get: func(c *Config) string { return strconv.FormatInt(c.MaxBody, 10) },
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 {
+					return fmt.Errorf("max-body %q: want a byte count of at least 1024", v)
+				}
+				c.MaxBody = n
+				return nil
+			},
+		},
+		mk("log-level", "info", "log level: debug, info, warn or error", false, true, func(c *Config) *string { return &c.LogLevel }),
+	}
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	var c Config
+	for _, s := range Settings() {
+		if err := s.set(&c, s.def); err != nil {
+			panic(err) // defaults are constants; a bad one is a programming error
+		}
+	}
+	return c
+}
+
+// Load builds a config from defaults, then env (via getenv), then flags
+// already parsed into fs (only those explicitly set count).
+func Load(getenv func(string) string, fs *flag.FlagSet) (Config, error) {
+	c := Default()
+	for _, s := range Settings() {
+		if v := getenv(s.Env()); v != "" {
+			if err := s.set(&c, v); err != nil {
+				return c, fmt.Errorf("%s: %w", s.Env(), err)
+			}
+		}
+	}
+	if fs != nil {
+		var err error
+		fs.Visit(func(f *flag.Flag) {
+			for _, s := range Settings() {
+				if s.Name == f.Name && err == nil {
+					if e := s.set(&c, f.Value.String()); e != nil {
+						err = fmt.Errorf("--%s: %w", s.Name, e)
+					}
+				}
+			}
+		})
+		if err != nil {
+			return c, err
+		}
+	}
+	return c, c.resolve()
+}
+
+// RegisterFlags adds a flag for every flag-settable setting to fs.
+func RegisterFlags(fs *flag.FlagSet) {
+	for _, s := range Settings() {
+		if s.Flag {
+			fs.String(s.Name, s.def, s.Usage+" ["+s.Env()+"]")
+		}
+	}
+}
+
+func (c *Config) resolve() error {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Data == "" {
+		return fmt.Errorf("data: must not be empty")
+	}
+	if c.DB == "" {
+		c.DB = "sqlite://" + filepath.ToSlash(filepath.Join(c.Data, "fluoro.db"))
+	}
+	if c.Blobs == "" {
+		c.Blobs = "file://" + filepath.ToSlash(filepath.Join(c.Data, "blobs"))
+	}
+	if _, _, err := ParseStoreURL(c.DB); err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	if _, _, err := ParseStoreURL(c.Blobs); err != nil {
+		return fmt.Errorf("blobs: %w", err)
+	}
+	return nil
+}
+
+// ParseStoreURL splits a store URL into its scheme and location. A path
+// after "sqlite://" or "file://" may be relative ("sqlite://data/x.db").
+func ParseStoreURL(s string) (scheme, location string, err error) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || rest == "" {
+		return "", "", fmt.Errorf("%q is not a URL like sqlite://path/fluoro.db or file://path/blobs", s)
+	}
+	switch scheme {
+	case "sqlite", "file":
+		p, err := url.PathUnescape(rest)
+		if err != nil {
+			return "", "", fmt.Errorf("%q: %w", s, err)
+		}
+		return scheme, p, nil
+	case "postgres", "postgresql", "s3":
+		return "", "", fmt.Errorf("%q: %s is not supported yet; use sqlite:// or file://", s, scheme)
+	}
+	return "", "", fmt.Errorf("%q: unknown scheme %q", s, scheme)
+}
+
+// Redacted returns the value of s in c as it may be shown.
+func (s Setting) Redacted(c Config) string {
+	v := s.get(&c)
+	if s.Secret && v != "" {
+		return "<redacted>"
+	}
+	return v
+}
+
+// Dump writes the effective config, one "name: value" line per setting,
+// with secrets redacted.
+func Dump(w io.Writer, c Config) error {
+	for _, s := range Settings() {
+		if _, err := fmt.Fprintf(w, "%s: %q\n", s.Name, s.Redacted(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NonDefault returns "name=value" for every setting that differs from its
+// default, secrets redacted, for the start-up log.
+func NonDefault(c Config) []string {
+	d := Default()
+	_ = d.resolve()
+	var out []string
+	for _, s := range Settings() {
+		if s.get(&c) != s.get(&d) {
+			out = append(out, s.Name+"="+s.Redacted(c))
+		}
+	}
+	return out
+}

@@ -1,0 +1,264 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/store"
+)
+
+// history.kind values in the database.
+const (
+	kindNumber = 0
+	kindString = 1
+	kindBool   = 2
+	kindJSON   = 3
+	kindNaN    = 4 // SQLite turns NaN into NULL, so NaN gets its own kind
+)
+
+// keyCache maps (project, metric name) to metric_keys ids. It is updated
+// only after a commit, so a rolled-back group never leaves stale ids.
+type keyCache struct {
+	mu  sync.Mutex
+	ids map[keyRef]int64
+}
+
+type keyRef struct {
+	project int64
+	name    string
+}
+
+const maxCachedKeys = 1 << 18
+
+func (c *keyCache) get(k keyRef) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.ids[k]
+	return id, ok
+}
+
+func (c *keyCache) addAll(m map[keyRef]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil || len(c.ids)+len(m) > maxCachedKeys {
+		c.ids = make(map[keyRef]int64, len(m))
+	}
+	for k, v := range m {
+		c.ids[k] = v
+	}
+}
+
+type ingestTx struct {
+	ctx       context.Context
+	tx        *sql.Tx
+	cache     *keyCache
+	newKeys   map[keyRef]int64
+	insHist   *sql.Stmt
+	updHist   *sql.Stmt
+	insKey    *sql.Stmt
+	selKey    *sql.Stmt
+	insCons   *sql.Stmt
+	insSys    *sql.Stmt
+	upRunKeys *sql.Stmt
+}
+
+// ApplyBatches implements store.Ingester.
+func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.BatchResult, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("apply batches: begin: %w", err)
+	}
+	defer tx.Rollback()
+	it := &ingestTx{ctx: ctx, tx: tx, cache: &db.keys, newKeys: map[keyRef]int64{}}
+	if err := it.prepare(); err != nil {
+		return nil, err
+	}
+	results := make([]store.BatchResult, len(batches))
+	for i := range batches {
+		dup, err := it.apply(&batches[i])
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRunFinished) {
+			results[i].Err = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		results[i].Duplicate = dup
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("apply batches: commit: %w", err)
+	}
+	db.keys.addAll(it.newKeys)
+	return results, nil
+}
+
+func (it *ingestTx) prepare() error {
+	stmts := []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&it.insHist, `INSERT INTO history (run_id, key_id, step, wall, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (run_id, key_id, step) DO NOTHING`},
+		{&it.updHist, `UPDATE history SET wall = ?, kind = ?, num = ?, txt = ? WHERE run_id = ? AND key_id = ? AND step = ?`},
+		{&it.insKey, `INSERT INTO metric_keys (project_id, name) VALUES (?, ?) ON CONFLICT (project_id, name) DO NOTHING`},
+		{&it.selKey, `SELECT id FROM metric_keys WHERE project_id = ? AND name = ?`},
+		{&it.insCons, `INSERT INTO console (run_id, time, stream, line) VALUES (?, ?, ?, ?)`},
+		{&it.insSys, `INSERT INTO system_samples (run_id, time, metrics) VALUES (?, ?, ?)`},
+		{&it.upRunKeys, `INSERT INTO run_keys (run_id, key_id, points, min_step, max_step) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (run_id, key_id) DO UPDATE SET points = points + excluded.points,
+			min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step)`},
+	}
+	for _, s := range stmts {
+		st, err := it.tx.PrepareContext(it.ctx, s.sql)
+		if err != nil {
+			return fmt.Errorf("apply batches: prepare: %w", err)
+		}
+		*s.dst = st
+	}
+	return nil
+}
+
+func (it *ingestTx) keyID(project int64, name string) (int64, error) {
+	ref := keyRef{project, name}
+	if id, ok := it.newKeys[ref]; ok {
+		return id, nil
+	}
+	if id, ok := it.cache.get(ref); ok {
+		return id, nil
+	}
+	if _, err := it.insKey.ExecContext(it.ctx, project, name); err != nil {
+		return 0, fmt.Errorf("insert metric key: %w", err)
+	}
+	var id int64
+	if err := it.selKey.QueryRowContext(it.ctx, project, name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("select metric key: %w", err)
+	}
+	it.newKeys[ref] = id
+	return id, nil
+}
+
+type keyStat struct {
+	points   int64
+	min, max int64
+}
+
+func encodeValue(v history.Value) (kind int, num any, txt any) {
+	switch v.Kind {
+	case history.Number:
+		if math.IsNaN(v.Num) {
+			return kindNaN, nil, nil
+		}
+		return kindNumber, v.Num, nil
+	case history.Bool:
+		return kindBool, v.Num, nil
+	case history.JSON:
+		return kindJSON, nil, v.Text
+	default:
+		return kindString, nil, v.Text
+	}
+}
+
+// apply writes one batch; it reports whether the batch was a duplicate.
+func (it *ingestTx) apply(b *store.Batch) (bool, error) {
+	ctx, tx := it.ctx, it.tx
+	res, err := tx.ExecContext(ctx, `INSERT INTO ingest_batches (run_id, writer, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		b.RunPK, b.Writer, b.Seq)
+	if err != nil {
+		return false, fmt.Errorf("record batch: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return true, nil
+	}
+	var state string
+	var project int64
+	var summaryJSON string
+	err = tx.QueryRowContext(ctx, `SELECT state, project_id, summary FROM runs WHERE id = ?`, b.RunPK).Scan(&state, &project, &summaryJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, it.undoRecord(b, fmt.Errorf("run %d: %w", b.RunPK, store.ErrNotFound))
+	}
+	if err != nil {
+		return false, fmt.Errorf("read run: %w", err)
+	}
+	if store.TerminalState(state) {
+		return false, it.undoRecord(b, fmt.Errorf("run is %s: %w", state, store.ErrRunFinished))
+	}
+	stats := map[int64]*keyStat{}
+	var added int64
+	lastStep := int64(-1)
+	for _, row := range b.History {
+		if row.Step > lastStep {
+			lastStep = row.Step
+		}
+		for _, f := range row.Fields {
+			kid, err := it.keyID(project, f.Key)
+			if err != nil {
+				return false, err
+			}
+			kind, num, txt := encodeValue(f.Value)
+			r, err := it.insHist.ExecContext(ctx, b.RunPK, kid, row.Step, row.Time, kind, num, txt)
+			if err != nil {
+				return false, fmt.Errorf("insert history: %w", err)
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				// A late or repeated step: the newest value wins.
+				if _, err := it.updHist.ExecContext(ctx, row.Time, kind, num, txt, b.RunPK, kid, row.Step); err != nil {
+					return false, fmt.Errorf("update history: %w", err)
+				}
+				continue
+			}
+			added++
+			s := stats[kid]
+			if s == nil {
+				s = &keyStat{min: row.Step, max: row.Step}
+				stats[kid] = s
+			}
+			s.points++
+			s.min, s.max = min(s.min, row.Step), max(s.max, row.Step)
+		}
+	}
+	for kid, s := range stats {
+		if _, err := it.upRunKeys.ExecContext(ctx, b.RunPK, kid, s.points, s.min, s.max); err != nil {
+			return false, fmt.Errorf("update run keys: %w", err)
+		}
+	}
+	for _, l := range b.Console {
+		if _, err := it.insCons.ExecContext(ctx, b.RunPK, l.Time, l.Stream, l.Line); err != nil {
+			return false, fmt.Errorf("insert console line: %w", err)
+		}
+	}
+	for _, s := range b.System {
+		if _, err := it.insSys.ExecContext(ctx, b.RunPK, s.Time, mustJSON(s.Values)); err != nil {
+			return false, fmt.Errorf("insert system sample: %w", err)
+		}
+	}
+	summary := summaryJSON
+	if len(b.Summary) > 0 {
+		var m map[string]any
+		if err := jsonUnmarshal(summaryJSON, &m); err != nil {
+			return false, fmt.Errorf("decode summary: %w", err)
+		}
+		mergeSummary(m, b.Summary)
+		summary = mustJSON(m)
+	}
+	t := ms(now(b.Now))
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET last_step = max(last_step, ?), points = points + ?, heartbeat_at = ?,
+		updated_at = ?, summary = ? WHERE id = ?`, lastStep, added, t, t, summary, b.RunPK); err != nil {
+		return false, fmt.Errorf("update run after ingest: %w", err)
+	}
+	return false, nil
+}
+
+// undoRecord removes the batch's dedup row so that a rejected batch is not
+// remembered as applied, and returns err.
+func (it *ingestTx) undoRecord(b *store.Batch, err error) error {
+	if _, derr := it.tx.ExecContext(it.ctx, `DELETE FROM ingest_batches WHERE run_id = ? AND writer = ? AND seq = ?`,
+		b.RunPK, b.Writer, b.Seq); derr != nil {
+		return fmt.Errorf("forget rejected batch: %w", derr)
+	}
+	return err
+}
