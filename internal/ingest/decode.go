@@ -298,7 +298,7 @@ func flatten(prefix string, m map[string]any, depth int, out *[]history.Field) e
 			return err
 		}
 		if len(*out) > MaxKeysPerRow {
-			return fmt.Errorf("row has more than %d keys", MaxKeysPerRow)
+			return fmt.Errorf("row has more than %d keys; at most %d per row", MaxKeysPerRow, MaxKeysPerRow)
 		}
 		if obj, ok := v.(map[string]any); ok {
 			if _, media := obj["_type"]; !media {

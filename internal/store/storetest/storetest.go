@@ -1,0 +1,630 @@
+// Package storetest is the conformance suite every store.Store backend must
+// pass. A backend's test calls Run with a function that opens a fresh,
+// empty store and can reopen it (to check that data survives a restart).
+package storetest
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/query"
+	"github.com/fluoro-dev/fluoro/internal/store"
+)
+
+// Opener opens a fresh store; reopen closes nothing and opens the same data
+// again (the caller closes the first store before calling it).
+type Opener func(t *testing.T) (s store.Store, reopen func() store.Store)
+
+// Run runs the suite.
+func Run(t *testing.T, open Opener) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store, reopen func() store.Store)
+	}{
+		{"UsersAndKeys", testUsersAndKeys},
+		{"Entities", testEntities},
+		{"CreateAndResume", testCreateAndResume},
+		{"UpdateConfigAndSummary", testUpdate},
+		{"Finish", testFinish},
+		{"ListRunsFilterSort", testListRuns},
+		{"IngestHistory", testIngestHistory},
+		{"IngestIdempotent", testIngestIdempotent},
+		{"IngestFinishedOrMissingRun", testIngestRejects},
+		{"LatePointsUpsert", testLatePoints},
+		{"ValueKinds", testValueKinds},
+		{"ConsoleAndSystem", testConsoleAndSystem},
+		{"Files", testFiles},
+		{"Settings", testSettings},
+		{"SurvivesReopen", testReopen},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, reopen := open(t)
+			tc.fn(t, s, reopen)
+		})
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fixture creates a user "alice" with her entity.
+func fixture(t *testing.T, s store.Store) store.User {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, store.User{Name: "alice", Admin: true})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if _, err := s.CreateEntity(ctx, store.Entity{Name: "alice", Kind: "user", OwnerUserID: u.ID}); err != nil {
+		t.Fatalf("CreateEntity: %v", err)
+	}
+	return u
+}
+
+func newRun(t *testing.T, s store.Store, project, id string, cfg map[string]any) store.Run {
+	t.Helper()
+	r, resumed, err := s.UpsertRun(context.Background(), store.RunSpec{
+		RunKey: store.RunKey{Entity: "alice", Project: project, RunID: id}, Resume: store.ResumeAllow,
+		Config: cfg, Now: t0,
+	})
+	if err != nil {
+		t.Fatalf("UpsertRun(%s): %v", id, err)
+	}
+	if resumed {
+		t.Fatalf("UpsertRun(%s) resumed a run that should be new", id)
+	}
+	return r
+}
+
+func apply(t *testing.T, s store.Store, b store.Batch) store.BatchResult {
+	t.Helper()
+	res, err := s.ApplyBatches(context.Background(), []store.Batch{b})
+	if err != nil {
+		t.Fatalf("ApplyBatches: %v", err)
+	}
+	return res[0]
+}
+
+func row(step int64, kv ...any) history.Row {
+	r := history.Row{Step: step, Time: float64(1000 + step)}
+	for i := 0; i < len(kv); i += 2 {
+		v, ok := kv[i+1].(history.Value)
+		if !ok {
+			v = history.NumberValue(kv[i+1].(float64))
+		}
+		r.Fields = append(r.Fields, history.Field{Key: kv[i].(string), Value: v})
+	}
+	return r
+}
+
+func scanAll(t *testing.T, s store.Store, runPK int64, key string) []history.Point {
+	t.Helper()
+	var pts []history.Point
+	if err := s.Scan(context.Background(), runPK, key, history.All, func(p history.Point) error {
+		pts = append(pts, p)
+		return nil
+	}); err != nil {
+		t.Fatalf("Scan(%s): %v", key, err)
+	}
+	return pts
+}
+
+func testUsersAndKeys(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	u := fixture(t, s)
+	if _, err := s.CreateUser(ctx, store.User{Name: "alice"}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate CreateUser = %v, want ErrExists", err)
+	}
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	if err := s.AddAPIKey(ctx, u.ID, "laptop", hash, "fluoro-0123…"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddAPIKey(ctx, u.ID, "again", hash, "x"); !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate key hash = %v, want ErrExists", err)
+	}
+	got, err := s.UserByAPIKeyHash(ctx, hash)
+	if err != nil || got.ID != u.ID || !got.Admin {
+		t.Errorf("UserByAPIKeyHash = %+v, %v", got, err)
+	}
+	if _, err := s.UserByAPIKeyHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown key = %v, want ErrNotFound", err)
+	}
+	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
+		t.Errorf("CountUsers = %d, %v", n, err)
+	}
+	if got, err := s.UserByName(ctx, "alice"); err != nil || got.ID != u.ID {
+		t.Errorf("UserByName = %+v, %v", got, err)
+	}
+	if _, err := s.UserByID(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UserByID(999) = %v", err)
+	}
+}
+
+func testEntities(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	if _, err := s.CreateEntity(ctx, store.Entity{Name: "../etc", Kind: "user"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("bad entity name = %v, want ErrInvalid", err)
+	}
+	if _, err := s.CreateEntity(ctx, store.Entity{Name: "alice", Kind: "user"}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate entity = %v, want ErrExists", err)
+	}
+	e, err := s.EntityByName(ctx, "alice")
+	if err != nil || e.Kind != "user" {
+		t.Fatalf("EntityByName = %+v, %v", e, err)
+	}
+	newRun(t, s, "p1", "r1", nil)
+	newRun(t, s, "p1", "r2", nil)
+	newRun(t, s, "p2", "r1", nil)
+	ps, err := s.ListProjects(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, p := range ps {
+		counts[p.Name] = p.RunCount
+	}
+	if diff := cmp.Diff(map[string]int64{"p1": 2, "p2": 1}, counts); diff != "" {
+		t.Errorf("projects (-want +got):\n%s", diff)
+	}
+	if _, err := s.ProjectByName(ctx, "alice", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing project = %v", err)
+	}
+	if _, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "ghost", Project: "p"}}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("run in missing entity = %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateAndResume(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r, resumed, err := s.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p"}, Resume: store.ResumeNever,
+		Config: map[string]any{"lr": 0.1}, Tags: []string{"a"}, Group: "g", Host: "h", Git: store.Git{Commit: "abc"}})
+	if err != nil || resumed {
+		t.Fatalf("create = %v, resumed %v", err, resumed)
+	}
+	if len(r.RunID) != 8 || r.Name == "" || r.State != store.StateRunning || r.LastStep != -1 {
+		t.Errorf("generated run = id %q name %q state %q last_step %d", r.RunID, r.Name, r.State, r.LastStep)
+	}
+	if r.Config["lr"] != 0.1 || r.Group != "g" || r.Host != "h" || r.Git.Commit != "abc" || len(r.Tags) != 1 {
+		t.Errorf("run fields lost: %+v", r)
+	}
+	key := r.RunKey
+	if _, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: key, Resume: store.ResumeNever}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("resume=never on existing = %v, want ErrExists", err)
+	}
+	missing := store.RunKey{Entity: "alice", Project: "p", RunID: "zzzzzzzz"}
+	if _, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: missing, Resume: store.ResumeMust}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("resume=must on missing = %v, want ErrNotFound", err)
+	}
+	if _, err := s.FinishRun(ctx, key, store.RunFinish{}); err != nil {
+		t.Fatal(err)
+	}
+	r2, resumed, err := s.UpsertRun(ctx, store.RunSpec{RunKey: key, Resume: store.ResumeMust, Config: map[string]any{"epochs": 3.0}})
+	if err != nil || !resumed {
+		t.Fatalf("resume=must = %v, resumed %v", err, resumed)
+	}
+	if r2.State != store.StateRunning || r2.FinishedAt != nil || r2.PK != r.PK || r2.Config["lr"] != 0.1 || r2.Config["epochs"] != 3.0 {
+		t.Errorf("resumed run = %+v", r2)
+	}
+	if _, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "bad/id"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("bad run id = %v, want ErrInvalid", err)
+	}
+}
+
+func testUpdate(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", map[string]any{"lr": 0.1, "opt": "adam"})
+	_, err := s.UpdateRun(ctx, r.RunKey, store.RunUpdate{Config: map[string]any{"lr": 0.2}})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("changing lr without allow_val_change = %v, want ErrConflict", err)
+	}
+	if got, _ := s.Run(ctx, r.RunKey); got.Config["lr"] != 0.1 {
+		t.Errorf("rejected update changed config: %v", got.Config)
+	}
+	got, err := s.UpdateRun(ctx, r.RunKey, store.RunUpdate{Config: map[string]any{"lr": 0.1, "bs": 32.0}})
+	if err != nil || got.Config["bs"] != 32.0 {
+		t.Fatalf("same value + new key = %v, %v", got.Config, err)
+	}
+	got, err = s.UpdateRun(ctx, r.RunKey, store.RunUpdate{Config: map[string]any{"lr": 0.2}, AllowValChange: true})
+	if err != nil || got.Config["lr"] != 0.2 || got.Config["opt"] != "adam" {
+		t.Fatalf("allow_val_change = %v, %v", got.Config, err)
+	}
+	notes, tags := "hello", []string{"x", "y"}
+	got, err = s.UpdateRun(ctx, r.RunKey, store.RunUpdate{Summary: map[string]any{"acc": 0.9, "loss": 0.1}, Notes: &notes, Tags: &tags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.UpdateRun(ctx, r.RunKey, store.RunUpdate{Summary: map[string]any{"loss": nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"acc": 0.9}, got.Summary); diff != "" || got.Notes != "hello" || len(got.Tags) != 2 {
+		t.Errorf("after updates summary diff %s notes %q tags %v", diff, got.Notes, got.Tags)
+	}
+	if _, err := s.UpdateRun(ctx, store.RunKey{Entity: "alice", Project: "p", RunID: "nope"}, store.RunUpdate{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update missing = %v", err)
+	}
+}
+
+func testFinish(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	one, zero := 1, 0
+	cases := []struct {
+		f    store.RunFinish
+		want string
+	}{
+		{store.RunFinish{}, store.StateFinished},
+		{store.RunFinish{ExitCode: &zero}, store.StateFinished},
+		{store.RunFinish{ExitCode: &one}, store.StateFailed},
+		{store.RunFinish{State: store.StateKilled, ExitCode: &one}, store.StateKilled},
+	}
+	for i, c := range cases {
+		r := newRun(t, s, "p", string(rune('a'+i)), nil)
+		got, err := s.FinishRun(ctx, r.RunKey, c.f)
+		if err != nil || got.State != c.want || got.FinishedAt == nil {
+			t.Errorf("finish %+v = %q, %v; want %q", c.f, got.State, err, c.want)
+		}
+	}
+	r := newRun(t, s, "p", "z", nil)
+	if _, err := s.FinishRun(ctx, r.RunKey, store.RunFinish{State: store.StateRunning}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("finish as running = %v, want ErrInvalid", err)
+	}
+}
+
+func ids(p store.RunPage) []string {
+	out := []string{}
+	for _, r := range p.Runs {
+		out = append(out, r.RunID)
+	}
+	return out
+}
+
+func testListRuns(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	specs := []struct {
+		id      string
+		cfg     map[string]any
+		summary map[string]any
+		tags    []string
+	}{
+		{"r1", map[string]any{"lr": 0.1, "opt": "adam", "model": map[string]any{"layers": 2.0}}, map[string]any{"val/acc": 0.7}, []string{"base"}},
+		{"r2", map[string]any{"lr": 0.01, "opt": "sgd", "model": map[string]any{"layers": 4.0}}, map[string]any{"val/acc": 0.9}, nil},
+		{"r3", map[string]any{"lr": 0.001, "opt": "adam"}, nil, []string{"base", "best"}},
+	}
+	var project int64
+	for _, sp := range specs {
+		r := newRun(t, s, "p", sp.id, sp.cfg)
+		project = r.ProjectPK
+		tags := sp.tags
+		if _, err := s.UpdateRun(ctx, r.RunKey, store.RunUpdate{Summary: sp.summary, Tags: &tags}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.FinishRun(ctx, store.RunKey{Entity: "alice", Project: "p", RunID: "r2"}, store.RunFinish{}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		filter, sort string
+		want         []string
+	}{
+		{`config.lr >= 0.01`, "id", []string{"r1", "r2"}},
+		{`config.opt = "adam" and config.lr < 0.05`, "", []string{"r3"}},
+		{`tags has "base"`, "id", []string{"r1", "r3"}},
+		{`state = "finished"`, "", []string{"r2"}},
+		{`not (state = "finished")`, "id", []string{"r1", "r3"}},
+		{`config.model.layers > 3`, "", []string{"r2"}},
+		{`summary."val/acc" exists`, "-summary.val/acc", []string{"r2", "r1"}},
+		{``, "-summary.val/acc", []string{"r2", "r1", "r3"}}, // missing values sort last
+		{`config.opt in ("sgd", "rmsprop") or id = "r3"`, "id", []string{"r2", "r3"}},
+		{`config.opt != "adam"`, "", []string{"r2"}},
+		{`name ~ "` + "" + `"`, "id", []string{"r1", "r2", "r3"}},
+		{`config.opt = "'; DROP TABLE runs; --"`, "", []string{}},
+		{`created_at > "2020-01-01"`, "id", []string{"r1", "r2", "r3"}},
+	}
+	for _, c := range cases {
+		f, err := query.Parse(c.filter)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", c.filter, err)
+		}
+		srt, err := query.ParseSort(c.sort)
+		if err != nil {
+			t.Fatalf("ParseSort(%q): %v", c.sort, err)
+		}
+		page, err := s.ListRuns(ctx, store.RunQuery{ProjectPK: project, Filter: f, Sort: srt, Limit: 50})
+		if err != nil {
+			t.Fatalf("ListRuns(%q): %v", c.filter, err)
+		}
+		if diff := cmp.Diff(c.want, ids(page)); diff != "" {
+			t.Errorf("filter %q sort %q (-want +got):\n%s", c.filter, c.sort, diff)
+		}
+		if page.Total != int64(len(c.want)) {
+			t.Errorf("filter %q total = %d, want %d", c.filter, page.Total, len(c.want))
+		}
+	}
+	srt, _ := query.ParseSort("id")
+	page, err := s.ListRuns(ctx, store.RunQuery{ProjectPK: project, Sort: srt, Limit: 2, Offset: 1})
+	if err != nil || page.Total != 3 {
+		t.Fatalf("paged = %v total %d", err, page.Total)
+	}
+	if diff := cmp.Diff([]string{"r2", "r3"}, ids(page)); diff != "" {
+		t.Errorf("page 2 (-want +got):\n%s", diff)
+	}
+	f, _ := query.Parse(`created_at > "yesterday"`)
+	if _, err := s.ListRuns(ctx, store.RunQuery{ProjectPK: project, Filter: f}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("bad time literal = %v, want ErrInvalid", err)
+	}
+}
+
+func testIngestHistory(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	var rows []history.Row
+	for step := int64(0); step < 100; step++ {
+		rows = append(rows, row(step, "train/loss", 1/float64(step+1), "lr", 0.001))
+	}
+	res := apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 0, History: rows,
+		Summary: map[string]any{"train/loss": 0.01}})
+	if res.Err != nil || res.Duplicate {
+		t.Fatalf("apply = %+v", res)
+	}
+	pts := scanAll(t, s, r.PK, "train/loss")
+	if len(pts) != 100 || pts[99].Step != 99 || pts[99].Value.Num != 0.01 || pts[5].Time != 1005 {
+		t.Fatalf("scan = %d points, last %+v", len(pts), pts[len(pts)-1])
+	}
+	var ranged []history.Point
+	if err := s.Scan(ctx, r.PK, "lr", history.Range{Min: 10, Max: 19}, func(p history.Point) error {
+		ranged = append(ranged, p)
+		return nil
+	}); err != nil || len(ranged) != 10 || ranged[0].Step != 10 {
+		t.Errorf("ranged scan = %d points, %v", len(ranged), err)
+	}
+	keys, err := s.RunKeys(ctx, r.PK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []history.KeyInfo{{Key: "lr", Points: 100, MinStep: 0, MaxStep: 99}, {Key: "train/loss", Points: 100, MinStep: 0, MaxStep: 99}}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("RunKeys (-want +got):\n%s", diff)
+	}
+	pk, err := s.ProjectKeys(ctx, r.ProjectPK)
+	if err != nil || len(pk) != 2 {
+		t.Errorf("ProjectKeys = %v, %v", pk, err)
+	}
+	got, _ := s.Run(ctx, r.RunKey)
+	if got.LastStep != 99 || got.Points != 200 || got.Summary["train/loss"] != 0.01 {
+		t.Errorf("run after ingest: last_step %d points %d summary %v", got.LastStep, got.Points, got.Summary)
+	}
+}
+
+func testIngestIdempotent(t *testing.T, s store.Store, _ func() store.Store) {
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	b := store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 7, History: []history.Row{row(0, "x", 1.0)},
+		Console: []store.ConsoleLine{{Time: 1, Stream: "stdout", Line: "once"}}}
+	if res := apply(t, s, b); res.Duplicate {
+		t.Fatal("first apply reported duplicate")
+	}
+	// Same writer and seq with different content: still a no-op.
+	b2 := b
+	b2.History = []history.Row{row(0, "x", 2.0)}
+	if res := apply(t, s, b2); !res.Duplicate {
+		t.Fatal("repeat not reported as duplicate")
+	}
+	// Another writer with the same seq is a different batch.
+	b3 := b
+	b3.Writer = "w2"
+	b3.History = []history.Row{row(1, "x", 3.0)}
+	if res := apply(t, s, b3); res.Duplicate {
+		t.Fatal("other writer's seq treated as duplicate")
+	}
+	pts := scanAll(t, s, r.PK, "x")
+	if len(pts) != 2 || pts[0].Value.Num != 1 {
+		t.Errorf("points = %+v", pts)
+	}
+	lines, _ := s.ConsoleLines(context.Background(), r.PK, 0, 10)
+	if len(lines) != 2 {
+		t.Errorf("console lines = %d, want 2 (one per distinct batch)", len(lines))
+	}
+	// Several batches in one group, one of them a duplicate within the group.
+	res, err := s.ApplyBatches(context.Background(), []store.Batch{
+		{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 8, History: []history.Row{row(2, "x", 4.0)}},
+		{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 8, History: []history.Row{row(3, "x", 5.0)}},
+	})
+	if err != nil || res[0].Duplicate || !res[1].Duplicate {
+		t.Errorf("group with repeat = %+v, %v", res, err)
+	}
+}
+
+func testIngestRejects(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	if _, err := s.FinishRun(ctx, r.RunKey, store.RunFinish{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ApplyBatches(ctx, []store.Batch{
+		{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, History: []history.Row{row(0, "x", 1.0)}},
+		{RunPK: 424242, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, History: []history.Row{row(0, "x", 1.0)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res[0].Err, store.ErrRunFinished) || !errors.Is(res[1].Err, store.ErrNotFound) {
+		t.Fatalf("results = %+v", res)
+	}
+	if pts := scanAll(t, s, r.PK, "x"); len(pts) != 0 {
+		t.Fatalf("finished run took points: %+v", pts)
+	}
+	// After a resume the same (writer, seq) applies: the rejection left no trace.
+	if _, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: r.RunKey, Resume: store.ResumeMust}); err != nil {
+		t.Fatal(err)
+	}
+	if res := apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, History: []history.Row{row(0, "x", 1.0)}}); res.Err != nil || res.Duplicate {
+		t.Fatalf("after resume = %+v", res)
+	}
+}
+
+func testLatePoints(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1,
+		History: []history.Row{row(10, "val/loss", 0.5), row(20, "val/loss", 0.4)}})
+	// An async eval for step 5 arrives late, and step 10 is corrected.
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 2,
+		History: []history.Row{row(5, "val/loss", 0.6), row(10, "val/loss", 0.45)}})
+	pts := scanAll(t, s, r.PK, "val/loss")
+	got := map[int64]float64{}
+	var order []int64
+	for _, p := range pts {
+		got[p.Step] = p.Value.Num
+		order = append(order, p.Step)
+	}
+	if diff := cmp.Diff(map[int64]float64{5: 0.6, 10: 0.45, 20: 0.4}, got); diff != "" {
+		t.Errorf("late points (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{5, 10, 20}, order); diff != "" {
+		t.Errorf("scan order (-want +got):\n%s", diff)
+	}
+	keys, _ := s.RunKeys(ctx, r.PK)
+	if len(keys) != 1 || keys[0].Points != 3 || keys[0].MinStep != 5 || keys[0].MaxStep != 20 {
+		t.Errorf("key info = %+v", keys)
+	}
+	run, _ := s.Run(ctx, r.RunKey)
+	if run.LastStep != 20 || run.Points != 3 {
+		t.Errorf("run last_step %d points %d", run.LastStep, run.Points)
+	}
+}
+
+func testValueKinds(t *testing.T, s store.Store, _ func() store.Store) {
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	vals := map[string]history.Value{
+		"nan":  history.NumberValue(math.NaN()),
+		"pinf": history.NumberValue(math.Inf(1)),
+		"ninf": history.NumberValue(math.Inf(-1)),
+		"big":  history.NumberValue(1e308),
+		"neg0": history.NumberValue(-0.5),
+		"str":  {Kind: history.String, Text: "héllo ✓"},
+		"bool": {Kind: history.Bool, Num: 1},
+		"json": {Kind: history.JSON, Text: `{"_type":"histogram","bins":[1,2]}`},
+	}
+	var fields []any
+	for k, v := range vals {
+		fields = append(fields, k, v)
+	}
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, History: []history.Row{row(3, fields...)}})
+	for k, want := range vals {
+		pts := scanAll(t, s, r.PK, k)
+		if len(pts) != 1 {
+			t.Errorf("%s: %d points", k, len(pts))
+			continue
+		}
+		got := pts[0].Value
+		same := got.Kind == want.Kind && got.Text == want.Text &&
+			(got.Num == want.Num || (math.IsNaN(got.Num) && math.IsNaN(want.Num)))
+		if !same {
+			t.Errorf("%s: got %+v, want %+v", k, got, want)
+		}
+	}
+}
+
+func testConsoleAndSystem(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	var lines []store.ConsoleLine
+	for i := 0; i < 25; i++ {
+		lines = append(lines, store.ConsoleLine{Time: float64(i), Stream: "stdout", Line: "line " + string(rune('a'+i))})
+	}
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, Console: lines,
+		System: []store.SystemSample{{Time: 1, Values: map[string]float64{"cpu": 50}}, {Time: 3, Values: map[string]float64{"cpu": 70, "mem": 1e9}}}})
+	first, err := s.ConsoleLines(ctx, r.PK, 0, 10)
+	if err != nil || len(first) != 10 || first[0].Line != "line a" {
+		t.Fatalf("first page = %+v, %v", first, err)
+	}
+	rest, err := s.ConsoleLines(ctx, r.PK, first[9].Offset, 100)
+	if err != nil || len(rest) != 15 || rest[0].Line != "line k" {
+		t.Fatalf("rest = %d lines, %v", len(rest), err)
+	}
+	sys, err := s.SystemSamples(ctx, r.PK, 10)
+	if err != nil || len(sys) != 2 || sys[1].Values["mem"] != 1e9 || sys[0].Time != 1 {
+		t.Errorf("system = %+v, %v", sys, err)
+	}
+	last, _ := s.SystemSamples(ctx, r.PK, 1)
+	if len(last) != 1 || last[0].Time != 3 {
+		t.Errorf("most recent sample = %+v", last)
+	}
+}
+
+func testFiles(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	f := store.File{RunPK: r.PK, Name: "dir/model.pt", Size: 10, SHA256: "aa", BlobKey: "k1", ContentType: "application/octet-stream", UpdatedAt: t0}
+	if err := s.PutFile(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Size, f.SHA256 = 20, "bb"
+	if err := s.PutFile(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFile(ctx, store.File{RunPK: r.PK, Name: "a.txt", Size: 1, SHA256: "cc", BlobKey: "k2", UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := s.ListFiles(ctx, r.PK)
+	if err != nil || len(fs) != 2 || fs[0].Name != "a.txt" || fs[1].Size != 20 {
+		t.Fatalf("ListFiles = %+v, %v", fs, err)
+	}
+	got, err := s.File(ctx, r.PK, "dir/model.pt")
+	if err != nil || got.SHA256 != "bb" || !got.UpdatedAt.Equal(t0) {
+		t.Errorf("File = %+v, %v", got, err)
+	}
+	if _, err := s.File(ctx, r.PK, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing file = %v", err)
+	}
+}
+
+func testSettings(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	v, err := s.SettingOrInit(ctx, "k", []byte("first"))
+	if err != nil || string(v) != "first" {
+		t.Fatalf("init = %q, %v", v, err)
+	}
+	v, err = s.SettingOrInit(ctx, "k", []byte("second"))
+	if err != nil || string(v) != "first" {
+		t.Errorf("second init = %q, %v; want the first value kept", v, err)
+	}
+}
+
+func testReopen(t *testing.T, s store.Store, reopen func() store.Store) {
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", map[string]any{"lr": 0.1})
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, History: []history.Row{row(0, "x", 1.0)}})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := reopen()
+	got, err := s2.Run(context.Background(), r.RunKey)
+	if err != nil || got.Config["lr"] != 0.1 {
+		t.Fatalf("after reopen run = %+v, %v", got, err)
+	}
+	if pts := scanAll(t, s2, r.PK, "x"); len(pts) != 1 {
+		t.Errorf("after reopen %d points", len(pts))
+	}
+	if res := apply(t, s2, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1}); !res.Duplicate {
+		t.Error("dedup state lost on reopen")
+	}
+}
