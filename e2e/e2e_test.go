@@ -1,0 +1,405 @@
+// Package e2e tests the real fluoro binary as a user runs it: built from
+// source, started on a free loopback port with a temporary data directory,
+// driven over HTTP, and killed the hard way.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const adminKey = "fluoro-e2e00000000000000000000000000000000000key"
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fluoro-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "fluoro")
+	build := exec.Command("go", "build", "-o", binary, "github.com/fluoro-dev/fluoro/cmd/fluoro")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build fluoro:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	done chan error
+}
+
+var listenRe = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+
+func start(t *testing.T, data string) *server {
+	t.Helper()
+	cmd := exec.Command(binary, "server", "--addr", "127.0.0.1:0", "--data", data)
+	cmd.Env = append(os.Environ(), "FLUORO_ADMIN_API_KEY="+adminKey)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	go func() { s.done <- cmd.Wait() }()
+	select {
+	case s.url = <-urlc:
+	case err := <-s.done:
+		t.Fatalf("server exited before listening: %v\n%s", err, s.logs)
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("server did not start in 20s\n%s", s.logs)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return s
+}
+
+func (s *server) kill9() {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		s.t.Fatal(err)
+	}
+	<-s.done
+}
+
+var client = &http.Client{Timeout: 60 * time.Second}
+
+func (s *server) call(method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+func (s *server) mustCall(method, path string, body []byte, want int) []byte {
+	s.t.Helper()
+	code, b, err := s.call(method, path, body)
+	if err != nil || code != want {
+		s.t.Fatalf("%s %s = %d %v %s; want %d", method, path, code, err, b, want)
+	}
+	return b
+}
+
+const (
+	steps     = 10000
+	metrics   = 20
+	batchRows = 250
+	writers   = 4
+)
+
+func value(step, metric int) float64 {
+	// Distinct and exactly representable, with a sprinkle of non-finite.
+	if step%997 == 0 && metric == 3 {
+		return math.NaN()
+	}
+	return float64(step)*0.5 + float64(metric)/64
+}
+
+// batchBody builds batch number b (rows [b*batchRows, (b+1)*batchRows)).
+func batchBody(writer string, seq, b int) []byte {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `{"entity":"admin","project":"e2e","run_id":"kill9","writer":%q,"seq":%d,"history":[`, writer, seq)
+	for r := 0; r < batchRows; r++ {
+		step := b*batchRows + r
+		if r > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"step":%d,"time":%d,"values":{`, step, 1_700_000_000+step)
+		for m := 0; m < metrics; m++ {
+			if m > 0 {
+				sb.WriteByte(',')
+			}
+			v := value(step, m)
+			if math.IsNaN(v) {
+				fmt.Fprintf(&sb, `"m%02d":NaN`, m)
+			} else {
+				fmt.Fprintf(&sb, `"m%02d":%v`, m, v)
+			}
+		}
+		sb.WriteString("}}")
+	}
+	sb.WriteString("]}")
+	return []byte(sb.String())
+}
+
+type series struct {
+	Key    string `json:"key"`
+	Steps  []int64
+	Values []any
+}
+
+// stored returns, per metric, step → value as the server has it.
+func stored(t *testing.T, s *server) map[string]map[int64]any {
+	t.Helper()
+	body := s.mustCall("GET", "/api/v1/projects/admin/e2e/runs/kill9/history", nil, 200)
+	var out struct{ Series []series }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]map[int64]any{}
+	for _, se := range out.Series {
+		pts := map[int64]any{}
+		for i, st := range se.Steps {
+			if _, dup := pts[st]; dup {
+				t.Fatalf("%s: step %d stored twice", se.Key, st)
+			}
+			pts[st] = se.Values[i]
+		}
+		m[se.Key] = pts
+	}
+	return m
+}
+
+func checkBatch(t *testing.T, got map[string]map[int64]any, b int) (present, absent int) {
+	t.Helper()
+	for r := 0; r < batchRows; r++ {
+		step := int64(b*batchRows + r)
+		for m := 0; m < metrics; m++ {
+			key := fmt.Sprintf("m%02d", m)
+			v, ok := got[key][step]
+			if !ok {
+				absent++
+				continue
+			}
+			present++
+			want := value(int(step), m)
+			if math.IsNaN(want) {
+				if v != "NaN" {
+					t.Fatalf("%s@%d = %v, want NaN", key, step, v)
+				}
+			} else if v != want {
+				t.Fatalf("%s@%d = %v, want %v", key, step, v, want)
+			}
+		}
+	}
+	return present, absent
+}
+
+// TestKill9LosesNothingAcknowledged writes 10k steps × 20 metrics from four
+// concurrent writers, SIGKILLs the server right after an acknowledgement
+// while other batches are in flight, restarts it on the same data and checks
+// that every acknowledged point is there, that no batch is half-applied, and
+// that resending everything (as a client retry would) completes the run with
+// no duplicates.
+func TestKill9LosesNothingAcknowledged(t *testing.T) {
+	data := t.TempDir()
+	s := start(t, data)
+	s.mustCall("POST", "/api/v1/projects/admin/e2e/runs", []byte(`{"id":"kill9"}`), 201)
+
+	total := steps / batchRows
+	var mu sync.Mutex
+	acked := map[int]bool{}
+	killAfter := total / 2
+	killed := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for b := w; b < total; b += writers {
+				code, _, err := s.call("POST", "/api/v1/ingest", batchBody(fmt.Sprintf("w%d", w), b, b))
+				if err != nil || code != 200 {
+					return // the server is gone
+				}
+				mu.Lock()
+				acked[b] = true
+				n := len(acked)
+				mu.Unlock()
+				if n >= killAfter {
+					once.Do(func() {
+						s.kill9()
+						close(killed)
+					})
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	select {
+	case <-killed:
+	default:
+		t.Fatal("all batches finished before the kill; the test proved nothing")
+	}
+	mu.Lock()
+	ackedNow := len(acked)
+	mu.Unlock()
+	t.Logf("killed after %d acknowledged batches of %d", ackedNow, total)
+
+	s2 := start(t, data)
+	got := stored(t, s2)
+	partial := 0
+	for b := 0; b < total; b++ {
+		present, absent := checkBatch(t, got, b)
+		if acked[b] && absent > 0 {
+			t.Errorf("acknowledged batch %d lost %d of %d points", b, absent, present+absent)
+		}
+		if present > 0 && absent > 0 {
+			partial++
+		}
+	}
+	if partial > 0 {
+		t.Errorf("%d batches were half-applied", partial)
+	}
+
+	// A client retrying everything (same writer and seq) completes the run.
+	for b := 0; b < total; b++ {
+		s2.mustCall("POST", "/api/v1/ingest", batchBody(fmt.Sprintf("w%d", b%writers), b, b), 200)
+	}
+	got = stored(t, s2)
+	for b := 0; b < total; b++ {
+		if _, absent := checkBatch(t, got, b); absent > 0 {
+			t.Fatalf("after resend batch %d is missing %d points", b, absent)
+		}
+	}
+	var run struct {
+		Points   int64 `json:"points"`
+		LastStep int64 `json:"last_step"`
+	}
+	if err := json.Unmarshal(s2.mustCall("GET", "/api/v1/projects/admin/e2e/runs/kill9", nil, 200), &run); err != nil {
+		t.Fatal(err)
+	}
+	if run.Points != steps*metrics || run.LastStep != steps-1 {
+		t.Errorf("run has %d points, last step %d; want %d, %d", run.Points, run.LastStep, steps*metrics, steps-1)
+	}
+}
+
+// TestGracefulShutdown sends SIGTERM while batches are being written: the
+// server stops accepting, finishes what is in flight, exits 0, and every
+// acknowledged batch is there after a restart.
+func TestGracefulShutdown(t *testing.T) {
+	data := t.TempDir()
+	s := start(t, data)
+	s.mustCall("POST", "/api/v1/projects/admin/e2e/runs", []byte(`{"id":"kill9"}`), 201)
+	var mu sync.Mutex
+	acked := map[int]bool{}
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for b := w; b < 20; b += writers {
+				code, _, err := s.call("POST", "/api/v1/ingest", batchBody(fmt.Sprintf("w%d", w), b, b))
+				if err != nil || code != 200 {
+					return
+				}
+				mu.Lock()
+				acked[b] = true
+				mu.Unlock()
+			}
+		}(w)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("server exited with %v after SIGTERM\n%s", err, s.logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop within 30s of SIGTERM")
+	}
+	if !strings.Contains(s.logs.String(), "stopped") {
+		t.Errorf("no clean stop in the log:\n%s", s.logs)
+	}
+	s2 := start(t, data)
+	got := stored(t, s2)
+	for b := range acked {
+		if _, absent := checkBatch(t, got, b); absent > 0 {
+			t.Errorf("acknowledged batch %d lost %d points over a graceful restart", b, absent)
+		}
+	}
+}
+
+// TestFirstStart checks the admin bootstrap a new user sees.
+func TestFirstStart(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(binary, "server", "--addr", "127.0.0.1:0", "--data", data)
+	cmd.Env = os.Environ()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	var login string
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Log in: ") {
+			login = strings.TrimPrefix(sc.Text(), "Log in: ")
+			break
+		}
+	}
+	key, err := os.ReadFile(filepath.Join(data, "admin-api-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(filepath.Join(data, "admin-api-key"))
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	k := strings.TrimSpace(string(key))
+	if !regexp.MustCompile(`^fluoro-[0-9a-f]{40}$`).MatchString(k) || !strings.HasSuffix(login, "/?token="+k) {
+		t.Errorf("key %q, login link %q", k, login)
+	}
+	for _, f := range []string{"fluoro.db", "fluoro.db-wal"} {
+		db, err := os.ReadFile(filepath.Join(data, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(db, []byte(k)) {
+			t.Errorf("%s holds the API key in clear", f)
+		}
+	}
+}
