@@ -97,10 +97,10 @@ type Git struct {
 type Run struct {
 	PK          int64 // internal primary key
 	ProjectPK   int64
-	RunKey               // entity/project/id
-	Name        string   // display name
-	State       string   // see the State constants
-	UserID      int64    // who created it
+	RunKey             // entity/project/id
+	Name        string // display name
+	State       string // see the State constants
+	UserID      int64  // who created it
 	Config      map[string]any
 	Summary     map[string]any
 	Tags        []string

@@ -94,4 +94,3 @@ func (db *DB) ProjectKeys(ctx context.Context, projectPK int64) ([]string, error
 	}
 	return out, nil
 }
-
