@@ -1,0 +1,217 @@
+package chunk
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+func gen(rng *rand.Rand, n int, kind int) Points {
+	p := Points{Steps: make([]int64, n), Times: make([]float64, n), Values: make([]float64, n)}
+	step := rng.Int63n(1000) - 500
+	t := 1.7e9 + rng.Float64()
+	for i := 0; i < n; i++ {
+		step += 1 + int64(rng.Intn(3)*rng.Intn(2)) // mostly stride 1, some gaps
+		if rng.Intn(1000) == 0 {
+			step += rng.Int63n(1 << 40) // a big jump
+		}
+		p.Steps[i] = step
+		switch kind % 3 {
+		case 0:
+			t += float64(rng.Intn(200)) / 1e3 // ms resolution
+			p.Times[i] = math.Round(t*1e3) / 1e3
+		case 1:
+			t += rng.Float64() // full float
+			p.Times[i] = t
+		default:
+			t += float64(rng.Intn(100000)) / 1e6
+			p.Times[i] = math.Round(t*1e6) / 1e6
+		}
+		var v float64
+		switch kind % 8 {
+		case 0:
+			v = float64(float32(2*math.Exp(-float64(i)/2000) + 0.05*rng.NormFloat64())) // float32 loss: a decaying curve plus noise
+		case 1:
+			v = rng.NormFloat64() * 1e-3 // float64 noise
+		case 2:
+			v = float64(rng.Intn(10001)) / 10000 // accuracy k/10000
+		case 3:
+			v = float64(rng.Intn(101)) // GPU %
+		case 4:
+			v = 3e-4 // constant lr
+		case 5:
+			v = 3e-4 * math.Cos(float64(i)/1000) // schedule
+		case 6:
+			v = []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 0, math.MaxFloat64,
+				math.SmallestNonzeroFloat64, math.Float64frombits(0x7ff8000000000123)}[rng.Intn(8)]
+		case 7:
+			v = float64(rng.Int63n(1<<53)) - (1 << 52)
+		}
+		p.Values[i] = v
+	}
+	return p
+}
+
+func sameBits(t *testing.T, what string, a, b []float64) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d values, want %d", what, len(b), len(a))
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			t.Fatalf("%s[%d] = %v (%#x), want %v (%#x)", what, i, b[i], math.Float64bits(b[i]), a[i], math.Float64bits(a[i]))
+		}
+	}
+}
+
+func TestRoundTripProperty(t *testing.T) {
+	rng := rand.New(rand.NewSource(42))
+	for trial := 0; trial < 300; trial++ {
+		n := []int{0, 1, 2, 3, 255, 256, 257, 4096}[rng.Intn(8)]
+		p := gen(rng, n, trial)
+		b, err := Encode(p)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("trial %d: decode: %v", trial, err)
+		}
+		if got.Len() != n {
+			t.Fatalf("trial %d: %d points back, want %d", trial, got.Len(), n)
+		}
+		for i := range p.Steps {
+			if got.Steps[i] != p.Steps[i] {
+				t.Fatalf("trial %d: step[%d] = %d, want %d", trial, i, got.Steps[i], p.Steps[i])
+			}
+		}
+		sameBits(t, "times", p.Times, got.Times)
+		sameBits(t, "values", p.Values, got.Values)
+	}
+}
+
+func TestEncodeRejectsUnsortedSteps(t *testing.T) {
+	_, err := Encode(Points{Steps: []int64{1, 1}, Times: []float64{0, 0}, Values: []float64{0, 0}})
+	if err == nil {
+		t.Fatal("duplicate steps accepted")
+	}
+	if _, err := Encode(Points{Steps: []int64{1}, Times: nil, Values: []float64{0}}); err == nil {
+		t.Fatal("ragged columns accepted")
+	}
+}
+
+// TestCompression pins the size on the shapes of BENCHMARKS.md's W9 mix so a
+// codec regression shows up as a failure, not a surprise in the benchmark.
+func TestCompression(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	n := 4096
+	cases := []struct {
+		name string
+		kind int
+		max  float64 // bytes per point, whole chunk (steps, ms times, values)
+	}{
+		{"float32 loss", 0, 3.6},
+		{"accuracy k/10000", 2, 2.5},
+		{"integer GPU %", 3, 1.6},
+		{"constant lr", 4, 0.6},
+		{"cosine lr schedule (float64)", 5, 7.5},
+	}
+	for _, c := range cases {
+		p := gen(rng, n, c.kind)
+		// Training-loop shape: stride-1 steps, ~50 ms apart at ms resolution.
+		for i := range p.Steps {
+			p.Steps[i] = int64(i)
+			p.Times[i] = math.Round((1.7e9+float64(i)*0.05+rng.Float64()*0.002)*1e3) / 1e3
+		}
+		b, err := Encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bpp := float64(len(b)) / float64(n)
+		t.Logf("%-30s %.2f B/point", c.name, bpp)
+		if bpp > c.max {
+			t.Errorf("%s: %.2f B/point, want <= %.2f", c.name, bpp, c.max)
+		}
+	}
+}
+
+func TestSummaries(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	p := gen(rng, 1000, 6) // full of non-finite values
+	for i := 0; i < 1000; i += 7 {
+		p.Values[i] = rng.NormFloat64()
+	}
+	ss := Summarize(p)
+	if len(ss) != 4 {
+		t.Fatalf("%d blocks", len(ss))
+	}
+	back, err := DecodeSummaries(EncodeSummaries(ss))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ss {
+		a, b := ss[i], back[i]
+		if a.FirstStep != b.FirstStep || a.LastStep != b.LastStep || a.MinStep != b.MinStep || a.MaxStep != b.MaxStep ||
+			a.Count != b.Count || a.NaN != b.NaN || a.FirstNaN != b.FirstNaN ||
+			math.Float64bits(a.Min) != math.Float64bits(b.Min) || math.Float64bits(a.Last) != math.Float64bits(b.Last) {
+			t.Fatalf("block %d: %+v != %+v", i, a, b)
+		}
+	}
+	whole := summarizeRange(p, 0, p.Len())
+	m := Merge(ss)
+	if m.Count != whole.Count || m.Min != whole.Min || m.MinStep != whole.MinStep || m.Max != whole.Max ||
+		m.MaxStep != whole.MaxStep || m.NaN != whole.NaN || m.FirstNaN != whole.FirstNaN || m.FirstPosInf != whole.FirstPosInf ||
+		m.LastStep != whole.LastStep || m.Finite != whole.Finite {
+		t.Errorf("Merge = %+v\nwhole = %+v", m, whole)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	rng := rand.New(rand.NewSource(1))
+	for k := 0; k < 8; k++ {
+		b, _ := Encode(gen(rng, 50, k))
+		f.Add(b)
+	}
+	f.Add([]byte{1, 5, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Decode(b) // must not panic or allocate without bound
+		if err != nil {
+			return
+		}
+		if len(p.Times) != p.Len() || len(p.Values) != p.Len() {
+			t.Fatalf("ragged decode: %d/%d/%d", p.Len(), len(p.Times), len(p.Values))
+		}
+	})
+}
+
+// FuzzRoundTrip derives points from fuzz bytes and checks Decode(Encode(p)) == p.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add([]byte("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p Points
+		step := int64(0)
+		for len(b) >= 17 {
+			step += int64(b[0]) + 1
+			p.Steps = append(p.Steps, step)
+			p.Times = append(p.Times, math.Float64frombits(binary.LittleEndian.Uint64(b[1:])))
+			p.Values = append(p.Values, math.Float64frombits(binary.LittleEndian.Uint64(b[9:])))
+			b = b[17:]
+		}
+		enc, err := Encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBits(t, "times", p.Times, got.Times)
+		sameBits(t, "values", p.Values, got.Values)
+		for i := range p.Steps {
+			if p.Steps[i] != got.Steps[i] {
+				t.Fatalf("step %d", i)
+			}
+		}
+	})
+}
