@@ -2,8 +2,12 @@ module github.com/fluoro-dev/fluoro
 
 go 1.26.8
 
+// The web UI's npm packages hold Go files of their own; they are not ours.
+ignore ./web/node_modules
+
 require (
 	github.com/google/go-cmp v0.7.0
+	github.com/klauspost/compress v1.20.4
 	github.com/prometheus/client_golang v1.25.0
 	modernc.org/sqlite v1.62.0
 )

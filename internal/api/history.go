@@ -94,6 +94,17 @@ func (a *API) series(r *http.Request, run store.Run, key string, rg history.Rang
 		})
 		return out, err
 	}
+	if ch, ok := a.d.Store.(history.Charter); ok {
+		c, err := ch.Chart(r.Context(), run.PK, key, history.Range{Min: lo, Max: hi}, points)
+		if err != nil {
+			return out, err
+		}
+		for _, p := range c.Points {
+			add(p)
+		}
+		out.Total, out.Sampled = c.Total, c.Sampled
+		return out, nil
+	}
 	ds := history.NewDownsampler(lo, hi, points)
 	if err := a.d.Store.Scan(r.Context(), run.PK, key, history.Range{Min: lo, Max: hi}, func(p history.Point) error {
 		ds.Add(p)

@@ -3,6 +3,8 @@ package history
 import (
 	"math"
 	"sort"
+
+	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 )
 
 // Downsampler reduces a series, fed in step order, to at most about Limit
@@ -88,11 +90,73 @@ func (d *Downsampler) Points() []Point {
 	return d.out
 }
 
-func (d *Downsampler) addBucketed(p Point) {
-	var b uint64
-	if p.Step > d.lo {
-		b = uint64(p.Step-d.lo) / d.width
+// StartSampled switches to bucketed output now, for callers that know the
+// input exceeds the limit (and may feed summaries).
+func (d *Downsampler) StartSampled() {
+	if d.sampled {
+		return
 	}
+	d.sampled = true
+	raw := d.raw
+	d.raw = nil
+	for _, q := range raw {
+		d.addBucketed(q)
+	}
+}
+
+func (d *Downsampler) bucketOf(step int64) uint64 {
+	if step <= d.lo {
+		return 0
+	}
+	return uint64(step-d.lo) / d.width
+}
+
+// BlockFits reports whether steps first..last fall into one output bucket,
+// so that a block summary stands for them exactly.
+func (d *Downsampler) BlockFits(first, last int64) bool {
+	return d.sampled && d.bucketOf(first) == d.bucketOf(last)
+}
+
+// AddSummary feeds a block of points by its summary: its first, last,
+// minimum and maximum points and the first of each non-finite kind. Call it
+// in step order with Add, after StartSampled.
+func (d *Downsampler) AddSummary(s chunk.Summary) {
+	d.StartSampled()
+	d.total += s.Count
+	interp := func(step int64) float64 {
+		if s.LastStep == s.FirstStep {
+			return s.FirstTime
+		}
+		return s.FirstTime + (s.LastTime-s.FirstTime)*float64(step-s.FirstStep)/float64(s.LastStep-s.FirstStep)
+	}
+	pts := []Point{
+		{Step: s.FirstStep, Time: s.FirstTime, Value: NumberValue(s.First)},
+		{Step: s.LastStep, Time: s.LastTime, Value: NumberValue(s.Last)},
+	}
+	if s.Finite > 0 {
+		pts = append(pts, Point{Step: s.MinStep, Time: s.MinTime, Value: NumberValue(s.Min)},
+			Point{Step: s.MaxStep, Time: s.MaxTime, Value: NumberValue(s.Max)})
+	}
+	for _, sp := range []struct {
+		n    int64
+		step int64
+		v    float64
+	}{{s.NaN, s.FirstNaN, math.NaN()}, {s.PosInf, s.FirstPosInf, math.Inf(1)}, {s.NegInf, s.FirstNegInf, math.Inf(-1)}} {
+		if sp.n > 0 {
+			pts = append(pts, Point{Step: sp.step, Time: interp(sp.step), Value: NumberValue(sp.v)})
+		}
+	}
+	sort.SliceStable(pts, func(i, j int) bool { return pts[i].Step < pts[j].Step })
+	for i, p := range pts {
+		if i > 0 && p.Step == pts[i-1].Step && sameClass(p.Value, pts[i-1].Value) {
+			continue
+		}
+		d.addBucketed(p)
+	}
+}
+
+func (d *Downsampler) addBucketed(p Point) {
+	b := d.bucketOf(p.Step)
 	if !d.hasB || b != d.bucket {
 		d.flush()
 		d.bucket, d.hasB = b, true

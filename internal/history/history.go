@@ -100,6 +100,20 @@ type Range struct {
 // All is the range of every step.
 var All = Range{Min: math.MinInt64, Max: math.MaxInt64}
 
+// Chart is a series reduced for drawing.
+type Chart struct {
+	Points  []Point
+	Total   int64 // points in range before reduction
+	Sampled bool  // true when Points is a reduction
+}
+
+// Charter is implemented by backends that can reduce a series from stored
+// summaries, at a cost that depends on the requested points rather than on
+// the points stored. Callers fall back to Scan plus a Downsampler.
+type Charter interface {
+	Chart(ctx context.Context, runPK int64, key string, r Range, limit int) (Chart, error)
+}
+
 // Reader reads history. Scan calls fn for every point of one series in the
 // range, in step order; returning an error from fn stops the scan.
 type Reader interface {

@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return nil, err
 	}
-	if s.store, err = sqlite.Open(ctx, dbPath); err != nil {
+	if s.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Log: log}); err != nil {
 		return nil, err
 	}
 	_, blobDir, err := config.ParseStoreURL(cfg.Blobs)

@@ -21,6 +21,7 @@ type Summary struct {
 	Finite              int64   // finite values; Min/Max/Sum cover only these
 	Min, Max            float64 // meaningful when Finite > 0
 	MinStep, MaxStep    int64
+	MinTime, MaxTime    float64
 	Sum                 float64
 	NaN, PosInf, NegInf int64
 	// The first step of each non-finite kind in the block, or -1.
@@ -65,10 +66,10 @@ func summarizeRange(p Points, lo, hi int) Summary {
 			s.NegInf++
 		default:
 			if s.Finite == 0 || v < s.Min {
-				s.Min, s.MinStep = v, st
+				s.Min, s.MinStep, s.MinTime = v, st, p.Times[i]
 			}
 			if s.Finite == 0 || v > s.Max {
-				s.Max, s.MaxStep = v, st
+				s.Max, s.MaxStep, s.MaxTime = v, st, p.Times[i]
 			}
 			s.Sum += v
 			s.Finite++
@@ -88,10 +89,10 @@ func Merge(ss []Summary) Summary {
 		m.Count += s.Count
 		if s.Finite > 0 {
 			if m.Finite == 0 || s.Min < m.Min {
-				m.Min, m.MinStep = s.Min, s.MinStep
+				m.Min, m.MinStep, m.MinTime = s.Min, s.MinStep, s.MinTime
 			}
 			if m.Finite == 0 || s.Max > m.Max {
-				m.Max, m.MaxStep = s.Max, s.MaxStep
+				m.Max, m.MaxStep, m.MaxTime = s.Max, s.MaxStep, s.MaxTime
 			}
 		}
 		m.Finite += s.Finite
@@ -132,6 +133,8 @@ func EncodeSummaries(ss []Summary) []byte {
 		f(s.Max)
 		i(s.MinStep - s.FirstStep)
 		i(s.MaxStep - s.FirstStep)
+		f(s.MinTime)
+		f(s.MaxTime)
 		f(s.Sum)
 		i(s.NaN)
 		i(s.PosInf)
@@ -184,6 +187,7 @@ func DecodeSummaries(z []byte) ([]Summary, error) {
 		s.Count, s.Finite = i(), i()
 		s.Min, s.Max = f(), f()
 		s.MinStep, s.MaxStep = s.FirstStep+i(), s.FirstStep+i()
+		s.MinTime, s.MaxTime = f(), f()
 		s.Sum = f()
 		s.NaN, s.PosInf, s.NegInf = i(), i(), i()
 		s.FirstNaN, s.FirstPosInf, s.FirstNegInf = i(), i(), i()

@@ -9,7 +9,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,12 +33,24 @@ type DB struct {
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // readers
 	keys keyCache
+
+	compactStop chan struct{}
+	compactDone chan struct{}
+}
+
+// Options tune a DB.
+type Options struct {
+	// CompactEvery is how often the background compactor looks for new
+	// history; 0 means 250 ms, negative disables it (tests call Compact).
+	CompactEvery time.Duration
+	Log          *slog.Logger // nil discards
 }
 
 var _ store.Store = (*DB)(nil)
 
-// Open opens (creating if needed) the database at path and migrates it.
-func Open(ctx context.Context, path string) (*DB, error) {
+// Open opens (creating if needed) the database at path, migrates it and
+// starts the history compactor.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
@@ -70,11 +84,26 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db.r = r
+	if opts.CompactEvery >= 0 {
+		if opts.CompactEvery == 0 {
+			opts.CompactEvery = 250 * time.Millisecond
+		}
+		if opts.Log == nil {
+			opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		db.compactStop, db.compactDone = make(chan struct{}), make(chan struct{})
+		go db.runCompactor(opts.CompactEvery, opts.Log)
+	}
 	return db, nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.compactStop != nil {
+		close(db.compactStop)
+		<-db.compactDone
+		db.compactStop = nil
+	}
 	var errs []string
 	if db.r != nil {
 		if err := db.r.Close(); err != nil {

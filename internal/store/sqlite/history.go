@@ -6,29 +6,132 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 )
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
-// Scan implements history.Reader.
-func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range, fn func(history.Point) error) error {
-	rows, err := db.r.QueryContext(ctx, `SELECT h.step, h.wall, h.kind, h.num, h.txt FROM history h
-		JOIN runs r ON r.id = h.run_id
-		JOIN metric_keys k ON k.id = h.key_id AND k.project_id = r.project_id
-		WHERE h.run_id = ? AND k.name = ? AND h.step >= ? AND h.step <= ? ORDER BY h.step`, runPK, key, r.Min, r.Max)
+// seriesReader reads one series inside a read transaction, so that chunks,
+// the write log and value rows form one consistent snapshot even while the
+// compactor moves points from the log into chunks.
+type seriesReader struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	run   int64
+	keyID int64
+	found bool
+}
+
+func (db *DB) openSeries(ctx context.Context, runPK int64, key string) (*seriesReader, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("scan history %q: %w", key, err)
+		return nil, fmt.Errorf("read history: begin: %w", err)
+	}
+	sr := &seriesReader{ctx: ctx, tx: tx, run: runPK}
+	err = tx.QueryRowContext(ctx, `SELECT k.id FROM metric_keys k JOIN runs r ON r.project_id = k.project_id
+		WHERE r.id = ? AND k.name = ?`, runPK, key).Scan(&sr.keyID)
+	switch {
+	case err == sql.ErrNoRows:
+	case err != nil:
+		tx.Rollback()
+		return nil, fmt.Errorf("read history %q: %w", key, err)
+	default:
+		sr.found = true
+	}
+	return sr, nil
+}
+
+func (sr *seriesReader) close() { sr.tx.Rollback() }
+
+// logPoints returns the series' points still in the write log, in range,
+// newest last (a later point at the same step wins).
+func (sr *seriesReader) logPoints(r history.Range) ([]logPoint, error) {
+	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT payload FROM hist_log WHERE run_id = ? ORDER BY id`, sr.run)
+	if err != nil {
+		return nil, fmt.Errorf("read history log: %w", err)
 	}
 	defer rows.Close()
+	var out []logPoint
+	for rows.Next() {
+		var payload []byte
+		if err := rows.Scan(&payload); err != nil {
+			return nil, fmt.Errorf("read history log: %w", err)
+		}
+		err := decodeLog(payload, func(key int64, pts []logPoint) {
+			if key != sr.keyID {
+				return
+			}
+			for _, p := range pts {
+				if p.step >= r.Min && p.step <= r.Max {
+					out = append(out, p)
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
+
+type chunkRow struct {
+	minStep, maxStep int64
+	count            int64
+	data, summaries  []byte
+}
+
+// chunks returns the chunks overlapping r; data is read only if withData.
+func (sr *seriesReader) chunks(r history.Range, withData bool) ([]chunkRow, error) {
+	cols := "min_step, max_step, count, summaries, x''"
+	if withData {
+		cols = "min_step, max_step, count, x'', data"
+	}
+	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT `+cols+` FROM hist_chunks
+		WHERE run_id = ? AND key_id = ? AND max_step >= ? AND min_step <= ? ORDER BY min_step`, sr.run, sr.keyID, r.Min, r.Max)
+	if err != nil {
+		return nil, fmt.Errorf("read chunks: %w", err)
+	}
+	defer rows.Close()
+	var out []chunkRow
+	for rows.Next() {
+		var c chunkRow
+		if err := rows.Scan(&c.minStep, &c.maxStep, &c.count, &c.summaries, &c.data); err != nil {
+			return nil, fmt.Errorf("read chunks: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (sr *seriesReader) chunkData(minStep int64) (chunk.Points, error) {
+	var data []byte
+	if err := sr.tx.QueryRowContext(sr.ctx, `SELECT data FROM hist_chunks WHERE run_id = ? AND key_id = ? AND min_step = ?`,
+		sr.run, sr.keyID, minStep).Scan(&data); err != nil {
+		return chunk.Points{}, fmt.Errorf("read chunk: %w", err)
+	}
+	return chunk.Decode(data)
+}
+
+// valueRows returns points stored one row each (non-numeric values, and
+// numbers written before the chunk engine), in step order.
+func (sr *seriesReader) valueRows(r history.Range) ([]history.Point, error) {
+	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT step, wall, kind, num, txt FROM history
+		WHERE run_id = ? AND key_id = ? AND step >= ? AND step <= ? ORDER BY step`, sr.run, sr.keyID, r.Min, r.Max)
+	if err != nil {
+		return nil, fmt.Errorf("read history rows: %w", err)
+	}
+	defer rows.Close()
+	var out []history.Point
 	for rows.Next() {
 		var p history.Point
 		var kind int
 		var num sql.NullFloat64
 		var txt sql.NullString
 		if err := rows.Scan(&p.Step, &p.Time, &kind, &num, &txt); err != nil {
-			return fmt.Errorf("scan history %q: %w", key, err)
+			return nil, fmt.Errorf("read history rows: %w", err)
 		}
 		switch kind {
 		case kindNumber:
@@ -42,55 +145,221 @@ func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range
 		default:
 			p.Value = history.Value{Kind: history.String, Text: txt.String}
 		}
-		if err := fn(p); err != nil {
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// rawPoints merges decoded chunk points, value rows and log points (in rising
+// precedence at equal steps) into one step-ordered list.
+func rawPoints(chunkPts chunk.Points, rowPts []history.Point, logPts []logPoint) []history.Point {
+	byStep := make(map[int64]history.Point, chunkPts.Len()+len(rowPts)+len(logPts))
+	for i, s := range chunkPts.Steps {
+		byStep[s] = history.Point{Step: s, Time: chunkPts.Times[i], Value: history.NumberValue(chunkPts.Values[i])}
+	}
+	for _, p := range rowPts {
+		byStep[p.Step] = p
+	}
+	for _, p := range logPts {
+		byStep[p.step] = history.Point{Step: p.step, Time: p.time, Value: history.NumberValue(p.value)}
+	}
+	out := make([]history.Point, 0, len(byStep))
+	for _, p := range byStep {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Step < out[j].Step })
+	return out
+}
+
+// Scan implements history.Reader: every point of the series in r, in step
+// order. Chunks are decoded one at a time, so memory stays at a chunk plus
+// the (short) write log.
+func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range, fn func(history.Point) error) error {
+	sr, err := db.openSeries(ctx, runPK, key)
+	if err != nil {
+		return err
+	}
+	defer sr.close()
+	if !sr.found {
+		return nil
+	}
+	logPts, err := sr.logPoints(r)
+	if err != nil {
+		return err
+	}
+	rowPts, err := sr.valueRows(r)
+	if err != nil {
+		return err
+	}
+	chunks, err := sr.chunks(r, true)
+	if err != nil {
+		return err
+	}
+	// Walk the chunks in order; points from the log and value rows are
+	// merged into the chunk whose range they fall before or in.
+	sort.SliceStable(logPts, func(i, j int) bool { return logPts[i].step < logPts[j].step })
+	li, ri := 0, 0
+	emit := func(upTo int64, pts chunk.Points) error {
+		lj := li
+		for lj < len(logPts) && logPts[lj].step <= upTo {
+			lj++
+		}
+		rj := ri
+		for rj < len(rowPts) && rowPts[rj].Step <= upTo {
+			rj++
+		}
+		var in chunk.Points
+		for i, s := range pts.Steps {
+			if s >= r.Min && s <= r.Max {
+				in.Steps = append(in.Steps, s)
+				in.Times = append(in.Times, pts.Times[i])
+				in.Values = append(in.Values, pts.Values[i])
+			}
+		}
+		for _, p := range rawPoints(in, rowPts[ri:rj], logPts[li:lj]) {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		li, ri = lj, rj
+		return nil
+	}
+	for _, c := range chunks {
+		pts, err := chunk.Decode(c.data)
+		if err != nil {
+			return fmt.Errorf("scan %q: chunk at %d: %w", key, c.minStep, err)
+		}
+		if err := emit(c.maxStep, pts); err != nil {
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan history %q: %w", key, err)
-	}
-	return nil
+	return emit(math.MaxInt64, chunk.Points{})
 }
 
-// RunKeys implements history.Reader.
-func (db *DB) RunKeys(ctx context.Context, runPK int64) ([]history.KeyInfo, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT k.name, rk.points, rk.min_step, rk.max_step FROM run_keys rk
-		JOIN metric_keys k ON k.id = rk.key_id WHERE rk.run_id = ? ORDER BY k.name`, runPK)
+// Chart implements history.Charter: the series in r reduced to about limit
+// points, M4-style. Blocks of points that lie inside one bucket are drawn
+// from their stored summaries without decoding; only blocks that straddle
+// the range ends or are overlapped by not-yet-compacted points are decoded.
+// When a bucket spans at least four blocks, a block that straddles a bucket
+// boundary is given whole to the bucket it starts in, moving that boundary
+// by less than a quarter bucket; every extreme still appears.
+func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Range, limit int) (history.Chart, error) {
+	var out history.Chart
+	sr, err := db.openSeries(ctx, runPK, key)
 	if err != nil {
-		return nil, fmt.Errorf("run keys: %w", err)
+		return out, err
 	}
-	defer rows.Close()
-	out := []history.KeyInfo{}
-	for rows.Next() {
-		var k history.KeyInfo
-		if err := rows.Scan(&k.Key, &k.Points, &k.MinStep, &k.MaxStep); err != nil {
-			return nil, fmt.Errorf("run keys: %w", err)
-		}
-		out = append(out, k)
+	defer sr.close()
+	if !sr.found {
+		return out, nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("run keys: %w", err)
-	}
-	return out, nil
-}
-
-// ProjectKeys implements history.Reader.
-func (db *DB) ProjectKeys(ctx context.Context, projectPK int64) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT name FROM metric_keys WHERE project_id = ? ORDER BY name`, projectPK)
+	logPts, err := sr.logPoints(r)
 	if err != nil {
-		return nil, fmt.Errorf("project keys: %w", err)
+		return out, err
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("project keys: %w", err)
+	rowPts, err := sr.valueRows(r)
+	if err != nil {
+		return out, err
+	}
+	chunks, err := sr.chunks(r, false)
+	if err != nil {
+		return out, err
+	}
+	// Gather the blocks, and decide which must be decoded.
+	type block struct {
+		s      chunk.Summary
+		chunk  int64 // min_step of its chunk
+		decode bool
+	}
+	var blocks []block
+	var total int64
+	for _, c := range chunks {
+		ss, err := chunk.DecodeSummaries(c.summaries)
+		if err != nil {
+			return out, fmt.Errorf("chart %q: chunk at %d: %w", key, c.minStep, err)
 		}
-		out = append(out, k)
+		for _, s := range ss {
+			if s.LastStep < r.Min || s.FirstStep > r.Max {
+				continue
+			}
+			blocks = append(blocks, block{s: s, chunk: c.minStep, decode: s.FirstStep < r.Min || s.LastStep > r.Max})
+			total += s.Count
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("project keys: %w", err)
+	sort.Slice(logPts, func(i, j int) bool { return logPts[i].step < logPts[j].step })
+	overlaps := func(lo, hi int64, steps func(i int) int64, n int) bool {
+		i := sort.Search(n, func(i int) bool { return steps(i) >= lo })
+		return i < n && steps(i) <= hi
 	}
+	for i := range blocks {
+		b := &blocks[i]
+		if overlaps(b.s.FirstStep, b.s.LastStep, func(j int) int64 { return logPts[j].step }, len(logPts)) ||
+			overlaps(b.s.FirstStep, b.s.LastStep, func(j int) int64 { return rowPts[j].Step }, len(rowPts)) {
+			b.decode = true
+		}
+	}
+	total += int64(len(logPts) + len(rowPts))
+	// Small results (or short ranges) are exact: decode and downsample.
+	lo, hi := r.Min, r.Max
+	if len(blocks) > 0 {
+		lo, hi = max(lo, blocks[0].s.FirstStep), min(hi, blocks[len(blocks)-1].s.LastStep)
+	}
+	if len(logPts) > 0 {
+		lo, hi = min(lo, logPts[0].step), max(hi, logPts[len(logPts)-1].step)
+	}
+	if len(rowPts) > 0 {
+		lo, hi = min(lo, rowPts[0].Step), max(hi, rowPts[len(rowPts)-1].Step)
+	}
+	if total == 0 {
+		return out, nil
+	}
+	ds := history.NewDownsampler(lo, hi, limit)
+	bucketPoints := float64(total) / float64(max(1, limit/4))
+	snap := bucketPoints >= 4*chunk.BlockSize
+	if total > int64(limit) {
+		ds.StartSampled()
+	}
+	// Decoded chunks are cached: neighbouring blocks share one.
+	decoded := map[int64]chunk.Points{}
+	var raw []history.Point // decoded and pending points, merged in step order below
+	var rawChunk chunk.Points
+	for _, b := range blocks {
+		if !b.decode && (snap || ds.BlockFits(b.s.FirstStep, b.s.LastStep)) {
+			continue
+		}
+		pts, ok := decoded[b.chunk]
+		if !ok {
+			if pts, err = sr.chunkData(b.chunk); err != nil {
+				return out, err
+			}
+			decoded[b.chunk] = pts
+		}
+		for i, s := range pts.Steps {
+			if s >= b.s.FirstStep && s <= b.s.LastStep && s >= r.Min && s <= r.Max {
+				rawChunk.Steps = append(rawChunk.Steps, s)
+				rawChunk.Times = append(rawChunk.Times, pts.Times[i])
+				rawChunk.Values = append(rawChunk.Values, pts.Values[i])
+			}
+		}
+	}
+	raw = rawPoints(rawChunk, rowPts, logPts)
+	// Merge summary blocks and raw points by step.
+	ri := 0
+	for _, b := range blocks {
+		if b.decode || !(snap || ds.BlockFits(b.s.FirstStep, b.s.LastStep)) {
+			continue
+		}
+		for ri < len(raw) && raw[ri].Step < b.s.FirstStep {
+			ds.Add(raw[ri])
+			ri++
+		}
+		ds.AddSummary(b.s)
+	}
+	for ; ri < len(raw); ri++ {
+		ds.Add(raw[ri])
+	}
+	out.Points = ds.Points()
+	out.Total = ds.Total()
+	out.Sampled = ds.Sampled()
 	return out, nil
 }

@@ -65,6 +65,7 @@ type ingestTx struct {
 	insCons   *sql.Stmt
 	insSys    *sql.Stmt
 	upRunKeys *sql.Stmt
+	insLog    *sql.Stmt
 }
 
 // ApplyBatches implements store.Ingester.
@@ -109,6 +110,7 @@ func (it *ingestTx) prepare() error {
 		{&it.selKey, `SELECT id FROM metric_keys WHERE project_id = ? AND name = ?`},
 		{&it.insCons, `INSERT INTO console (run_id, time, stream, line) VALUES (?, ?, ?, ?)`},
 		{&it.insSys, `INSERT INTO system_samples (run_id, time, metrics) VALUES (?, ?, ?)`},
+		{&it.insLog, `INSERT INTO hist_log (run_id, points, payload) VALUES (?, ?, ?)`},
 		{&it.upRunKeys, `INSERT INTO run_keys (run_id, key_id, points, min_step, max_step) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (run_id, key_id) DO UPDATE SET points = points + excluded.points,
 			min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step)`},
@@ -190,6 +192,20 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	stats := map[int64]*keyStat{}
 	var added int64
 	lastStep := int64(-1)
+	// Numeric points go to the write log, one entry per batch; the compactor
+	// turns them into chunks. Other values are stored one row per point.
+	numeric := map[int64][]logPoint{}
+	var numKeys []int64
+	count := func(kid, step int64) {
+		added++
+		s := stats[kid]
+		if s == nil {
+			s = &keyStat{min: step, max: step}
+			stats[kid] = s
+		}
+		s.points++
+		s.min, s.max = min(s.min, step), max(s.max, step)
+	}
 	for _, row := range b.History {
 		if row.Step > lastStep {
 			lastStep = row.Step
@@ -198,6 +214,16 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 			kid, err := it.keyID(project, f.Key)
 			if err != nil {
 				return false, err
+			}
+			if f.Value.Kind == history.Number {
+				if _, ok := numeric[kid]; !ok {
+					numKeys = append(numKeys, kid)
+				}
+				numeric[kid] = append(numeric[kid], logPoint{row.Step, row.Time, f.Value.Num})
+				// Counted now; the compactor subtracts points that replaced
+				// earlier ones at the same step.
+				count(kid, row.Step)
+				continue
 			}
 			kind, num, txt := encodeValue(f.Value)
 			r, err := it.insHist.ExecContext(ctx, b.RunPK, kid, row.Step, row.Time, kind, num, txt)
@@ -211,14 +237,16 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 				}
 				continue
 			}
-			added++
-			s := stats[kid]
-			if s == nil {
-				s = &keyStat{min: row.Step, max: row.Step}
-				stats[kid] = s
-			}
-			s.points++
-			s.min, s.max = min(s.min, row.Step), max(s.max, row.Step)
+			count(kid, row.Step)
+		}
+	}
+	if len(numKeys) > 0 {
+		var n int
+		for _, k := range numKeys {
+			n += len(numeric[k])
+		}
+		if _, err := it.insLog.ExecContext(ctx, b.RunPK, n, encodeLog(numKeys, numeric)); err != nil {
+			return false, fmt.Errorf("append history log: %w", err)
 		}
 	}
 	for kid, s := range stats {

@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) (store.Store, func() store.Store) {
 		path := filepath.Join(t.TempDir(), "fluoro.db")
 		open := func() store.Store {
-			db, err := sqlite.Open(context.Background(), path)
+			db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 			if err != nil {
 				t.Fatalf("open: %v", err)
 			}
@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 func TestMigrationsAreIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fluoro.db")
 	for i := 0; i < 2; i++ {
-		db, err := sqlite.Open(context.Background(), path)
+		db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 		if err != nil {
 			t.Fatalf("open #%d: %v", i+1, err)
 		}

@@ -21,6 +21,22 @@ import (
 // again (the caller closes the first store before calling it).
 type Opener func(t *testing.T) (s store.Store, reopen func() store.Store)
 
+// Settler is implemented by backends that organise data in the background
+// (the SQLite history compactor). Point counts are exact once settled; reads
+// are correct before and after.
+type Settler interface {
+	Settle(ctx context.Context) error
+}
+
+func settle(t *testing.T, s store.Store) {
+	t.Helper()
+	if st, ok := s.(Settler); ok {
+		if err := st.Settle(context.Background()); err != nil {
+			t.Fatalf("Settle: %v", err)
+		}
+	}
+}
+
 // Run runs the suite.
 func Run(t *testing.T, open Opener) {
 	t.Helper()
@@ -43,6 +59,8 @@ func Run(t *testing.T, open Opener) {
 		{"Files", testFiles},
 		{"Settings", testSettings},
 		{"SurvivesReopen", testReopen},
+		{"ChartKeepsExtremes", testChart},
+		{"ManyChunksAndLateRewrites", testManyChunks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -477,14 +495,23 @@ func testIngestRejects(t *testing.T, s store.Store, _ func() store.Store) {
 }
 
 func testLatePoints(t *testing.T, s store.Store, _ func() store.Store) {
-	ctx := context.Background()
 	fixture(t, s)
 	r := newRun(t, s, "p", "r1", nil)
 	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1,
 		History: []history.Row{row(10, "val/loss", 0.5), row(20, "val/loss", 0.4)}})
+	settle(t, s)
 	// An async eval for step 5 arrives late, and step 10 is corrected.
 	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 2,
 		History: []history.Row{row(5, "val/loss", 0.6), row(10, "val/loss", 0.45)}})
+	_, settles := s.(Settler)
+	checkLate(t, s, r, !settles)
+	settle(t, s)
+	checkLate(t, s, r, true)
+}
+
+func checkLate(t *testing.T, s store.Store, r store.Run, counts bool) {
+	t.Helper()
+	ctx := context.Background()
 	pts := scanAll(t, s, r.PK, "val/loss")
 	got := map[int64]float64{}
 	var order []int64
@@ -498,6 +525,9 @@ func testLatePoints(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff([]int64{5, 10, 20}, order); diff != "" {
 		t.Errorf("scan order (-want +got):\n%s", diff)
 	}
+	if !counts {
+		return
+	}
 	keys, _ := s.RunKeys(ctx, r.PK)
 	if len(keys) != 1 || keys[0].Points != 3 || keys[0].MinStep != 5 || keys[0].MaxStep != 20 {
 		t.Errorf("key info = %+v", keys)
@@ -505,6 +535,150 @@ func testLatePoints(t *testing.T, s store.Store, _ func() store.Store) {
 	run, _ := s.Run(ctx, r.RunKey)
 	if run.LastStep != 20 || run.Points != 3 {
 		t.Errorf("run last_step %d points %d", run.LastStep, run.Points)
+	}
+}
+
+// testChart checks the backend's Charter (if any) against the reference:
+// exact M4 when buckets are small, and every extreme kept when summaries
+// stand in for blocks.
+func testChart(t *testing.T, s store.Store, _ func() store.Store) {
+	ch, ok := s.(history.Charter)
+	if !ok {
+		t.Skip("backend has no Charter")
+	}
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	const n = 60000
+	var rows []history.Row
+	for i := int64(0); i < n; i++ {
+		v := math.Sin(float64(i)/500) + float64(i%7)/100
+		switch {
+		case i == 12345:
+			v = 1e9 // a spike
+		case i == 45678:
+			v = -1e9
+		case i%9973 == 0:
+			v = math.NaN()
+		}
+		rows = append(rows, row(i, "loss", v))
+	}
+	for seq := 0; seq*10000 < n; seq++ {
+		apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: int64(seq), History: rows[seq*10000 : (seq+1)*10000]})
+	}
+	settle(t, s)
+	// A late correction that stays in the write log until the next settle.
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 99, History: []history.Row{row(30000, "loss", 5e8)}})
+	ref := func(lo, hi int64, limit int) []history.Point {
+		d := history.NewDownsampler(lo, hi, limit)
+		for _, p := range scanAll(t, s, r.PK, "loss") {
+			if p.Step >= lo && p.Step <= hi {
+				d.Add(p)
+			}
+		}
+		return d.Points()
+	}
+	has := func(pts []history.Point, v float64) bool {
+		for _, p := range pts {
+			if p.Value.Num == v || (math.IsNaN(v) && math.IsNaN(p.Value.Num)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range []struct {
+		lo, hi int64
+		limit  int
+	}{{0, n - 1, 1200}, {0, n - 1, 40}, {10000, 14000, 1200}, {29000, 31000, 400}, {100, 150, 1000}} {
+		got, err := ch.Chart(ctx, r.PK, "loss", history.Range{Min: c.lo, Max: c.hi}, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ref(c.lo, c.hi, c.limit)
+		if len(got.Points) > c.limit+c.limit/2 {
+			t.Errorf("range %d-%d limit %d: %d points", c.lo, c.hi, c.limit, len(got.Points))
+		}
+		if got.Total != int64(c.hi-c.lo+1) {
+			t.Errorf("range %d-%d: total %d", c.lo, c.hi, got.Total)
+		}
+		for i := 1; i < len(got.Points); i++ {
+			if got.Points[i].Step <= got.Points[i-1].Step {
+				t.Fatalf("range %d-%d: not in step order at %d", c.lo, c.hi, i)
+			}
+		}
+		// Every spike in range survives, and so do the range's extremes.
+		for _, p := range want {
+			v := p.Value.Num
+			if (v == 1e9 || v == -1e9 || v == 5e8 || math.IsNaN(v)) && !has(got.Points, v) {
+				t.Errorf("range %d-%d limit %d: %v at step %d lost", c.lo, c.hi, c.limit, v, p.Step)
+			}
+		}
+		if c.hi-c.lo+1 <= int64(c.limit) || (c.hi-c.lo+1)/int64(c.limit/4) < 4*256 {
+			// Buckets narrower than four blocks: the result is exact M4.
+			if diff := cmp.Diff(stepsOf(want), stepsOf(got.Points)); diff != "" {
+				t.Errorf("range %d-%d limit %d differs from reference M4 (-want +got):\n%s", c.lo, c.hi, c.limit, diff)
+			}
+		}
+	}
+}
+
+func stepsOf(pts []history.Point) []int64 {
+	out := make([]int64, len(pts))
+	for i, p := range pts {
+		out[i] = p.Step
+	}
+	return out
+}
+
+// testManyChunks writes a long series in shuffled batches with rewrites, so
+// that compaction splits, merges and re-seals chunks, and checks every point.
+func testManyChunks(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	const n = 20000
+	want := map[int64]float64{}
+	seq := int64(0)
+	// Forward pass with gaps, then fill the gaps late, then rewrite a band.
+	for pass := 0; pass < 3; pass++ {
+		var rows []history.Row
+		for i := int64(0); i < n; i++ {
+			keep := (pass == 0 && i%3 != 0) || (pass == 1 && i%3 == 0) || (pass == 2 && i >= 5000 && i < 9000)
+			if !keep {
+				continue
+			}
+			v := float64(i) + float64(pass)/10
+			want[i] = v
+			rows = append(rows, row(i, "m", v))
+			if len(rows) == 1500 {
+				seq++
+				apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: seq, History: rows})
+				rows = nil
+			}
+		}
+		seq++
+		apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: seq, History: rows})
+		if pass != 1 {
+			settle(t, s)
+		}
+	}
+	check := func() {
+		pts := scanAll(t, s, r.PK, "m")
+		if len(pts) != n {
+			t.Fatalf("%d points, want %d", len(pts), n)
+		}
+		for i, p := range pts {
+			if p.Step != int64(i) || p.Value.Num != want[p.Step] {
+				t.Fatalf("point %d = step %d value %v, want %v", i, p.Step, p.Value.Num, want[int64(i)])
+			}
+		}
+	}
+	check()
+	settle(t, s)
+	check()
+	keys, _ := s.RunKeys(ctx, r.PK)
+	if len(keys) != 1 || keys[0].Points != n {
+		t.Errorf("key points = %+v, want %d", keys, n)
 	}
 }
 

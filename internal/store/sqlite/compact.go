@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fluoro-dev/fluoro/internal/history/chunk"
+)
+
+// ChunkSize is the most points a sealed chunk holds.
+const ChunkSize = 4096
+
+// compactBudget bounds the log points one compaction transaction takes, so
+// ingest (which shares the single writer) is never held up for long.
+const compactBudget = 250_000
+
+type seriesRef struct {
+	run, key int64
+}
+
+// Compact moves up to about compactBudget points from the write log into
+// chunks in one transaction and reports how many it moved. A crash at any
+// point leaves either the old state (log entries, old chunks) or the new one.
+func (db *DB) Compact(ctx context.Context) (int, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("compact: begin: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id, run_id, points, payload FROM hist_log ORDER BY id LIMIT 2000`)
+	if err != nil {
+		return 0, fmt.Errorf("compact: read log: %w", err)
+	}
+	pending := map[seriesRef][]logPoint{}
+	var order []seriesRef
+	var lastID int64 = -1
+	moved := 0
+	for rows.Next() {
+		var id, run int64
+		var n int
+		var payload []byte
+		if err := rows.Scan(&id, &run, &n, &payload); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("compact: read log: %w", err)
+		}
+		if moved > 0 && moved+n > compactBudget {
+			break
+		}
+		err := decodeLog(payload, func(key int64, pts []logPoint) {
+			ref := seriesRef{run, key}
+			if _, ok := pending[ref]; !ok {
+				order = append(order, ref)
+			}
+			pending[ref] = append(pending[ref], pts...)
+		})
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("compact: log entry %d: %w", id, err)
+		}
+		lastID = id
+		moved += n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("compact: read log: %w", err)
+	}
+	if lastID < 0 {
+		return 0, nil
+	}
+	replacedByRun := map[int64]int64{}
+	for _, ref := range order {
+		replaced, err := compactSeries(ctx, tx, ref, pending[ref])
+		if err != nil {
+			return 0, err
+		}
+		if replaced > 0 {
+			replacedByRun[ref.run] += int64(replaced)
+			if _, err := tx.ExecContext(ctx, `UPDATE run_keys SET points = points - ? WHERE run_id = ? AND key_id = ?`,
+				replaced, ref.run, ref.key); err != nil {
+				return 0, fmt.Errorf("compact: fix key counts: %w", err)
+			}
+		}
+	}
+	for run, n := range replacedByRun {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET points = points - ? WHERE id = ?`, n, run); err != nil {
+			return 0, fmt.Errorf("compact: fix run counts: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM hist_log WHERE id <= ?`, lastID); err != nil {
+		return 0, fmt.Errorf("compact: trim log: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("compact: commit: %w", err)
+	}
+	return moved, nil
+}
+
+type storedChunk struct {
+	minStep, maxStep int64
+	count            int
+	data             []byte
+}
+
+// compactSeries merges new points of one series into its chunks: the chunks
+// the new points overlap, plus the last chunk before them if it has room,
+// are decoded, merged (new points win at equal steps) and re-cut into
+// chunks of at most ChunkSize. It returns how many points were replaced.
+func compactSeries(ctx context.Context, tx *sql.Tx, ref seriesRef, pts []logPoint) (int, error) {
+	lo, hi := pts[0].step, pts[0].step
+	for _, p := range pts {
+		lo, hi = min(lo, p.step), max(hi, p.step)
+	}
+	var affected []storedChunk
+	rows, err := tx.QueryContext(ctx, `SELECT min_step, max_step, count, data FROM hist_chunks
+		WHERE run_id = ? AND key_id = ? AND max_step >= ? AND min_step <= ? ORDER BY min_step`, ref.run, ref.key, lo, hi)
+	if err != nil {
+		return 0, fmt.Errorf("compact: read chunks: %w", err)
+	}
+	for rows.Next() {
+		var c storedChunk
+		if err := rows.Scan(&c.minStep, &c.maxStep, &c.count, &c.data); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("compact: read chunks: %w", err)
+		}
+		affected = append(affected, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("compact: read chunks: %w", err)
+	}
+	// The chunk just before the new points, when it has room, absorbs them.
+	var prev storedChunk
+	err = tx.QueryRowContext(ctx, `SELECT min_step, max_step, count, data FROM hist_chunks
+		WHERE run_id = ? AND key_id = ? AND max_step < ? ORDER BY min_step DESC LIMIT 1`, ref.run, ref.key, lo).
+		Scan(&prev.minStep, &prev.maxStep, &prev.count, &prev.data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return 0, fmt.Errorf("compact: read tail chunk: %w", err)
+	case prev.count < ChunkSize:
+		affected = append([]storedChunk{prev}, affected...)
+	}
+	var old chunk.Points
+	for _, c := range affected {
+		p, err := chunk.Decode(c.data)
+		if err != nil {
+			return 0, fmt.Errorf("compact: run %d key %d chunk at %d: %w", ref.run, ref.key, c.minStep, err)
+		}
+		old.Steps = append(old.Steps, p.Steps...)
+		old.Times = append(old.Times, p.Times...)
+		old.Values = append(old.Values, p.Values...)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM hist_chunks WHERE run_id = ? AND key_id = ? AND min_step = ?`,
+			ref.run, ref.key, c.minStep); err != nil {
+			return 0, fmt.Errorf("compact: drop chunk: %w", err)
+		}
+	}
+	merged, replaced := mergePoints(old, pts)
+	for start := 0; start < merged.Len(); start += ChunkSize {
+		end := min(start+ChunkSize, merged.Len())
+		part := chunk.Points{Steps: merged.Steps[start:end], Times: merged.Times[start:end], Values: merged.Values[start:end]}
+		data, err := chunk.Encode(part)
+		if err != nil {
+			return 0, fmt.Errorf("compact: encode: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hist_chunks (run_id, key_id, min_step, max_step, count, data, summaries)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
+			chunk.EncodeSummaries(chunk.Summarize(part))); err != nil {
+			return 0, fmt.Errorf("compact: write chunk: %w", err)
+		}
+	}
+	return replaced, nil
+}
+
+// runCompactor compacts whenever the log has data, checking every interval,
+// until stop is closed.
+func (db *DB) runCompactor(interval time.Duration, log *slog.Logger) {
+	defer close(db.compactDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.compactStop:
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := db.Compact(context.Background())
+			if err != nil {
+				log.Error("compact history", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+			select {
+			case <-db.compactStop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// Settle compacts until the write log is empty. Tests and tools use it to
+// reach the state the background compactor reaches within a second.
+func (db *DB) Settle(ctx context.Context) error {
+	for {
+		n, err := db.Compact(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}

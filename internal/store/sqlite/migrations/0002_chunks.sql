@@ -1,0 +1,22 @@
+-- The history engine: numeric points land in hist_log (one row per batch and
+-- run, committed with the batch), and a compactor moves them into compressed
+-- per-series chunks with per-block summaries. Non-numeric values (strings,
+-- booleans, media JSON) stay one row per point in `history`.
+CREATE TABLE hist_log (
+    id       INTEGER PRIMARY KEY,
+    run_id   INTEGER NOT NULL,
+    points   INTEGER NOT NULL,
+    payload  BLOB NOT NULL
+);
+CREATE INDEX hist_log_run ON hist_log (run_id, id);
+
+CREATE TABLE hist_chunks (
+    run_id     INTEGER NOT NULL,
+    key_id     INTEGER NOT NULL,
+    min_step   INTEGER NOT NULL,
+    max_step   INTEGER NOT NULL,
+    count      INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    summaries  BLOB NOT NULL,
+    PRIMARY KEY (run_id, key_id, min_step)
+) WITHOUT ROWID;
