@@ -419,12 +419,12 @@ func TestKill9DuringCompaction(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for cycle := 0; cycle < 5 && b < total; cycle++ {
 		// Enough batches for the compactor to have work, then a kill at a
-		// random moment within its 250 ms cycle.
+		// random moment within its 1 s cycle.
 		for i := 0; i < 6 && b < total; i, b = i+1, b+1 {
 			s.mustCall("POST", "/api/v1/ingest", batchBody("w", b, b), 200)
 			acked[b] = true
 		}
-		time.Sleep(time.Duration(rng.Intn(400)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.Intn(1200)) * time.Millisecond)
 		s.kill9()
 		s = start(t, data)
 		got := stored(t, s)
@@ -435,7 +435,7 @@ func TestKill9DuringCompaction(t *testing.T) {
 		}
 	}
 	// Let the compactor finish, then check the counts are exact.
-	time.Sleep(time.Second)
+	time.Sleep(2500 * time.Millisecond)
 	var run struct {
 		Points int64 `json:"points"`
 	}

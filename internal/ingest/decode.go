@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"sort"
 	"unicode/utf8"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
@@ -53,7 +51,7 @@ type Wire struct {
 	RunID   string          `json:"run_id"`
 	Writer  string          `json:"writer"`
 	Seq     *int64          `json:"seq"`
-	History []WireRow       `json:"history"`
+	History []WireRow       `json:"history"` // decoded by streaming, see stream.go
 	Summary map[string]any  `json:"summary"`
 	Console []WireConsole   `json:"console"`
 	System  []WireSystemRow `json:"system"`
@@ -150,14 +148,9 @@ func Decode(body []byte) (*Decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	var w Wire
-	dec := json.NewDecoder(bytes.NewReader(clean))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrBadBatch, describeJSONError(err))
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the batch object", ErrBadBatch)
+	w, rows, err := decodeStream(clean)
+	if err != nil {
+		return nil, err
 	}
 	if w.Entity == "" || w.Project == "" || w.RunID == "" {
 		return nil, fmt.Errorf("%w: entity, project and run_id are required", ErrBadBatch)
@@ -172,14 +165,13 @@ func Decode(body []byte) (*Decoded, error) {
 		Key:   store.RunKey{Entity: w.Entity, Project: w.Project, RunID: w.RunID},
 		Batch: store.Batch{Writer: w.Writer, Seq: *w.Seq},
 	}
-	d.Records = len(w.History) + len(w.Console) + len(w.System)
-	for i, r := range w.History {
-		row, err := decodeRow(r)
-		if err != nil {
-			d.Rejected = append(d.Rejected, Rejection{Record: fmt.Sprintf("history[%d]", i), Error: err.Error()})
+	d.Records = len(rows) + len(w.Console) + len(w.System)
+	for i, r := range rows {
+		if r.err != nil {
+			d.Rejected = append(d.Rejected, Rejection{Record: fmt.Sprintf("history[%d]", i), Error: r.err.Error()})
 			continue
 		}
-		d.Batch.History = append(d.Batch.History, row)
+		d.Batch.History = append(d.Batch.History, r.row)
 	}
 	if len(w.Summary) > 0 {
 		d.Records++
@@ -207,20 +199,6 @@ func Decode(body []byte) (*Decoded, error) {
 	return d, nil
 }
 
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
-	case errors.Is(err, io.EOF):
-		return "empty body: send a JSON batch object"
-	}
-	return "malformed JSON: " + err.Error()
-}
-
 // CheckKey validates a metric key.
 func CheckKey(k string) error {
 	if k == "" {
@@ -229,8 +207,8 @@ func CheckKey(k string) error {
 	if len(k) > MaxKeyLen {
 		return fmt.Errorf("key %.40q… is %d bytes; at most %d", k, len(k), MaxKeyLen)
 	}
-	for _, r := range k {
-		if r < 0x20 || r == 0x7f {
+	for i := 0; i < len(k); i++ { // control characters are single bytes in UTF-8
+		if c := k[i]; c < 0x20 || c == 0x7f {
 			return fmt.Errorf("key %q has a control character", k)
 		}
 	}
@@ -247,40 +225,6 @@ func special(s string) (float64, bool) {
 		return math.Inf(-1), true
 	}
 	return 0, false
-}
-
-func decodeRow(r WireRow) (history.Row, error) {
-	var row history.Row
-	if r.Step == nil {
-		return row, errors.New("step is required")
-	}
-	s := *r.Step
-	if s != math.Trunc(s) || s < 0 || s > MaxStep {
-		return row, fmt.Errorf("step %v must be an integer from 0 to 2^53", s)
-	}
-	row.Step = int64(s)
-	if r.Time != nil {
-		if math.IsNaN(*r.Time) || math.IsInf(*r.Time, 0) || *r.Time < 0 {
-			return row, errors.New("time must be a finite, non-negative unix time in seconds")
-		}
-		row.Time = *r.Time
-	}
-	if len(r.Values) == 0 {
-		return row, errors.New("values is empty: a row needs at least one key")
-	}
-	if err := flatten("", r.Values, 0, &row.Fields); err != nil {
-		return row, err
-	}
-	if len(row.Fields) > MaxKeysPerRow {
-		return row, fmt.Errorf("row has %d keys; at most %d per row", len(row.Fields), MaxKeysPerRow)
-	}
-	sort.Slice(row.Fields, func(i, j int) bool { return row.Fields[i].Key < row.Fields[j].Key })
-	for i := 1; i < len(row.Fields); i++ {
-		if row.Fields[i].Key == row.Fields[i-1].Key {
-			return row, fmt.Errorf("key %q appears twice (a nested object and a dotted key name the same series)", row.Fields[i].Key)
-		}
-	}
-	return row, nil
 }
 
 // flatten turns nested plain objects into dotted keys, as wandb shows them;

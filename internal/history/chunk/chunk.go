@@ -58,18 +58,26 @@ const (
 // ErrCorrupt is returned for bytes that are not a valid chunk.
 var ErrCorrupt = errors.New("corrupt chunk")
 
+// rawStream marks a stream stored without zstd (EncodeFast).
+const rawStream = 0x80
+
 var (
 	encOnce sync.Once
 	enc     *zstd.Encoder
+	trial   *zstd.Encoder // fast, for comparing candidate codecs
 	dec     *zstd.Decoder
 )
 
 func codecs() (*zstd.Encoder, *zstd.Decoder) {
 	encOnce.Do(func() {
 		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			panic(err) // only fails on invalid options
+		}
+		trial, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			panic(err)
 		}
 		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
 		if err != nil {
@@ -79,8 +87,16 @@ func codecs() (*zstd.Encoder, *zstd.Decoder) {
 	return enc, dec
 }
 
-// Encode returns the chunk bytes for p. Steps must be strictly increasing.
-func Encode(p Points) ([]byte, error) {
+// Encode returns the chunk bytes for p, choosing the smallest codecs. Steps
+// must be strictly increasing.
+func Encode(p Points) ([]byte, error) { return encode(p, false) }
+
+// EncodeFast encodes p cheaply: delta-of-delta steps and times, raw float64
+// values, no zstd. It suits a series' open tail chunk, which is rewritten as
+// points arrive; sealing it later re-encodes it with Encode.
+func EncodeFast(p Points) ([]byte, error) { return encode(p, true) }
+
+func encode(p Points, fast bool) ([]byte, error) {
 	n := p.Len()
 	if len(p.Times) != n || len(p.Values) != n {
 		return nil, fmt.Errorf("encode chunk: %d steps, %d times, %d values", n, len(p.Times), len(p.Values))
@@ -95,18 +111,26 @@ func Encode(p Points) ([]byte, error) {
 	if n == 0 {
 		return out, nil
 	}
-	out = appendStream(out, stepDoD, encodeDoD(p.Steps))
+	out = appendStream(out, stepDoD, encodeDoD(p.Steps), fast)
 	tc, tb := encodeTimes(p.Times)
-	out = appendStream(out, tc, tb)
+	out = appendStream(out, tc, tb, fast)
+	if fast {
+		return appendStream(out, valF64, shuffle64(p.Values, false), true), nil
+	}
 	vc, vb := encodeValues(p.Values)
-	out = appendStream(out, vc, vb)
-	return out, nil
+	return appendStream(out, vc, vb, false), nil
 }
 
-// appendStream writes codec, then the zstd-compressed payload with its length.
-func appendStream(out []byte, codec byte, payload []byte) []byte {
-	e, _ := codecs()
-	z := e.EncodeAll(payload, nil)
+// appendStream writes codec, then the payload (zstd-compressed unless raw)
+// with its length.
+func appendStream(out []byte, codec byte, payload []byte, raw bool) []byte {
+	z := payload
+	if raw {
+		codec |= rawStream
+	} else {
+		e, _ := codecs()
+		z = e.EncodeAll(payload, nil)
+	}
 	out = append(out, codec)
 	out = binary.AppendUvarint(out, uint64(len(z)))
 	return append(out, z...)
@@ -135,16 +159,20 @@ func Decode(b []byte) (Points, error) {
 		if len(b) < 2 {
 			return p, fmt.Errorf("%w: truncated", ErrCorrupt)
 		}
-		streams[i].codec = b[0]
+		streams[i].codec = b[0] &^ rawStream
 		l, k := binary.Uvarint(b[1:])
 		if k <= 0 || uint64(len(b)-1-k) < l {
 			return p, fmt.Errorf("%w: bad stream length", ErrCorrupt)
 		}
-		raw, err := d.DecodeAll(b[1+k:1+k+int(l)], nil)
-		if err != nil {
-			return p, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		if b[0]&rawStream != 0 {
+			streams[i].data = b[1+k : 1+k+int(l)]
+		} else {
+			raw, err := d.DecodeAll(b[1+k:1+k+int(l)], nil)
+			if err != nil {
+				return p, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+			streams[i].data = raw
 		}
-		streams[i].data = raw
 		b = b[1+k+int(l):]
 	}
 	var err error
@@ -291,10 +319,13 @@ func encodeValues(vs []float64) (byte, []byte) {
 	} else {
 		cands = append(cands, cand{valF64, shuffle64(vs, false)}, cand{valF64XOR, shuffle64(vs, true)})
 	}
-	e, _ := codecs()
+	if len(cands) == 1 {
+		return cands[0].codec, cands[0].raw
+	}
+	codecs()
 	best, bestLen := cands[0], -1
 	for _, c := range cands {
-		if l := len(e.EncodeAll(c.raw, nil)); bestLen < 0 || l < bestLen {
+		if l := len(trial.EncodeAll(c.raw, nil)); bestLen < 0 || l < bestLen {
 			best, bestLen = c, l
 		}
 	}

@@ -162,17 +162,83 @@ func compactSeries(ctx context.Context, tx *sql.Tx, ref seriesRef, pts []logPoin
 	for start := 0; start < merged.Len(); start += ChunkSize {
 		end := min(start+ChunkSize, merged.Len())
 		part := chunk.Points{Steps: merged.Steps[start:end], Times: merged.Times[start:end], Values: merged.Values[start:end]}
-		data, err := chunk.Encode(part)
+		// A full chunk is sealed now; a partial one is the open tail, likely
+		// rewritten at the next compaction, so it gets the cheap encoding.
+		sealed := part.Len() == ChunkSize
+		encode := chunk.EncodeFast
+		if sealed {
+			encode = chunk.Encode
+		}
+		data, err := encode(part)
 		if err != nil {
 			return 0, fmt.Errorf("compact: encode: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hist_chunks (run_id, key_id, min_step, max_step, count, data, summaries)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
-			chunk.EncodeSummaries(chunk.Summarize(part))); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hist_chunks (run_id, key_id, min_step, max_step, count, data, summaries, sealed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
+			chunk.EncodeSummaries(chunk.Summarize(part)), sealed); err != nil {
 			return 0, fmt.Errorf("compact: write chunk: %w", err)
 		}
 	}
 	return replaced, nil
+}
+
+// quietAfter is how long a running run's series must go without new points
+// before its open tail chunks are sealed.
+const quietAfter = 30 * time.Second
+
+// SealQuiet re-encodes open tail chunks compactly: those of runs that are
+// no longer running or have been quiet for a while, or every one when all
+// is set. It reports how many it sealed.
+func (db *DB) SealQuiet(ctx context.Context, all bool) (int, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("seal chunks: begin: %w", err)
+	}
+	defer tx.Rollback()
+	cutoff := ms(time.Now().Add(-quietAfter))
+	if all {
+		cutoff = 1 << 62
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT c.run_id, c.key_id, c.min_step, c.data FROM hist_chunks c JOIN runs r ON r.id = c.run_id
+		WHERE c.sealed = 0 AND (r.state != 'running' OR r.updated_at < ?) LIMIT 500`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("seal chunks: %w", err)
+	}
+	type open struct {
+		run, key, min int64
+		data          []byte
+	}
+	var todo []open
+	for rows.Next() {
+		var o open
+		if err := rows.Scan(&o.run, &o.key, &o.min, &o.data); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("seal chunks: %w", err)
+		}
+		todo = append(todo, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("seal chunks: %w", err)
+	}
+	for _, o := range todo {
+		p, err := chunk.Decode(o.data)
+		if err != nil {
+			return 0, fmt.Errorf("seal chunk run %d key %d at %d: %w", o.run, o.key, o.min, err)
+		}
+		data, err := chunk.Encode(p)
+		if err != nil {
+			return 0, fmt.Errorf("seal chunk: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE hist_chunks SET data = ?, sealed = 1 WHERE run_id = ? AND key_id = ? AND min_step = ?`,
+			data, o.run, o.key, o.min); err != nil {
+			return 0, fmt.Errorf("seal chunk: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("seal chunks: commit: %w", err)
+	}
+	return len(todo), nil
 }
 
 // runCompactor compacts whenever the log has data, checking every interval,
@@ -202,14 +268,27 @@ func (db *DB) runCompactor(interval time.Duration, log *slog.Logger) {
 			default:
 			}
 		}
+		if _, err := db.SealQuiet(context.Background(), false); err != nil {
+			log.Error("seal history chunks", "err", err)
+		}
 	}
 }
 
-// Settle compacts until the write log is empty. Tests and tools use it to
-// reach the state the background compactor reaches within a second.
+// Settle compacts until the write log is empty and seals every open chunk:
+// the state the background compactor reaches once runs go quiet. Tests and
+// benchmarks use it.
 func (db *DB) Settle(ctx context.Context) error {
 	for {
 		n, err := db.Compact(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	for {
+		n, err := db.SealQuiet(ctx, true)
 		if err != nil || n == 0 {
 			return err
 		}

@@ -40,8 +40,10 @@ type DB struct {
 
 // Options tune a DB.
 type Options struct {
-	// CompactEvery is how often the background compactor looks for new
-	// history; 0 means 250 ms, negative disables it (tests call Compact).
+	// CompactEvery is how often the background compactor moves history
+	// from the write log into chunks; 0 means 1 s, negative disables it
+	// (tests call Compact). Reads merge the log, so this only trades write
+	// amplification of open tail chunks against log length.
 	CompactEvery time.Duration
 	Log          *slog.Logger // nil discards
 }
@@ -86,7 +88,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.r = r
 	if opts.CompactEvery >= 0 {
 		if opts.CompactEvery == 0 {
-			opts.CompactEvery = 250 * time.Millisecond
+			opts.CompactEvery = time.Second
 		}
 		if opts.Log == nil {
 			opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -87,6 +87,24 @@ func decodeLog(b []byte, fn func(key int64, pts []logPoint)) error {
 // one wins. The result is sorted by step. It also returns how many input
 // points were replaced.
 func mergePoints(older chunk.Points, newer []logPoint) (chunk.Points, int) {
+	// The common case: new points come after the old ones, in order.
+	fast := older.Len() == 0 || (len(newer) > 0 && newer[0].step > older.Steps[older.Len()-1])
+	for i := 1; fast && i < len(newer); i++ {
+		fast = newer[i].step > newer[i-1].step
+	}
+	if fast {
+		out := chunk.Points{
+			Steps:  append(make([]int64, 0, older.Len()+len(newer)), older.Steps...),
+			Times:  append(make([]float64, 0, older.Len()+len(newer)), older.Times...),
+			Values: append(make([]float64, 0, older.Len()+len(newer)), older.Values...),
+		}
+		for _, p := range newer {
+			out.Steps = append(out.Steps, p.step)
+			out.Times = append(out.Times, p.time)
+			out.Values = append(out.Values, p.value)
+		}
+		return out, 0
+	}
 	all := make([]logPoint, 0, older.Len()+len(newer))
 	for i := range older.Steps {
 		all = append(all, logPoint{older.Steps[i], older.Times[i], older.Values[i]})

@@ -18,5 +18,9 @@ CREATE TABLE hist_chunks (
     count      INTEGER NOT NULL,
     data       BLOB NOT NULL,
     summaries  BLOB NOT NULL,
+    -- 0 for an open tail chunk stored with the cheap encoding; the
+    -- compactor re-encodes it compactly once its series goes quiet.
+    sealed     INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (run_id, key_id, min_step)
 ) WITHOUT ROWID;
+CREATE INDEX hist_chunks_open ON hist_chunks (run_id) WHERE sealed = 0;
