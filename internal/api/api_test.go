@@ -32,12 +32,14 @@ var update = flag.Bool("update", false, "rewrite golden files")
 const adminKey = "fluoro-test0000000000000000000000000000000000key"
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	url  string
 	data string
 }
 
-func newEnv(t *testing.T, maxBody int64) *env {
+func newEnv(t *testing.T, maxBody int64) *env { return newEnvTB(t, maxBody) }
+
+func newEnvTB(t testing.TB, maxBody int64) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
@@ -65,7 +67,7 @@ type resp struct {
 	header http.Header
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
