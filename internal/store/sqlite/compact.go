@@ -271,7 +271,26 @@ func (db *DB) runCompactor(interval time.Duration, log *slog.Logger) {
 		if _, err := db.SealQuiet(context.Background(), false); err != nil {
 			log.Error("seal history chunks", "err", err)
 		}
+		if err := db.shrink(context.Background()); err != nil {
+			log.Error("release free pages", "err", err)
+		}
 	}
+}
+
+// shrink returns free pages (left by the drained write log) to the OS once
+// there are more than a few megabytes of them.
+func (db *DB) shrink(ctx context.Context) error {
+	var free int64
+	if err := db.w.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
+		return fmt.Errorf("freelist: %w", err)
+	}
+	if free < 1024 {
+		return nil
+	}
+	if _, err := db.w.ExecContext(ctx, `PRAGMA incremental_vacuum`); err != nil {
+		return fmt.Errorf("incremental vacuum: %w", err)
+	}
+	return nil
 }
 
 // Settle compacts until the write log is empty and seals every open chunk:
@@ -289,8 +308,11 @@ func (db *DB) Settle(ctx context.Context) error {
 	}
 	for {
 		n, err := db.SealQuiet(ctx, true)
-		if err != nil || n == 0 {
+		if err != nil {
 			return err
+		}
+		if n == 0 {
+			return db.shrink(ctx)
 		}
 	}
 }

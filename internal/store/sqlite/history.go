@@ -151,23 +151,55 @@ func (sr *seriesReader) valueRows(r history.Range) ([]history.Point, error) {
 }
 
 // rawPoints merges decoded chunk points, value rows and log points (in rising
-// precedence at equal steps) into one step-ordered list.
+// precedence at equal steps) into one step-ordered list. Chunk points and
+// value rows arrive sorted; log points in arrival order, where the later of
+// two at one step wins.
 func rawPoints(chunkPts chunk.Points, rowPts []history.Point, logPts []logPoint) []history.Point {
-	byStep := make(map[int64]history.Point, chunkPts.Len()+len(rowPts)+len(logPts))
-	for i, s := range chunkPts.Steps {
-		byStep[s] = history.Point{Step: s, Time: chunkPts.Times[i], Value: history.NumberValue(chunkPts.Values[i])}
+	if len(logPts) > 1 {
+		sort.SliceStable(logPts, func(i, j int) bool { return logPts[i].step < logPts[j].step })
+		w := 0
+		for i, p := range logPts {
+			if i+1 < len(logPts) && logPts[i+1].step == p.step {
+				continue // a later point at the same step wins
+			}
+			logPts[w] = p
+			w++
+		}
+		logPts = logPts[:w]
 	}
-	for _, p := range rowPts {
-		byStep[p.Step] = p
+	out := make([]history.Point, 0, chunkPts.Len()+len(rowPts)+len(logPts))
+	ci, ri, li := 0, 0, 0
+	const none = math.MaxInt64
+	for ci < chunkPts.Len() || ri < len(rowPts) || li < len(logPts) {
+		cs, rs, ls := int64(none), int64(none), int64(none)
+		if ci < chunkPts.Len() {
+			cs = chunkPts.Steps[ci]
+		}
+		if ri < len(rowPts) {
+			rs = rowPts[ri].Step
+		}
+		if li < len(logPts) {
+			ls = logPts[li].step
+		}
+		step := min(cs, rs, ls)
+		switch {
+		case ls == step:
+			out = append(out, history.Point{Step: step, Time: logPts[li].time, Value: history.NumberValue(logPts[li].value)})
+		case rs == step:
+			out = append(out, rowPts[ri])
+		default:
+			out = append(out, history.Point{Step: step, Time: chunkPts.Times[ci], Value: history.NumberValue(chunkPts.Values[ci])})
+		}
+		if cs == step {
+			ci++
+		}
+		if rs == step {
+			ri++
+		}
+		if ls == step {
+			li++
+		}
 	}
-	for _, p := range logPts {
-		byStep[p.step] = history.Point{Step: p.step, Time: p.time, Value: history.NumberValue(p.value)}
-	}
-	out := make([]history.Point, 0, len(byStep))
-	for _, p := range byStep {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Step < out[j].Step })
 	return out
 }
 
