@@ -10,23 +10,48 @@ PYTHON    ?= python3
 VENV      := .venv
 FUZZTIME  ?= 10s
 
-.PHONY: all build run test test-go test-python check fmt fuzz bench-ingest clean
+WEB       := web
+WEBDIST   := internal/web/dist
+
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check fmt fuzz bench-ingest clean
 
 all: build
 
-## build: compile bin/fluoro (pure Go, no cgo)
-build:
+## build: bundle the web UI (when npm is here) and compile bin/fluoro with it embedded (pure Go, no cgo)
+build: web build-go
+
+build-go:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fluoro
+
+## web: bundle web/ with Vite and copy it into internal/web/dist for go:embed
+## (without npm the binary embeds a page saying how to build the UI)
+web:
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: building without the web UI (install Node 20+ and rerun make build)"; exit 0; fi; \
+	$(MAKE) --no-print-directory web-deps && cd $(WEB) && npm run --silent build && cd .. && \
+	find $(WEBDIST) -mindepth 1 ! -name .gitkeep -delete && cp -R $(WEB)/dist/. $(WEBDIST)/
+
+web-deps: $(WEB)/node_modules/.package-lock.json
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
 
 ## run: build and start Fluoro on its embedded default (SQLite + local files in ./fluoro-data)
 run: build
 	./$(BIN) server --data $(DATA)
 
-## test: every test: Go unit, conformance, API and end-to-end tests
-test: test-go
+## test: every test: Go unit, conformance, API and end-to-end tests; web lint, types, unit and browser tests
+test: test-go test-web test-web-e2e
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
+
+## test-web: Biome lint, tsc --noEmit and Vitest unit tests of the web UI
+test-web: web-deps
+	cd $(WEB) && npm test
+
+## test-web-e2e: the UI in headless Chromium (Debian's /usr/bin/chromium) against the real binary
+test-web-e2e: build
+	cd $(WEB) && FLUORO_BIN=$(CURDIR)/$(BIN) npm run --silent e2e
 
 ## check: formatting, vet, staticcheck
 check:
@@ -47,4 +72,5 @@ bench-ingest: build
 	$(GO) run ./bench/ingest --fluoro $(BIN)
 
 clean:
-	rm -rf bin test-output
+	rm -rf bin test-output $(WEB)/dist $(WEB)/test-output
+	find $(WEBDIST) -mindepth 1 ! -name .gitkeep -delete

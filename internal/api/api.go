@@ -33,8 +33,9 @@ type Deps struct {
 	Blobs      blob.Store
 	Committer  *ingest.Committer
 	Hub        *live.Hub
-	Observer   Observer // may be nil
-	SigningKey []byte   // HMAC key for signed file URLs
+	Observer   Observer       // may be nil
+	SigningKey []byte         // HMAC key for signed file URLs
+	Sessions   *auth.Sessions // browser session cookies; nil: API keys only
 	MaxBody    int64
 	Log        *slog.Logger
 	Now        func() time.Time // defaults to time.Now
@@ -89,7 +90,7 @@ func New(d Deps) *API {
 	if d.MaxBody <= 0 {
 		d.MaxBody = 32 << 20
 	}
-	a := &API{d: d, auth: &auth.Authenticator{Users: d.Store}, userNames: map[int64]string{}, stopping: make(chan struct{})}
+	a := &API{d: d, auth: &auth.Authenticator{Users: d.Store, Sessions: d.Sessions}, userNames: map[int64]string{}, stopping: make(chan struct{})}
 	a.routes = a.table()
 	a.mux = http.NewServeMux()
 	for _, rt := range a.routes {
@@ -143,7 +144,12 @@ func (a *API) wrap(rt route) http.Handler {
 		}()
 		r.Body = http.MaxBytesReader(sw, r.Body, a.d.MaxBody)
 		if !rt.Public {
+			// An API key, or the web UI's session cookie (with a CSRF check
+			// on anything that changes state).
 			u, err := a.auth.Authenticate(r.Context(), r)
+			if errors.Is(err, auth.ErrCSRF) {
+				err = errorf(http.StatusForbidden, CodeForbidden, "%s", err)
+			}
 			if err != nil {
 				writeError(sw, r, a.d.Log, err)
 				return

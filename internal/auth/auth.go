@@ -88,17 +88,48 @@ func KeyFromRequest(r *http.Request) string {
 	return ""
 }
 
-// Authenticator resolves keys to users.
+// Authenticator resolves keys, and browser session cookies, to users.
 type Authenticator struct {
-	Users store.Users
+	Users    store.Users
+	Sessions *Sessions // nil: API keys only
 }
 
-// Authenticate returns the user that owns the request's key.
+// Authenticate returns the user that owns the request's key. A request
+// without a key may instead carry a session cookie (see Sessions); a
+// state-changing request authenticated that way must also pass CheckCSRF.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (store.User, error) {
 	key := KeyFromRequest(r)
+	if key == "" && a.Sessions != nil {
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			return a.authenticateSession(ctx, r, c.Value)
+		}
+	}
 	if key == "" {
 		return store.User{}, fmt.Errorf("%w: no API key: send it as 'Authorization: Bearer KEY' (the server printed one at first start, also in <data>/admin-api-key)", ErrUnauthenticated)
 	}
+	return a.UserByKey(ctx, key)
+}
+
+func (a *Authenticator) authenticateSession(ctx context.Context, r *http.Request, cookie string) (store.User, error) {
+	id, err := a.Sessions.Verify(cookie)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := CheckCSRF(r); err != nil {
+		return store.User{}, err
+	}
+	u, err := a.Users.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("%w: the session's user no longer exists: log in again", ErrUnauthenticated)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("authenticate session: %w", err)
+	}
+	return u, nil
+}
+
+// UserByKey returns the user that owns an API key.
+func (a *Authenticator) UserByKey(ctx context.Context, key string) (store.User, error) {
 	if ValidKey(key) != nil {
 		return store.User{}, fmt.Errorf("%w: malformed API key", ErrUnauthenticated)
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +28,7 @@ import (
 	"github.com/fluoro-dev/fluoro/internal/store"
 	"github.com/fluoro-dev/fluoro/internal/store/sqlite"
 	"github.com/fluoro-dev/fluoro/internal/version"
+	"github.com/fluoro-dev/fluoro/internal/web"
 )
 
 // AdminKeyFile is the file under the data directory that holds the admin
@@ -46,6 +46,7 @@ type Server struct {
 	hub       *live.Hub
 	metrics   *metrics.Metrics
 	api       *api.API
+	sessions  *auth.Sessions // browser login cookies
 	handler   http.Handler
 	adminKey  string // known admin key for the login link, if any
 }
@@ -82,12 +83,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		s.Close()
 		return nil, err
 	}
+	// The session-cookie key is derived from the same stored secret, so a
+	// restart keeps browsers logged in without another setting.
+	s.sessions = auth.NewSessions(signing)
 	s.hub = live.NewHub(8192)
 	s.metrics = metrics.New(s.hub.Subscribers)
 	s.committer = ingest.NewCommitter(s.store, ingest.Options{Observer: s.metrics})
 	s.api = api.New(api.Deps{
 		Store: s.store, Blobs: s.blobs, Committer: s.committer, Hub: s.hub, Observer: s.metrics,
-		SigningKey: signing, MaxBody: cfg.MaxBody, Log: log,
+		SigningKey: signing, Sessions: s.sessions, MaxBody: cfg.MaxBody, Log: log,
 	})
 	s.handler = s.routes()
 	return s, nil
@@ -185,7 +189,7 @@ func (s *Server) routes() http.Handler {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	authn := &auth.Authenticator{Users: s.store}
+	authn := &auth.Authenticator{Users: s.store, Sessions: s.sessions}
 	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := authn.Authenticate(r.Context(), r); err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fluoro"`)
@@ -194,24 +198,11 @@ func (s *Server) routes() http.Handler {
 		}
 		s.metrics.Handler().ServeHTTP(w, r)
 	}))
-	mux.HandleFunc("GET /{$}", s.home)
+	// Everything else is the web UI: assets, the ?token= login link, and
+	// index.html for the app's own paths. The patterns above are more
+	// specific, so the UI never shadows the API, health or metrics.
+	mux.Handle("/", web.New(authn, s.sessions, version.String()))
 	return mux
-}
-
-var homePage = template.Must(template.New("home").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Fluoro</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:4rem auto;padding:0 1rem}code{background:#eee;padding:.1em .3em}</style>
-</head><body>
-<h1>Fluoro {{.Version}}</h1>
-<p>The tracking server is running. The web dashboard is not part of this build yet.</p>
-<p>Log a run from Python by pointing a client at this server with an API key, or use the native API:
-<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
-<p>Health: <a href="/healthz">/healthz</a> · Metrics (API key required): <code>/metrics</code></p>
-</body></html>`))
-
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = homePage.Execute(w, map[string]string{"Version": version.String()})
 }
 
 // Run listens on the configured address and serves until ctx is done, then

@@ -1,0 +1,132 @@
+// The native API, as the browser uses it: same origin, the session cookie
+// authenticates, and every request carries the header that proves it came
+// from Fluoro's own pages (the server's CSRF check for cookie sessions).
+
+import type { Series } from "./chart";
+
+export interface Run {
+  entity: string;
+  project: string;
+  id: string;
+  name: string;
+  state: string;
+  user: string;
+  config: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  tags: string[];
+  group: string;
+  job_type: string;
+  notes: string;
+  host: string;
+  program: string;
+  git: { remote?: string; commit?: string; branch?: string; dirty?: boolean };
+  created_at: string;
+  updated_at: string;
+  heartbeat_at: string;
+  finished_at: string | null;
+  exit_code: number | null;
+  last_step: number;
+  points: number;
+}
+
+export interface Project {
+  entity: string;
+  name: string;
+  run_count: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Viewer {
+  name: string;
+  admin: boolean;
+  entity: string;
+  entities: string[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const res = await fetch(`/api/v1${path}`, {
+    credentials: "same-origin",
+    ...init,
+    headers: {
+      "X-Fluoro-Client": "web",
+      ...(init.body ? { "Content-Type": "application/json" } : {}),
+      ...init.headers,
+    },
+  });
+  if (!res.ok) {
+    let code = "error";
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = await res.json();
+      code = body.error?.code ?? code;
+      message = body.error?.message ?? message;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(res.status, code, message);
+  }
+  return res.json() as Promise<T>;
+}
+
+const p = (e: string, proj: string) => `/projects/${encodeURIComponent(e)}/${encodeURIComponent(proj)}`;
+
+export const api = {
+  viewer: () => call<Viewer>("/viewer"),
+  projects: (entity: string) =>
+    call<{ projects: Project[] }>(`/entities/${encodeURIComponent(entity)}/projects`).then((r) => r.projects),
+  runs: (e: string, proj: string, q: { filter?: string; sort?: string; limit?: number; offset?: number }) => {
+    const u = new URLSearchParams();
+    if (q.filter) u.set("filter", q.filter);
+    if (q.sort) u.set("sort", q.sort);
+    u.set("limit", String(q.limit ?? 1000));
+    if (q.offset) u.set("offset", String(q.offset));
+    return call<{ runs: Run[]; total: number }>(`${p(e, proj)}/runs?${u}`);
+  },
+  run: (e: string, proj: string, id: string) => call<Run>(`${p(e, proj)}/runs/${encodeURIComponent(id)}`),
+  patchRun: (e: string, proj: string, id: string, body: Record<string, unknown>) =>
+    call<Run>(`${p(e, proj)}/runs/${encodeURIComponent(id)}`, {
+      method: "PATCH",
+      body: JSON.stringify(body),
+    }),
+  keys: (e: string, proj: string) =>
+    call<{ keys: string[] | null }>(`${p(e, proj)}/keys`).then((r) => r.keys ?? []),
+  runKeys: (e: string, proj: string, id: string) =>
+    call<{ keys: { key: string; points: number; min_step: number; max_step: number }[] | null }>(
+      `${p(e, proj)}/runs/${encodeURIComponent(id)}/keys`,
+    ).then((r) => r.keys ?? []),
+  history: (
+    e: string,
+    proj: string,
+    q: { runs: string[]; keys: string[]; points: number; minStep?: number; maxStep?: number },
+    signal?: AbortSignal,
+  ) => {
+    const u = new URLSearchParams();
+    u.set("runs", q.runs.join(","));
+    for (const k of q.keys) u.append("key", k);
+    u.set("points", String(q.points));
+    if (q.minStep != null) u.set("min_step", String(q.minStep));
+    if (q.maxStep != null) u.set("max_step", String(q.maxStep));
+    return call<{ series: Series[] | null }>(`${p(e, proj)}/history?${u}`, { signal }).then(
+      (r) => r.series ?? [],
+    );
+  },
+  console: (e: string, proj: string, id: string, after: number) =>
+    call<{ lines: { offset: number; time: number; stream: string; line: string }[] | null; next: number }>(
+      `${p(e, proj)}/runs/${encodeURIComponent(id)}/console?after=${after}&limit=10000`,
+    ),
+  files: (e: string, proj: string, id: string) =>
+    call<{ files: { name: string; size: number; url: string; sha256?: string }[] | null }>(
+      `${p(e, proj)}/runs/${encodeURIComponent(id)}/files`,
+    ).then((r) => r.files ?? []),
+};

@@ -1,0 +1,347 @@
+// One line panel: fetches its key for the drawn runs when it first scrolls
+// into view, and draws with uPlot. The chart is created once per shape
+// (lines, axis kind, log scale) and fed with setData afterwards, so live
+// updates and smoothing changes do not rebuild it. Hover legend, zoom and
+// markers are driven imperatively, off React's render path.
+
+import { useEffect, useRef, useState } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { api } from "../api";
+import {
+  buildPanelData,
+  lineOptions,
+  type PanelData,
+  pointsFor,
+  type Series,
+  stepRange,
+  type Theme,
+  xLabel,
+} from "../chart";
+import { runColor } from "../colors";
+import { formatValue } from "../format";
+import type { Smoothing } from "../smoothing";
+import type { XAxis } from "../url";
+
+export interface PlotView {
+  x: XAxis;
+  smoothing: Smoothing;
+  logY: boolean;
+  zoom: [number, number] | null;
+}
+
+interface Props {
+  entity: string;
+  project: string;
+  metric: string;
+  runs: string[];
+  names: Map<string, string>;
+  runStart: Map<string, number>;
+  view: PlotView;
+  /** bumped when new points arrived for this key */
+  version: number;
+  onZoom: (range: [number, number] | null) => void;
+  height?: number;
+}
+
+function theme(): Theme {
+  const css = getComputedStyle(document.documentElement);
+  return {
+    axis: css.getPropertyValue("--muted").trim() || "#666",
+    grid: css.getPropertyValue("--grid").trim() || "#8883",
+    font: "11px system-ui, sans-serif",
+  };
+}
+
+export function LinePlot(p: Props) {
+  const box = useRef<HTMLDivElement>(null);
+  const plotEl = useRef<HTMLDivElement>(null);
+  const legend = useRef<HTMLDivElement>(null);
+  const chart = useRef<uPlot | null>(null);
+  const shape = useRef("");
+  const pdRef = useRef<PanelData | null>(null);
+  const fetches = useRef(0);
+  const [visible, setVisible] = useState(false);
+  const [series, setSeries] = useState<Series[] | null>(null);
+  const [xSeries, setXSeries] = useState<Series[] | null>(null);
+  const [error, setError] = useState("");
+  const [meta, setMeta] = useState({ sampled: false, nonFinite: 0 });
+  const height = p.height ?? 200;
+  const onZoom = useRef(p.onZoom);
+  onZoom.current = p.onZoom;
+  const zoomed = useRef(false);
+  zoomed.current = p.view.zoom != null;
+
+  // Render lazily: only once the panel scrolls near the viewport.
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const io = new IntersectionObserver(
+      (es) => {
+        if (es.some((e) => e.isIntersecting)) {
+          setVisible(true);
+          io.disconnect();
+        }
+      },
+      { rootMargin: "200px" },
+    );
+    io.observe(el);
+    return () => io.disconnect();
+  }, []);
+
+  const runsKey = p.runs.join(",");
+  const zoomKey = p.view.zoom ? p.view.zoom.join("..") : "";
+  const xKey = p.view.x.startsWith("key:") ? p.view.x.slice(4) : "";
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refetch on these inputs only
+  useEffect(() => {
+    if (!visible) return;
+    if (p.runs.length === 0) {
+      setSeries([]);
+      return;
+    }
+    const ctl = new AbortController();
+    const width = box.current?.clientWidth ?? 600;
+    const q = {
+      runs: p.runs,
+      points: pointsFor(width),
+      minStep: p.view.zoom?.[0],
+      maxStep: p.view.zoom?.[1],
+    };
+    fetches.current++;
+    if (box.current) {
+      box.current.dataset.fetches = String(fetches.current);
+      box.current.dataset.range = zoomKey;
+    }
+    const keys = xKey && xKey !== p.metric ? [p.metric, xKey] : [p.metric];
+    api
+      .history(p.entity, p.project, { ...q, keys }, ctl.signal)
+      .then((all) => {
+        setError("");
+        setSeries(all.filter((s) => s.key === p.metric));
+        setXSeries(xKey ? all.filter((s) => s.key === xKey) : null);
+      })
+      .catch((e: Error) => {
+        if (e.name !== "AbortError") setError(e.message);
+      });
+    return () => ctl.abort();
+  }, [visible, p.entity, p.project, p.metric, runsKey, zoomKey, xKey, p.version]);
+
+  // Build the data and draw.
+  useEffect(() => {
+    const el = plotEl.current;
+    if (!el || !series) return;
+    const pd = buildPanelData(series, {
+      x: p.view.x,
+      smoothing: p.view.smoothing,
+      logY: p.view.logY,
+      runStart: p.runStart,
+      runOrder: p.runs,
+      xSeries: xSeries ? new Map(xSeries.map((s) => [s.run, s])) : undefined,
+    });
+    pdRef.current = pd;
+    setMeta((m) =>
+      m.sampled === pd.sampled && m.nonFinite === pd.nonFinite.length
+        ? m
+        : { sampled: pd.sampled, nonFinite: pd.nonFinite.length },
+    );
+    const b = box.current;
+    if (b) {
+      b.dataset.series = String(new Set(pd.lines.map((l) => l.run)).size);
+      b.dataset.lines = String(pd.lines.length);
+      b.dataset.points = String(pd.data[0].length);
+      b.dataset.sampled = String(pd.sampled);
+      b.dataset.nonfinite = String(pd.nonFinite.length);
+      b.dataset.checksum = checksum(pd);
+      b.dataset.maxStep = String(Math.max(-1, ...series.map((s) => s.steps[s.steps.length - 1] ?? -1)));
+    }
+    const sig = `${pd.lines.map((l) => `${l.run}:${l.role}`).join(",")}|${p.view.x}|${p.view.logY}`;
+    if (chart.current && shape.current === sig) {
+      chart.current.setData(pd.data);
+      return;
+    }
+    chart.current?.destroy();
+    shape.current = sig;
+    const opts = lineOptions({
+      width: el.clientWidth || 400,
+      height,
+      lines: pd.lines,
+      x: p.view.x,
+      logY: p.view.logY,
+      theme: theme(),
+      names: p.names,
+    });
+    opts.hooks = {
+      setSelect: [
+        (u) => {
+          if (u.select.width < 3) return;
+          const lo = u.posToVal(u.select.left, "x");
+          const hi = u.posToVal(u.select.left + u.select.width, "x");
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          const cur = pdRef.current;
+          const r = cur ? stepRange(cur, p.view.x, lo, hi) : null;
+          if (r) onZoom.current(r);
+        },
+      ],
+      setCursor: [(u) => renderLegend(u, legend.current, pdRef.current, p.names, p.view.x)],
+      draw: [(u) => drawMarkers(u, pdRef.current)],
+    };
+    chart.current = new uPlot(opts, pd.data, el);
+    // Double-click resets the zoom (uPlot's own reset would only rescale).
+    chart.current.over.addEventListener("dblclick", () => zoomed.current && onZoom.current(null));
+  }, [series, xSeries, p.view.x, p.view.smoothing, p.view.logY, p.runStart, p.names, height, p.runs]);
+
+  useEffect(() => {
+    const el = plotEl.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => {
+      if (chart.current && el.clientWidth > 0) chart.current.setSize({ width: el.clientWidth, height });
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [height]);
+
+  useEffect(
+    () => () => {
+      chart.current?.destroy();
+      chart.current = null;
+    },
+    [],
+  );
+
+  return (
+    <div className="panel" ref={box} data-key={p.metric}>
+      <div className="panel-head">
+        <span className="panel-title" title={p.metric}>
+          {p.metric}
+        </span>
+        {meta.sampled && (
+          <span
+            className="badge sampled"
+            title="Downsampled on the server (M4: every bucket keeps its first, last, min and max, so spikes stay). Drag to zoom in for every point."
+          >
+            downsampled
+          </span>
+        )}
+        {meta.nonFinite > 0 && (
+          <span
+            className="badge nonfinite"
+            title="NaN or ±Inf values, drawn as markers at the top (NaN ●, +Inf ▲) or bottom (−Inf ▼)"
+          >
+            {meta.nonFinite} NaN/Inf
+          </span>
+        )}
+        {p.view.zoom && (
+          <button
+            type="button"
+            className="link"
+            onClick={() => p.onZoom(null)}
+            title="Reset zoom (or double-click the chart)"
+          >
+            reset zoom
+          </button>
+        )}
+      </div>
+      {error && <div className="error small">{error}</div>}
+      <div className="plot" ref={plotEl} style={{ minHeight: height }}>
+        {!visible || !series ? <div className="placeholder">loading…</div> : null}
+        {series && series.length === 0 && p.runs.length > 0 ? (
+          <div className="placeholder">no points for the drawn runs</div>
+        ) : null}
+      </div>
+      <div className="legend" ref={legend} aria-live="off" />
+    </div>
+  );
+}
+
+/** A stable digest of the drawn values, so tests can see the data change. */
+function checksum(pd: PanelData): string {
+  let s = 0;
+  for (let c = 1; c < pd.data.length; c++) {
+    const col = pd.data[c] as (number | null)[];
+    for (let i = 0; i < col.length; i++) if (col[i] != null) s += (col[i] as number) * ((i % 7) + c);
+  }
+  return s.toPrecision(10);
+}
+
+function nearest(col: (number | null)[], idx: number): number | null {
+  for (let d = 0; d < 64; d++) {
+    const a = col[idx - d];
+    if (a != null) return a;
+    const b = col[idx + d];
+    if (b != null) return b;
+  }
+  return null;
+}
+
+function renderLegend(
+  u: uPlot,
+  el: HTMLDivElement | null,
+  pd: PanelData | null,
+  names: Map<string, string>,
+  x: XAxis,
+) {
+  if (!el || !pd) return;
+  const idx = u.cursor.idx;
+  if (idx == null) {
+    el.replaceChildren();
+    return;
+  }
+  const xv = (u.data[0] as ArrayLike<number>)[idx];
+  const rows: { run: string; v: number }[] = [];
+  pd.lines.forEach((l, i) => {
+    const smoothed = pd.lines[i + 1]?.run === l.run && pd.lines[i + 1]?.role === "smooth";
+    if (smoothed) return; // show the smoothed value; the raw line is behind it
+    const v = nearest(u.data[i + 1] as (number | null)[], idx);
+    if (v != null) rows.push({ run: l.run, v });
+  });
+  rows.sort((a, b) => b.v - a.v);
+  const head = document.createElement("div");
+  head.className = "legend-x";
+  head.textContent = `${xLabel(x)} ${x === "wall" ? new Date(xv * 1000).toLocaleString() : formatValue(xv)}`;
+  const items = rows.slice(0, 12).map((r) => {
+    const d = document.createElement("div");
+    d.className = "legend-row";
+    const sw = document.createElement("i");
+    sw.style.background = runColor(r.run);
+    const n = document.createElement("span");
+    n.textContent = names.get(r.run) ?? r.run;
+    const v = document.createElement("b");
+    v.textContent = formatValue(r.v);
+    d.append(sw, n, v);
+    return d;
+  });
+  if (rows.length > 12) {
+    const more = document.createElement("div");
+    more.textContent = `+${rows.length - 12} more`;
+    items.push(more);
+  }
+  el.replaceChildren(head, ...items);
+}
+
+function drawMarkers(u: uPlot, pd: PanelData | null) {
+  if (!pd || pd.nonFinite.length === 0) return;
+  const ctx = u.ctx;
+  const { left, top, width, height } = u.bbox;
+  ctx.save();
+  const r = 4 * devicePixelRatio;
+  for (const m of pd.nonFinite) {
+    const cx = u.valToPos(m.x, "x", true);
+    if (cx < left || cx > left + width) continue;
+    ctx.fillStyle = runColor(m.run);
+    ctx.beginPath();
+    if (m.kind === "nan") {
+      ctx.arc(cx, top + r, r, 0, 2 * Math.PI);
+    } else if (m.kind === "inf") {
+      ctx.moveTo(cx, top);
+      ctx.lineTo(cx - r, top + 2 * r);
+      ctx.lineTo(cx + r, top + 2 * r);
+    } else {
+      const b = top + height;
+      ctx.moveTo(cx, b);
+      ctx.lineTo(cx - r, b - 2 * r);
+      ctx.lineTo(cx + r, b - 2 * r);
+    }
+    ctx.fill();
+  }
+  ctx.restore();
+}

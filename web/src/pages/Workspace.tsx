@@ -1,0 +1,370 @@
+// The workspace: runs table on the left, panels on the right, everything the
+// user changes kept in the URL. Live events refresh the table and extend
+// the drawn lines without touching the zoom.
+
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { ApiError, api, type Run } from "../api";
+import { Panels } from "../components/Panels";
+import { columnsFor, RunsTable, toCSV } from "../components/RunsTable";
+import { combineFilter } from "../filter";
+import { subscribe, throttle } from "../live";
+import type { SmoothKind } from "../smoothing";
+import type { ViewState, XAxis } from "../url";
+
+interface Props {
+  entity: string;
+  project: string;
+  view: ViewState;
+  setView: (patch: Partial<ViewState>, push?: boolean) => void;
+  nav: (path: string) => void;
+}
+
+const defaultDrawn = 10;
+
+export function Workspace({ entity, project, view, setView, nav }: Props) {
+  const [runs, setRuns] = useState<Run[] | null>(null);
+  const [total, setTotal] = useState(0);
+  const [keys, setKeys] = useState<string[]>([]);
+  const [error, setError] = useState("");
+  const [missing, setMissing] = useState(false);
+  const [versions, setVersions] = useState<Record<string, number>>({});
+  const [reload, setReload] = useState(0);
+  const [search, setSearch] = useState(view.search);
+  const [filterText, setFilterText] = useState(view.filter);
+  const filter = combineFilter(view.search, view.filter);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reload is a live-update trigger
+  useEffect(() => {
+    let stale = false;
+    api
+      .runs(entity, project, { filter, sort: view.sort, limit: 1000 })
+      .then((r) => {
+        if (stale) return;
+        setRuns(r.runs);
+        setTotal(r.total);
+        setError("");
+      })
+      .catch((e: Error) => {
+        if (stale) return;
+        // A project exists from its first run on: until then, show how to log one.
+        if (e instanceof ApiError && e.status === 404 && !filter) setMissing(true);
+        else setError(e.message);
+      });
+    return () => {
+      stale = true;
+    };
+  }, [entity, project, filter, view.sort, reload]);
+
+  const loadKeys = useCallback(() => {
+    api.keys(entity, project).then(setKeys, () => {});
+  }, [entity, project]);
+  useEffect(loadKeys, [loadKeys]);
+
+  // Debounced name search.
+  useEffect(() => {
+    if (search === view.search) return;
+    const t = setTimeout(() => setView({ search }), 250);
+    return () => clearTimeout(t);
+  }, [search, view.search, setView]);
+
+  const drawn = useMemo(
+    () => view.selected ?? (runs ?? []).slice(0, defaultDrawn).map((r) => r.id),
+    [view.selected, runs],
+  );
+  const drawnSet = useMemo(() => new Set(drawn), [drawn]);
+  const drawnRef = useRef(drawnSet);
+  drawnRef.current = drawnSet;
+  const keysRef = useRef(keys);
+  keysRef.current = keys;
+
+  // Live: runs appear and change, lines extend.
+  useEffect(() => {
+    const pending = new Set<string>();
+    const flushHistory = throttle(() => {
+      const ks = [...pending];
+      pending.clear();
+      setVersions((v) => {
+        const n = { ...v };
+        for (const k of ks) n[k] = (n[k] ?? 0) + 1;
+        return n;
+      });
+    }, 100);
+    const refreshRuns = throttle(() => setReload((n) => n + 1), 300);
+    const refreshKeys = throttle(loadKeys, 300);
+    return subscribe(entity, project, (ev) => {
+      if (ev.type === "history") {
+        const ks = ev.data.keys ?? [];
+        if (ks.some((k) => !keysRef.current.includes(k))) refreshKeys();
+        if (ev.data.run && drawnRef.current.has(ev.data.run)) {
+          for (const k of ks) pending.add(k);
+          flushHistory();
+        }
+        refreshRuns(); // summary, last step and runtime change too
+      } else if (ev.type === "reset") {
+        refreshRuns();
+        refreshKeys();
+      } else {
+        refreshRuns();
+      }
+    });
+  }, [entity, project, loadKeys]);
+
+  const names = useMemo(() => new Map((runs ?? []).map((r) => [r.id, r.name || r.id])), [runs]);
+  const runStart = useMemo(
+    () => new Map((runs ?? []).map((r) => [r.id, Date.parse(r.created_at) / 1000])),
+    [runs],
+  );
+  const columns = useMemo(() => columnsFor(runs ?? []), [runs]);
+  const shown = columns.filter((c) => !view.hidden.includes(c.id));
+  const plotView = useMemo(
+    () => ({ x: view.x, smoothing: view.smoothing, logY: view.logY, zoom: view.zoom }),
+    [view.x, view.smoothing, view.logY, view.zoom],
+  );
+  const drawnOrdered = useMemo(
+    () => (runs ?? []).map((r) => r.id).filter((id) => drawnSet.has(id)),
+    [runs, drawnSet],
+  );
+
+  const toggle = (id: string) => {
+    const next = drawnSet.has(id) ? drawn.filter((x) => x !== id) : [...drawn, id];
+    setView({ selected: next });
+  };
+  const onZoom = useCallback((zoom: [number, number] | null) => setView({ zoom }, true), [setView]);
+
+  if (missing || (runs && total === 0 && !filter)) return <EmptyProject entity={entity} project={project} />;
+
+  const exportCSV = () => {
+    const blob = new Blob([toCSV(runs ?? [], shown)], { type: "text/csv" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${project}-runs.csv`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  };
+
+  return (
+    <div className="workspace">
+      <aside className="runs-pane">
+        <div className="runs-tools">
+          <input
+            className="search"
+            type="search"
+            placeholder="Search runs by name"
+            aria-label="Search runs by name"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+          />
+          <form
+            className="filter"
+            onSubmit={(e) => {
+              e.preventDefault();
+              setView({ filter: filterText.trim() });
+            }}
+          >
+            <input
+              type="text"
+              name="filter"
+              aria-label="Filter expression"
+              placeholder='Filter, e.g. config.lr >= 0.001 and state = "finished"'
+              value={filterText}
+              onChange={(e) => setFilterText(e.target.value)}
+            />
+            <button type="submit">Filter</button>
+          </form>
+          <div className="runs-meta">
+            <span data-testid="run-count">
+              {runs ? `${runs.length}${total > runs.length ? ` of ${total}` : ""} runs` : "loading…"}
+            </span>
+            <span className="muted"> · {drawn.length} drawn</span>
+            {view.selected && (
+              <button type="button" className="link" onClick={() => setView({ selected: null })}>
+                draw first {defaultDrawn}
+              </button>
+            )}
+            {drawn.length >= 2 && (
+              <button
+                type="button"
+                className="link"
+                onClick={() =>
+                  nav(
+                    `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/compare?runs=${drawn.join(",")}`,
+                  )
+                }
+              >
+                compare {drawn.length}
+              </button>
+            )}
+            <ColumnsMenu
+              columns={columns.map((c) => c.id)}
+              hidden={view.hidden}
+              setHidden={(hidden) => setView({ hidden })}
+            />
+            <button type="button" className="link" onClick={exportCSV}>
+              CSV
+            </button>
+          </div>
+          {error && <div className="error">{error}</div>}
+        </div>
+        <RunsTable
+          runs={runs ?? []}
+          columns={shown}
+          drawn={drawnSet}
+          sort={view.sort}
+          onSort={(sort) => setView({ sort })}
+          onToggle={toggle}
+          onToggleAll={(on) => setView({ selected: on ? (runs ?? []).map((r) => r.id) : [] })}
+          onOpen={(id) =>
+            nav(
+              `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/runs/${encodeURIComponent(id)}`,
+            )
+          }
+        />
+      </aside>
+      <main className="panels-pane">
+        <PlotToolbar view={view} setView={setView} keys={keys} />
+        <Panels
+          entity={entity}
+          project={project}
+          keys={keys}
+          keySearch={view.keySearch}
+          runs={drawnOrdered}
+          names={names}
+          runStart={runStart}
+          view={plotView}
+          versions={versions}
+          onZoom={onZoom}
+        />
+      </main>
+    </div>
+  );
+}
+
+function ColumnsMenu({
+  columns,
+  hidden,
+  setHidden,
+}: {
+  columns: string[];
+  hidden: string[];
+  setHidden: (h: string[]) => void;
+}) {
+  return (
+    <details className="menu">
+      <summary>Columns</summary>
+      <div className="menu-body">
+        {columns.map((c) => (
+          <label key={c}>
+            <input
+              type="checkbox"
+              checked={!hidden.includes(c)}
+              onChange={(e) => setHidden(e.target.checked ? hidden.filter((h) => h !== c) : [...hidden, c])}
+            />
+            {c}
+          </label>
+        ))}
+      </div>
+    </details>
+  );
+}
+
+export function PlotToolbar({
+  view,
+  setView,
+  keys,
+}: {
+  view: ViewState;
+  setView: (p: Partial<ViewState>) => void;
+  keys: string[];
+}) {
+  const s = view.smoothing;
+  const weighted = s.kind === "ema" || s.kind === "twema";
+  return (
+    <div className="toolbar">
+      <input
+        type="search"
+        placeholder="Search panels"
+        aria-label="Search panels"
+        value={view.keySearch}
+        onChange={(e) => setView({ keySearch: e.target.value })}
+      />
+      <label>
+        Smoothing{" "}
+        <select
+          aria-label="Smoothing"
+          value={s.kind}
+          onChange={(e) => {
+            const kind = e.target.value as SmoothKind;
+            const value =
+              kind === "ema" || kind === "twema" ? 0.6 : kind === "gauss" ? 3 : kind === "avg" ? 10 : 0;
+            setView({ smoothing: { kind, value } });
+          }}
+        >
+          <option value="none">none</option>
+          <option value="twema">time-weighted EMA</option>
+          <option value="ema">EMA</option>
+          <option value="gauss">Gaussian</option>
+          <option value="avg">running average</option>
+        </select>
+      </label>
+      {s.kind !== "none" && (
+        <input
+          type="range"
+          aria-label="Smoothing amount"
+          min={weighted ? 0 : 1}
+          max={weighted ? 0.99 : 100}
+          step={weighted ? 0.01 : 1}
+          value={s.value}
+          onChange={(e) => setView({ smoothing: { kind: s.kind, value: Number(e.target.value) } })}
+        />
+      )}
+      {s.kind !== "none" && <span className="muted num">{s.value}</span>}
+      <label>
+        X{" "}
+        <select
+          aria-label="X axis"
+          value={view.x}
+          onChange={(e) => setView({ x: e.target.value as XAxis, zoom: null })}
+        >
+          <option value="step">Step</option>
+          <option value="wall">Wall time</option>
+          <option value="rel">Relative time</option>
+          {keys.map((k) => (
+            <option key={k} value={`key:${k}`}>
+              {k}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        <input type="checkbox" checked={view.logY} onChange={(e) => setView({ logY: e.target.checked })} />{" "}
+        log y
+      </label>
+      {view.zoom && (
+        <button type="button" onClick={() => setView({ zoom: null })}>
+          Reset zoom ({view.zoom[0]}–{view.zoom[1]})
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function EmptyProject({ entity, project }: { entity: string; project: string }) {
+  const code = `import fluoro as wandb
+wandb.init(entity="${entity}", project="${project}")
+wandb.log({"train/loss": 0.5})`;
+  return (
+    <div className="empty-project">
+      <h2>No runs in {project} yet</h2>
+      <p>
+        Log to it from Python with the Fluoro SDK (or the unmodified wandb client with WANDB_BASE_URL set to
+        this server):
+      </p>
+      <pre className="code" data-testid="snippet">
+        {code}
+      </pre>
+      <p className="muted">
+        Set FLUORO_BASE_URL={location.origin} and FLUORO_API_KEY to your key. Runs appear here live.
+      </p>
+    </div>
+  );
+}
