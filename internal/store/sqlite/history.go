@@ -351,44 +351,53 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 	if total > int64(limit) {
 		ds.StartSampled()
 	}
-	// Decoded chunks are cached: neighbouring blocks share one.
-	decoded := map[int64]chunk.Points{}
-	var raw []history.Point // decoded and pending points, merged in step order below
-	var rawChunk chunk.Points
+	// One pass over the blocks in step order: summaries where a block stands
+	// for its points, decoded points otherwise, with the few uncompacted
+	// points (log and value rows, already merged) interleaved by step and
+	// winning over chunk points at equal steps. Decoded chunks are cached:
+	// neighbouring blocks share one.
+	small := rawPoints(chunk.Points{}, rowPts, logPts)
+	si := 0
+	feedBefore := func(step int64) {
+		for si < len(small) && small[si].Step < step {
+			ds.Add(small[si])
+			si++
+		}
+	}
+	var cached chunk.Points
+	cachedAt := int64(math.MinInt64)
 	for _, b := range blocks {
 		if !b.decode && (snap || ds.BlockFits(b.s.FirstStep, b.s.LastStep)) {
+			feedBefore(b.s.FirstStep)
+			ds.AddSummary(b.s)
 			continue
 		}
-		pts, ok := decoded[b.chunk]
-		if !ok {
-			if pts, err = sr.chunkData(b.chunk); err != nil {
+		if cachedAt != b.chunk || cached.Len() == 0 {
+			if cached, err = sr.chunkData(b.chunk); err != nil {
 				return out, err
 			}
-			decoded[b.chunk] = pts
+			cachedAt = b.chunk
 		}
-		for i, s := range pts.Steps {
-			if s >= b.s.FirstStep && s <= b.s.LastStep && s >= r.Min && s <= r.Max {
-				rawChunk.Steps = append(rawChunk.Steps, s)
-				rawChunk.Times = append(rawChunk.Times, pts.Times[i])
-				rawChunk.Values = append(rawChunk.Values, pts.Values[i])
+		lo := sort.Search(cached.Len(), func(i int) bool { return cached.Steps[i] >= max(b.s.FirstStep, r.Min) })
+		for i := lo; i < cached.Len(); i++ {
+			st := cached.Steps[i]
+			if st > b.s.LastStep || st > r.Max {
+				break
 			}
+			feedBefore(st)
+			if si < len(small) && small[si].Step == st {
+				ds.Add(small[si]) // a newer value for this step
+				si++
+				continue
+			}
+			ds.Add(history.Point{Step: st, Time: cached.Times[i], Value: history.NumberValue(cached.Values[i])})
 		}
 	}
-	raw = rawPoints(rawChunk, rowPts, logPts)
-	// Merge summary blocks and raw points by step.
-	ri := 0
-	for _, b := range blocks {
-		if b.decode || !(snap || ds.BlockFits(b.s.FirstStep, b.s.LastStep)) {
-			continue
+	feedBefore(math.MaxInt64)
+	if si < len(small) { // a point at MaxInt64 itself
+		for ; si < len(small); si++ {
+			ds.Add(small[si])
 		}
-		for ri < len(raw) && raw[ri].Step < b.s.FirstStep {
-			ds.Add(raw[ri])
-			ri++
-		}
-		ds.AddSummary(b.s)
-	}
-	for ; ri < len(raw); ri++ {
-		ds.Add(raw[ri])
 	}
 	out.Points = ds.Points()
 	out.Total = ds.Total()

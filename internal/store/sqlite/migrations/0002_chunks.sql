@@ -16,8 +16,10 @@ CREATE TABLE hist_chunks (
     min_step   INTEGER NOT NULL,
     max_step   INTEGER NOT NULL,
     count      INTEGER NOT NULL,
-    data       BLOB NOT NULL,
+    -- summaries before data: a chart reads only the summaries, and SQLite
+    -- would walk data's overflow pages to reach a column stored after it.
     summaries  BLOB NOT NULL,
+    data       BLOB NOT NULL,
     -- 0 for an open tail chunk stored with the cheap encoding; the
     -- compactor re-encodes it compactly once its series goes quiet.
     sealed     INTEGER NOT NULL DEFAULT 1,
