@@ -9,23 +9,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand"
-	"net/http"
 	"os"
-	"os/exec"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-)
 
-const key = "fluoro-bench000000000000000000000000000000000key"
+	"github.com/fluoro-dev/fluoro/bench/benchserver"
+)
 
 func main() {
 	bin := flag.String("fluoro", "bin/fluoro", "path to the fluoro binary")
@@ -46,38 +40,13 @@ func run(bin string, writers, rows, keys, points int) error {
 		return err
 	}
 	defer os.RemoveAll(data)
-	cmd := exec.Command(bin, "server", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "FLUORO_ADMIN_API_KEY="+key)
-	out, err := cmd.StdoutPipe()
+	s, err := benchserver.Start(bin, data, writers)
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	url, err := waitURL(out)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
-	post := func(path string, body []byte) error {
-		req, _ := http.NewRequest("POST", url+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		if res.StatusCode/100 != 2 {
-			return fmt.Errorf("POST %s: %d %s", path, res.StatusCode, b)
-		}
-		return nil
-	}
+	defer s.Stop()
 	for w := 0; w < writers; w++ {
-		if err := post("/api/v1/projects/admin/bench/runs", []byte(fmt.Sprintf(`{"id":"w%d"}`, w))); err != nil {
+		if _, err := s.Call("POST", "/api/v1/projects/admin/bench/runs", []byte(fmt.Sprintf(`{"id":"w%d"}`, w))); err != nil {
 			return err
 		}
 	}
@@ -100,7 +69,7 @@ func run(bin string, writers, rows, keys, points int) error {
 			defer wg.Done()
 			for b := w; b < batches; b += writers {
 				t0 := time.Now()
-				err := post("/api/v1/ingest", bodies[b])
+				_, err := s.Call("POST", "/api/v1/ingest", bodies[b])
 				mu.Lock()
 				lat = append(lat, time.Since(t0))
 				if err != nil && firstErr == nil {
@@ -125,19 +94,6 @@ func run(bin string, writers, rows, keys, points int) error {
 	fmt.Printf("| %d | %d | %d | %d | %.2f | %.0f | %v | %v |\n", writers, rows, keys, total, took.Seconds(),
 		float64(total)/took.Seconds(), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)*99/100].Round(time.Millisecond))
 	return nil
-}
-
-var listenRe = regexp.MustCompile(`listening on (http://\S+)`)
-
-func waitURL(r io.Reader) (string, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
-			go func() { _, _ = io.Copy(io.Discard, r) }()
-			return m[1], nil
-		}
-	}
-	return "", fmt.Errorf("server exited before listening")
 }
 
 func batchBody(writer string, seq, chunk, rows, keys int, rng *rand.Rand) []byte {

@@ -61,14 +61,8 @@ func (d *Downsampler) Add(p Point) {
 	d.total++
 	if !d.sampled {
 		d.raw = append(d.raw, p)
-		if len(d.raw) <= d.limit {
-			return
-		}
-		d.sampled = true
-		raw := d.raw
-		d.raw = nil
-		for _, q := range raw {
-			d.addBucketed(q)
+		if len(d.raw) > d.limit {
+			d.StartSampled()
 		}
 		return
 	}
