@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check fmt fuzz bench-ingest clean
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check fmt fuzz bench-ingest bench-history bench-smoke clean
 
 all: build
 
@@ -68,8 +68,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/query
 
 ## bench-ingest: durable ingest rate through the HTTP API (see bench/ingest)
-bench-ingest: build
+bench-ingest: build-go
 	$(GO) run ./bench/ingest --fluoro $(BIN)
+
+## bench-history: W9 bytes/point and W6 chart latency at full size (minutes)
+bench-history: build-go
+	$(GO) run ./bench/history --fluoro $(BIN)
+
+## bench-smoke: every benchmark at a tiny size, to keep them working (CI runs it)
+bench-smoke: build-go
+	$(GO) run ./bench/ingest --fluoro $(BIN) --points 100000
+	$(GO) run ./bench/history --fluoro $(BIN) --w9-steps 20000 --w6-runs 3 --w6-steps 20000 --repeats 3
 
 clean:
 	rm -rf bin test-output $(WEB)/dist $(WEB)/test-output
