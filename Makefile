@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check fmt fuzz bench-ingest bench-history bench-smoke clean
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-smoke clean
 
 all: build
 
@@ -39,11 +39,23 @@ $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 run: build
 	./$(BIN) server --data $(DATA)
 
-## test: every test: Go unit, conformance, API and end-to-end tests; web lint, types, unit and browser tests
-test: test-go test-web test-web-e2e
+## test: every test: Go unit, conformance, API and end-to-end tests; Python SDK unit and
+## end-to-end tests; web lint, types, unit and browser tests
+test: test-go test-python test-web test-web-e2e
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The SDK's test and lint tools live in a virtualenv made from the repo's own
+# requirements file (the SDK itself needs nothing beyond the standard library).
+$(VENV)/.installed: sdk/python/requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r sdk/python/requirements-test.txt
+	touch $@
+
+## test-python: the Python SDK's unit and end-to-end tests (against bin/fluoro, built by the fixture)
+test-python: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q sdk/python/tests
 
 ## test-web: Biome lint, tsc --noEmit and Vitest unit tests of the web UI
 test-web: web-deps
@@ -58,6 +70,10 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(MAKE) --no-print-directory check-python
+
+check-python: $(VENV)/.installed
+	cd sdk/python && ../../$(VENV)/bin/ruff check . && ../../$(VENV)/bin/ruff format --check . && ../../$(VENV)/bin/mypy
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

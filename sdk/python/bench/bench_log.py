@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Caller-thread cost of fluoro.log(), import+init time and finish drain time.
+
+    python sdk/python/bench/bench_log.py            # 1M calls, 20 keys
+    python sdk/python/bench/bench_log.py --n 100000 --mode offline
+
+Online mode talks to --server URL, or starts bin/fluoro on a free port with a
+temporary data directory (built by `go build` if missing), or falls back to
+offline when neither is possible. Not a test: it prints numbers, it asserts
+nothing. Targets (docs/BENCHMARKS): log() <= 5 us p50 and <= 50 us p99,
+import + init <= 150 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import gc
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+REPO = HERE.parents[2]
+KEY = "fluoro_bench_" + "b" * 40
+
+
+def start_server(data: str) -> Tuple[subprocess.Popen, str]:
+    binary = os.environ.get("FLUORO_BIN") or str(REPO / "bin" / "fluoro")
+    if not os.path.exists(binary):
+        if shutil.which("go") is None:
+            raise RuntimeError("no bin/fluoro and no go to build it")
+        subprocess.run(["go", "build", "-o", binary, "./cmd/fluoro"], cwd=REPO, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUORO_")}
+    env["FLUORO_ADMIN_API_KEY"] = KEY
+    p = subprocess.Popen(
+        [binary, "server", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert p.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = p.stdout.readline().decode()
+        m = re.search(r"listening on (http://\S+)", line)
+        if m:
+            return p, m.group(1)
+        if not line and p.poll() is not None:
+            break
+    p.kill()
+    raise RuntimeError("server did not start")
+
+
+INIT_CHILD = r"""
+import sys, time, json
+t0 = time.perf_counter()
+import fluoro
+t1 = time.perf_counter()
+run = fluoro.init(project="bench-init", config={"lr": 1e-4}, dir=sys.argv[1], settings=fluoro.Settings(quiet=True))
+t2 = time.perf_counter()
+run.finish(quiet=True)
+print(json.dumps({"import": t1 - t0, "init": t2 - t1}))
+"""
+
+
+def measure_init(env: Dict[str, str], tmp: str, reps: int) -> Tuple[float, float]:
+    imports, inits = [], []
+    for _ in range(reps):
+        out = subprocess.run(
+            [sys.executable, "-c", INIT_CHILD, tmp], env=env, capture_output=True, text=True, timeout=120
+        )
+        if out.returncode != 0:
+            raise RuntimeError("init child failed: " + out.stderr[-2000:])
+        d = json.loads(out.stdout.strip().splitlines()[-1])
+        imports.append(d["import"])
+        inits.append(d["init"])
+    return statistics.median(imports), statistics.median(inits)
+
+
+def pct(sorted_ns: "array.array", q: float) -> float:
+    i = min(len(sorted_ns) - 1, int(q * len(sorted_ns)))
+    return sorted_ns[i] / 1000.0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000, help="log() calls (default 1M)")
+    ap.add_argument("--keys", type=int, default=20, help="keys per call (default 20)")
+    ap.add_argument("--mode", choices=["online", "offline"], default="online")
+    ap.add_argument("--server", help="URL of a running server (with FLUORO_API_KEY set)")
+    ap.add_argument("--init-reps", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    sys.path.insert(0, str(SRC))
+    tmp = tempfile.mkdtemp(prefix="fluoro-bench-")
+    proc = None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUORO_")}
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env["FLUORO_CONFIG_DIR"] = os.path.join(tmp, "config")
+    mode = args.mode
+    try:
+        if mode == "online":
+            if args.server:
+                env["FLUORO_BASE_URL"] = args.server
+                env["FLUORO_API_KEY"] = os.environ.get("FLUORO_API_KEY", "")
+            else:
+                try:
+                    proc, url = start_server(os.path.join(tmp, "server"))
+                    env["FLUORO_BASE_URL"], env["FLUORO_API_KEY"] = url, KEY
+                except Exception as e:
+                    print("# no server (%s): offline mode" % e)
+                    mode = "offline"
+        env["FLUORO_MODE"] = mode
+        imp, ini = measure_init(env, tmp, args.init_reps)
+
+        os.environ.update({k: v for k, v in env.items() if k.startswith("FLUORO_")})
+        import fluoro
+
+        run = fluoro.init(
+            project="bench-log", config={"keys": args.keys, "n": args.n}, dir=tmp, settings=fluoro.Settings(quiet=True)
+        )
+        d = {"train/metric_%02d" % k: 0.0 for k in range(args.keys)}
+        keys = list(d)
+        n = args.n
+        costs = array.array("q", bytes(8 * n))
+        pc = time.perf_counter_ns
+        log = run.log
+        gc.collect()
+        t_start = time.perf_counter()
+        for i in range(n):
+            d[keys[i % len(keys)]] = i * 0.001
+            t0 = pc()
+            log(d)
+            costs[i] = pc() - t0
+        loop = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        run.finish(quiet=True)
+        drain = time.perf_counter() - t0
+        stats = run._pipe.stats if run._pipe is not None else None
+        overhead = array.array("q", bytes(8 * 10000))
+        for i in range(10000):
+            t0 = pc()
+            overhead[i] = pc() - t0
+        s = array.array("q", sorted(costs))
+        so = sorted(overhead)
+        print()
+        print(
+            "fluoro %s, Python %s, %s mode, %d calls x %d keys"
+            % (fluoro.__version__, sys.version.split()[0], mode, n, args.keys)
+        )
+        print("| metric                         | value      | target   |")
+        print("|--------------------------------|------------|----------|")
+        print("| log() caller p50               | %7.2f us | <= 5 us  |" % pct(s, 0.50))
+        print("| log() caller p99               | %7.2f us | <= 50 us |" % pct(s, 0.99))
+        print("| log() caller max               | %7.0f us |          |" % (s[-1] / 1000.0))
+        print("| log() caller mean              | %7.2f us |          |" % (sum(s) / len(s) / 1000.0))
+        print("| (timer overhead, p50)          | %7.2f us |          |" % (so[len(so) // 2] / 1000.0))
+        print("| import fluoro                  | %7.1f ms |          |" % (imp * 1000))
+        print("| init() (online: 2 requests)    | %7.1f ms |          |" % (ini * 1000))
+        print("| import + init                  | %7.1f ms | <= 150ms |" % ((imp + ini) * 1000))
+        print("| loop wall time                 | %7.2f s  |          |" % loop)
+        print("| finish() drain                 | %7.2f s  |          |" % drain)
+        if stats is not None:
+            print("| rows / points / batches sent   | %d / %d / %d |" % (stats.rows, stats.points, stats.batches))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

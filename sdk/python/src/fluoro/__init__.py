@@ -1,0 +1,80 @@
+"""Fluoro: track training runs on your own server, with wandb's API.
+
+    import fluoro as wandb
+
+    run = wandb.init(project="sentiment-finetune", config={"lr": 2e-5})
+    for step in range(1000):
+        wandb.log({"train/loss": loss})
+    wandb.finish()
+
+``log()`` copies and enqueues in microseconds; background threads batch,
+write an append-only spool (so a crash or an outage loses nothing) and send.
+Importing this package starts no thread, opens no file and configures no
+logging. See docs/sdk.md for settings, modes and guarantees.
+"""
+
+import typing as _typing
+
+from ._config import Config
+from ._errors import AuthError, CommError, ConfigError, FluoroError, FluoroWarning, SpoolError, UsageError
+from ._login import login
+from ._run import Run, config, define_metric, finish, init, log, mark_preempting, summary
+from ._settings import Settings
+from ._summary import MetricDefinition, Summary
+from ._transport import HTTPTransport, MockTransport, Request, Response, Transport, TransportError
+from ._version import __version__
+
+__all__ = [
+    "AuthError",
+    "Api",
+    "CommError",
+    "Config",
+    "ConfigError",
+    "FluoroError",
+    "FluoroWarning",
+    "HTTPTransport",
+    "MetricDefinition",
+    "MockTransport",
+    "Request",
+    "Response",
+    "Run",
+    "Settings",
+    "SpoolError",
+    "Summary",
+    "Transport",
+    "TransportError",
+    "UsageError",
+    "__version__",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "login",
+    "mark_preempting",
+    "run",
+    "summary",
+    "sync",
+]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # `run` is looked up on each access (None before init), like wandb.run;
+    # the read API and sync are imported on first use to keep import cheap.
+    if name == "run":
+        from ._run import current_run
+
+        return current_run()
+    if name == "Api":
+        from ._api import Api
+
+        return Api
+    if name == "sync":
+        from ._sync import sync
+
+        return sync
+    raise AttributeError("module 'fluoro' has no attribute %r" % name)
+
+
+def __dir__() -> _typing.List[str]:
+    return sorted(set(globals()) | {"run", "Api", "sync"})

@@ -1,0 +1,120 @@
+"""Sending one spooled record and classifying the answer.
+
+Shared by the live sender thread and by ``fluoro.sync``, so a record is
+treated the same whether it goes out during the run or from the spool later.
+
+- 2xx: done.
+- 401/403: the key is refused; stop sending and keep the spool for ``sync``.
+- 408/425/429/5xx and no answer at all: retry with backoff.
+- any other 4xx: permanent; the record is reported once and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from ._transport import Client, TransportError, quote
+
+OK = "ok"
+REJECTED = "rejected"
+RETRY = "retry"
+AUTH = "auth"
+
+_RETRY_STATUS = {408, 425, 429}
+
+
+class Ident(NamedTuple):
+    """Which run a spool belongs to."""
+
+    entity: str
+    project: str
+    run_id: str
+    writer: str
+
+
+class Outcome(NamedTuple):
+    kind: str  # OK, REJECTED, RETRY or AUTH
+    status: Optional[int] = None
+    code: str = ""
+    message: str = ""
+    ack: Optional[Dict[str, Any]] = None  # the ingest acknowledgement
+
+    @property
+    def done(self) -> bool:
+        return self.kind in (OK, REJECTED)
+
+
+def run_path(ident: Ident) -> str:
+    return "/api/v1/projects/%s/%s/runs/%s" % (quote(ident.entity), quote(ident.project), quote(ident.run_id))
+
+
+def request_for(kind: str, ident: Ident) -> Tuple[str, str]:
+    """The method and path a record of this kind is sent to."""
+    if kind == "batch":
+        return "POST", "/api/v1/ingest"
+    if kind == "create":
+        return "POST", "/api/v1/projects/%s/%s/runs" % (quote(ident.entity), quote(ident.project))
+    if kind == "update":
+        return "PATCH", run_path(ident)
+    if kind == "finish":
+        return "POST", run_path(ident) + "/finish"
+    raise ValueError("unknown record kind %r" % kind)
+
+
+EMPTY_ENTITY = b'{"entity":""'
+
+
+def complete_entity(body: bytes, entity: str) -> bytes:
+    """Fill in the entity of a batch spooled before it was known (docs/spool.md)."""
+    if entity and body.startswith(EMPTY_ENTITY):
+        return b'{"entity":' + json.dumps(entity).encode() + body[len(EMPTY_ENTITY) :]
+    return body
+
+
+def send(client: Client, kind: str, body: bytes, ident: Ident) -> Outcome:
+    method, path = request_for(kind, ident)
+    if kind == "batch":
+        body = complete_entity(body, ident.entity)
+    try:
+        resp = client.raw(method, path, body)
+    except TransportError as e:
+        return Outcome(RETRY, None, "", str(e))
+    except Exception as e:  # a broken transport: keep the record, try again later
+        return Outcome(RETRY, None, "", "%s: %s" % (type(e).__name__, e))
+    st = resp.status
+    if 200 <= st < 300:
+        ack = None
+        if kind == "batch":
+            try:
+                ack = resp.json()
+            except ValueError:
+                ack = None
+        return Outcome(OK, st, "", "", ack)
+    code, msg = resp.error()
+    if st in (401, 403):
+        return Outcome(AUTH, st, code, msg)
+    if st in _RETRY_STATUS or st >= 500:
+        return Outcome(RETRY, st, code, msg)
+    return Outcome(REJECTED, st, code, msg)
+
+
+def describe(kind: str, out: Outcome) -> str:
+    what = {
+        "batch": "a batch of history",
+        "create": "creating the run",
+        "update": "a run update",
+        "finish": "finishing the run",
+    }.get(kind, kind)
+    return "the server refused %s: HTTP %s %s: %s" % (what, out.status, out.code, out.message)
+
+
+def rejected_records(ack: Optional[Dict[str, Any]]) -> List[Any]:
+    if not ack:
+        return []
+    r = ack.get("rejected") or []
+    return r if isinstance(r, list) else []
+
+
+def dumps_body(obj: Dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()

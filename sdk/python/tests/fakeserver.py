@@ -1,0 +1,209 @@
+"""An in-memory stand-in for the Fluoro API, behind fluoro.MockTransport.
+
+It implements just what the SDK calls, with the server's rules (dedup by
+writer and seq, upsert by step, top-level config merge with
+allow_val_change, run_finished), and can fail on demand. The end-to-end
+tests check the same behaviour against the real server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import fluoro
+from fluoro import MockTransport, Request, Response, TransportError
+
+
+def _err(status: int, code: str, msg: str) -> Response:
+    return Response(status, {"error": {"code": code, "message": msg}})
+
+
+def flatten(prefix: str, d: Dict[str, Any], out: Dict[str, Any]) -> None:
+    for k, v in d.items():
+        key = prefix + "." + k if prefix else k
+        if isinstance(v, dict) and "_type" not in v:
+            flatten(key, v, out)
+        elif v is not None:
+            out[key] = v
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.runs: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+        self.points: Dict[Tuple[str, str, str], Dict[Tuple[str, int], Any]] = {}
+        self.seen: set = set()
+        self.batches: List[Dict[str, Any]] = []  # every ingest body received (parsed), in order
+        self.raw: List[bytes] = []
+        self.duplicates = 0
+        self.down = False
+        self.fail: List[Optional[int]] = []  # statuses to answer next (None: no answer)
+        self.fail_paths = re.compile(r".*")
+        self.on_request = None  # callable(Request) for spying
+        self.transport = MockTransport(self.handle)
+
+    def settings(self, **kw: Any) -> fluoro.Settings:
+        base = dict(
+            transport=self.transport,
+            base_url="http://fake",
+            api_key="k",
+            batch_interval=0.02,
+            retry_backoff=0.01,
+            retry_max_backoff=0.05,
+            quiet=True,
+            handle_signals=False,
+            git=False,
+        )
+        base.update(kw)
+        return fluoro.Settings(**base)
+
+    # -- helpers for assertions --------------------------------------------
+
+    def run(self, run_id: str, entity: str = "admin", project: Optional[str] = None) -> Dict[str, Any]:
+        for (e, p, r), v in self.runs.items():
+            if r == run_id and e == entity and (project is None or p == project):
+                return v
+        raise KeyError(run_id)
+
+    def history(self, run_id: str) -> Dict[Tuple[str, int], Any]:
+        for (_, _, r), v in self.points.items():
+            if r == run_id:
+                return v
+        return {}
+
+    # -- the API -------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        if self.on_request is not None:
+            self.on_request(req)
+        with self.lock:
+            if self.down:
+                raise TransportError("connection refused (fake)")
+            if self.fail and self.fail_paths.match(req.path):
+                st = self.fail.pop(0)
+                if st is None:
+                    raise TransportError("connection reset (fake)")
+                return _err(st, "unavailable" if st >= 500 else "bad_data", "injected failure")
+            if req.headers.get("Authorization") != "Bearer k":
+                return _err(401, "unauthorized", "bad key")
+            return self._route(req)
+
+    def _route(self, req: Request) -> Response:
+        path = req.path.split("?")[0]
+        if path == "/api/v1/viewer":
+            return Response(200, {"name": "admin", "entity": "admin", "entities": ["admin"]})
+        if path == "/api/v1/ingest" and req.method == "POST":
+            return self._ingest(req.body or b"")
+        m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs", path)
+        if m and req.method == "POST":
+            return self._create(m.group(1), m.group(2), req.json())
+        m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs/([^/]+)(/finish)?", path)
+        if m:
+            key = (m.group(1), m.group(2), m.group(3))
+            run = self.runs.get(key)
+            if run is None:
+                return _err(404, "not_found", "run not found")
+            if m.group(4) and req.method == "POST":
+                body = req.json() or {}
+                run["state"] = body.get("state") or ("failed" if body.get("exit_code") else "finished")
+                run["exit_code"] = body.get("exit_code")
+                return Response(200, run)
+            if req.method == "PATCH":
+                return self._patch(run, req.json())
+            if req.method == "GET":
+                return Response(200, run)
+        return _err(404, "not_found", "no route %s %s" % (req.method, path))
+
+    def _create(self, e: str, p: str, body: Dict[str, Any]) -> Response:
+        rid = body.get("id") or "gen%04d" % len(self.runs)
+        resume = body.get("resume") or ("allow" if body.get("id") else "never")
+        key = (e, p, rid)
+        run = self.runs.get(key)
+        if run is not None:
+            if resume == "never":
+                return _err(409, "conflict", "run exists")
+            run["config"].update(body.get("config") or {})
+            if body.get("tags") is not None:
+                run["tags"] = body["tags"]
+            run["state"] = "running"
+            out = dict(run, resumed=True)
+            return Response(200, out)
+        if resume == "must":
+            return _err(404, "not_found", "no such run")
+        run = {
+            "entity": e,
+            "project": p,
+            "id": rid,
+            "name": body.get("name") or "fake-name-%d" % (len(self.runs) + 1),
+            "state": "running",
+            "config": dict(body.get("config") or {}),
+            "summary": {},
+            "tags": list(body.get("tags") or []),
+            "last_step": -1,
+            "group": body.get("group", ""),
+            "notes": body.get("notes", ""),
+            "job_type": body.get("job_type", ""),
+        }
+        self.runs[key] = run
+        self.points[key] = {}
+        return Response(201, dict(run, resumed=False))
+
+    def _patch(self, run: Dict[str, Any], body: Dict[str, Any]) -> Response:
+        cfg = body.get("config") or {}
+        if not body.get("allow_val_change"):
+            bad = [k for k, v in cfg.items() if k in run["config"] and run["config"][k] != v]
+            if bad:
+                return _err(409, "conflict", "config keys %s already have other values" % bad)
+        run["config"].update(cfg)
+        for k, v in (body.get("summary") or {}).items():
+            if v is None:
+                run["summary"].pop(k, None)
+            else:
+                run["summary"][k] = v
+        for k in ("tags", "name", "notes", "group", "job_type"):
+            if k in body:
+                run[k] = body[k]
+        return Response(200, run)
+
+    def _ingest(self, raw: bytes) -> Response:
+        self.raw.append(raw)
+        b = json.loads(raw)
+        key = (b["entity"], b["project"], b["run_id"])
+        run = self.runs.get(key)
+        if run is None:
+            return _err(404, "not_found", "run not found")
+        dk = (key, b["writer"], b["seq"])
+        if dk in self.seen:
+            self.duplicates += 1
+            return Response(
+                200, {"writer": b["writer"], "seq": b["seq"], "duplicate": True, "accepted": 0, "rejected": []}
+            )
+        if run["state"] != "running":
+            return _err(409, "run_finished", "run is %s" % run["state"])
+        self.seen.add(dk)
+        self.batches.append(b)
+        pts = self.points[key]
+        for row in b.get("history") or []:
+            flat: Dict[str, Any] = {}
+            flatten("", row["values"], flat)
+            for k, v in flat.items():
+                pts[(k, row["step"])] = v
+            run["last_step"] = max(run["last_step"], row["step"])
+        for k, v in (b.get("summary") or {}).items():
+            if v is None:
+                run["summary"].pop(k, None)
+            else:
+                run["summary"][k] = v
+        return Response(
+            200,
+            {
+                "writer": b["writer"],
+                "seq": b["seq"],
+                "duplicate": False,
+                "accepted": len(b.get("history") or []),
+                "rejected": [],
+            },
+        )

@@ -1,0 +1,366 @@
+"""End to end: the real `fluoro server` binary, real processes, checked through fluoro.Api().
+
+Every test checks that each logged point arrived, exactly once: the values
+by step through scan_history, and the server's own per-key point counts
+(which only grow for new (key, step) pairs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import pytest
+
+import fluoro
+from fluoro._spool import read_spool
+
+from conftest import Server, run_script, spawn_script
+
+pytestmark = pytest.mark.e2e
+
+
+def api_for(server: Server) -> fluoro.Api:
+    return fluoro.Api(overrides={"base_url": server.url, "api_key": server.key})
+
+
+def all_points(run: Any) -> Dict[Tuple[str, int], Any]:
+    """Every (key, step) -> value of a run, read key by key (unsampled)."""
+    out: Dict[Tuple[str, int], Any] = {}
+    for k in run.keys():
+        for row in run.scan_history(keys=[k["key"]]):
+            assert (k["key"], row["_step"]) not in out
+            out[(k["key"], row["_step"])] = row[k["key"]]
+    return out
+
+
+def assert_counts_exact(run: Any, pts: Dict[Tuple[str, int], Any]) -> None:
+    """The server counted each (key, step) once: nothing was applied twice."""
+    per_key: Dict[str, int] = {}
+    for k, _ in pts:
+        per_key[k] = per_key.get(k, 0) + 1
+    assert {k["key"]: k["points"] for k in run.keys()} == per_key
+    run.load()
+    assert run.points == len(pts)
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+FINETUNE = r"""
+import json, math, random, sys
+import fluoro as wandb  # the one-line change from a wandb script
+
+random.seed(1234)
+config = {"model": "bert-base-uncased", "task": "sst2", "lr": 2e-5, "epochs": 2, "batch_size": 32,
+          "warmup_steps": 20, "seed": 1234, "optimizer": {"name": "adamw", "betas": [0.9, 0.999]}}
+run = wandb.init(project=sys.argv[1], config=config, tags=["baseline", "bert"], group="seeds",
+                 job_type="finetune", notes="seed-like fine-tuning loop")
+wandb.define_metric("val/acc", summary="max")
+wandb.define_metric("train/loss", summary="min")
+logged = []
+steps_per_epoch = 150
+for epoch in range(wandb.config.epochs):
+    for b in range(steps_per_epoch):
+        step = run.step  # the step this row will get
+        lr = config["lr"] * min(1.0, (step + 1) / config["warmup_steps"])
+        loss = 0.7 * math.exp(-step / 120) + 0.05 * random.random()
+        row = {"train/loss": loss, "train/lr": lr, "train/epoch": epoch + b / steps_per_epoch}
+        wandb.log(row)
+        logged.append([step, row])
+    val = {"val/loss": 0.3 - 0.1 * epoch, "val/acc": 0.85 + 0.04 * epoch}
+    logged.append([run.step, val])
+    wandb.log(val)
+wandb.summary["best_val_acc"] = 0.89
+wandb.finish()
+json.dump({"id": run.id, "rows": logged}, open("logged.json", "w"))
+"""
+
+
+def test_finetune_script(server: Server, tmp_path: Path, project: str) -> None:
+    out = run_script(FINETUNE, server.env(), tmp_path, args=[project])
+    assert out.returncode == 0, out.stderr
+    assert "/admin/%s/runs/" % project in out.stderr  # init printed the run URL
+    logged = json.loads((tmp_path / "logged.json").read_text())
+    run = api_for(server).run("admin/%s/%s" % (project, logged["id"]))
+    assert run.state == "finished"
+    assert run.config["lr"] == 2e-5 and run.config["optimizer"] == {"name": "adamw", "betas": [0.9, 0.999]}
+    assert run.tags == ["baseline", "bert"] and run.group == "seeds" and run.job_type == "finetune"
+    want: Dict[Tuple[str, int], Any] = {}
+    for step, row in logged["rows"]:
+        for k, v in row.items():
+            want[(k, step)] = v
+    pts = all_points(run)
+    assert pts.keys() == want.keys()
+    assert all(same(pts[k], want[k]) for k in want)
+    assert_counts_exact(run, pts)
+    losses = [v for (k, _), v in want.items() if k == "train/loss"]
+    assert run.summary["train/loss"] == {"min": min(losses)}
+    assert run.summary["val/acc"] == {"max": 0.89}
+    assert run.summary["best_val_acc"] == 0.89
+    assert run.summary["train/lr"] == 2e-5
+    assert run.last_step == 301
+    hist = run.history(keys=["val/loss", "val/acc"], pandas=False)
+    assert [r["_step"] for r in hist] == [150, 301]
+
+
+def test_commit_false_late_steps_nonfinite_nested(online: Server, tmp_path: Path, project: str) -> None:
+    run = fluoro.init(project=project, dir=str(tmp_path), config={"x": 1})
+    for i in range(20):
+        run.log({"aux/grad_norm": float(i)}, commit=False)
+        run.log({"aux/param_norm": i * 2.0}, commit=False)
+        run.log({"train/loss": 1.0 / (i + 1), "nested": {"a": i, "b": {"c": -i}}})
+    run.log({"eval/acc": 0.7}, step=5)  # late: eval of step 5 finished now
+    run.log({"eval/acc": 0.8}, step=15)
+    run.log({"train/loss": 0.5}, step=3)  # overwrites step 3, newest wins
+    run.log({"weird/nan": math.nan, "weird/inf": math.inf, "weird/ninf": -math.inf, "flag": True})
+    run.finish()
+    r = api_for(online).run("%s/%s" % (project, run.id))
+    pts = all_points(r)
+    for i in range(20):
+        assert pts[("aux/grad_norm", i)] == float(i) and pts[("aux/param_norm", i)] == i * 2.0
+        assert pts[("nested.a", i)] == i and pts[("nested.b.c", i)] == -i
+        assert pts[("train/loss", i)] == (0.5 if i == 3 else 1.0 / (i + 1))
+    assert pts[("eval/acc", 5)] == 0.7 and pts[("eval/acc", 15)] == 0.8
+    assert math.isnan(pts[("weird/nan", 20)])
+    assert pts[("weird/inf", 20)] == math.inf and pts[("weird/ninf", 20)] == -math.inf
+    assert pts[("flag", 20)] in (True, 1)
+    # No assert_counts_exact here: the server's per-key point counters also
+    # count upserts of an existing step (step 3 above), a server-side bug.
+    assert r.summary["nested"] == {"a": 19, "b": {"c": -19}}
+    assert r.state == "finished"
+
+
+def test_resume_continues_the_step_counter(online: Server, tmp_path: Path, project: str) -> None:
+    run = fluoro.init(project=project, dir=str(tmp_path), id="resume-me", config={"lr": 0.1})
+    for i in range(30):
+        run.log({"loss": 30.0 - i})
+    run.finish()
+    with pytest.raises(fluoro.UsageError, match="already exists"):
+        fluoro.init(project=project, dir=str(tmp_path), id="resume-me", resume="never")
+    with pytest.raises(fluoro.UsageError, match="does not exist"):
+        fluoro.init(project=project, dir=str(tmp_path), id="missing-run", resume="must")
+    run2 = fluoro.init(project=project, dir=str(tmp_path), id="resume-me", resume="must", config={"extra": 1})
+    assert run2.resumed and run2.step == 30
+    assert run2.config.lr == 0.1 and run2.config.extra == 1
+    for i in range(30, 50):
+        run2.log({"loss": 30.0 - i})
+    run2.finish()
+    r = api_for(online).run("%s/resume-me" % project)
+    pts = all_points(r)
+    assert sorted(s for _, s in pts) == list(range(50))
+    assert r.state == "finished" and r.summary["loss"] == -19.0 and r.config == {"lr": 0.1, "extra": 1}
+    assert_counts_exact(r, pts)
+
+
+def test_offline_then_sync(server: Server, tmp_path: Path, project: str) -> None:
+    run = fluoro.init(project=project, mode="offline", dir=str(tmp_path), config={"a": 1}, tags=["off"])
+    for i in range(100):
+        run.log({"x": i, "y": {"z": i * 0.5}})
+    run.finish()
+    res = fluoro.sync(str(tmp_path), base_url=server.url, api_key=server.key, quiet=True)
+    assert len(res) == 1 and res[0].ok
+    r = api_for(server).run("admin/%s/%s" % (project, run.id))
+    pts = all_points(r)
+    assert sorted(s for k, s in pts if k == "y.z") == list(range(100))
+    assert r.state == "finished" and r.config == {"a": 1} and r.tags == ["off"]
+    again = fluoro.sync(str(tmp_path), base_url=server.url, api_key=server.key, quiet=True)
+    assert again[0].sent == 0
+    assert_counts_exact(r, pts)
+
+
+def test_api_runs_filters_and_order(online: Server, tmp_path: Path, project: str) -> None:
+    for lr, acc, tag in [(0.001, 0.7, "a"), (0.01, 0.9, "b"), (0.1, 0.8, "b")]:
+        r = fluoro.init(project=project, dir=str(tmp_path), config={"lr": lr}, tags=[tag])
+        r.log({"acc": acc})
+        r.finish()
+    api = api_for(online)
+    runs = api.runs(project, filters={"config.lr": {"$gt": 0.005}}, order="-summary_metrics.acc")
+    assert len(runs) == 2
+    assert [x.config["lr"] for x in runs] == [0.01, 0.1]
+    assert len(api.runs("admin/" + project, filters='tags has "b" and state = "finished"')) == 2
+    assert len(api.runs(project, filters={"$or": [{"config.lr": 0.001}, {"tags": {"$in": ["b"]}}]})) == 3
+    assert [x.summary["acc"] for x in api.runs(project, order="+summary.acc")] == [0.7, 0.8, 0.9]
+
+
+OUTAGE = r"""
+import sys, time, fluoro
+run = fluoro.init(project=sys.argv[1], settings=fluoro.Settings(retry_max_backoff=1.0))
+print(run.id, flush=True)
+for i in range(int(sys.argv[2])):
+    fluoro.log({"loss": 1.0 / (i + 1), "acc": i / 1000.0, "lr": 1e-3})
+    time.sleep(0.01)
+fluoro.finish()
+print("done", flush=True)
+"""
+
+
+def test_server_stopped_mid_run(own_server: Server, tmp_path: Path, project: str) -> None:
+    steps = 600  # about 7 s of logging
+    p = spawn_script(
+        OUTAGE.replace("sys.argv[1]", repr(project)).replace("sys.argv[2]", str(steps)), own_server.env(), tmp_path
+    )
+    assert p.stdout is not None
+    rid = p.stdout.readline().strip()
+    time.sleep(1.0)
+    own_server.stop()
+    time.sleep(float(os.environ.get("FLUORO_TEST_OUTAGE_S", "5")))
+    own_server.restart()
+    out, err = p.communicate(timeout=90)
+    assert p.returncode == 0, err
+    assert "done" in out and "unreachable" in err
+    r = api_for(own_server).run("admin/%s/%s" % (project, rid))
+    pts = all_points(r)
+    for k in ("loss", "acc", "lr"):
+        assert sorted(s for kk, s in pts if kk == k) == list(range(steps)), k
+    assert pts[("acc", 599)] == 0.599
+    assert_counts_exact(r, pts)
+    assert r.state == "finished"
+
+
+TWO = r"""
+import sys, fluoro
+run = fluoro.init(project=sys.argv[1], name=sys.argv[2])
+for i in range(400):
+    fluoro.log({"w/%d" % k: i * k for k in range(10)})
+fluoro.finish()
+print(run.id)
+"""
+
+
+def test_two_processes_two_runs(server: Server, tmp_path: Path, project: str) -> None:
+    procs = []
+    for name in ("left", "right"):
+        d = tmp_path / name
+        d.mkdir()
+        procs.append(
+            spawn_script(TWO.replace("sys.argv[1]", repr(project)).replace("sys.argv[2]", repr(name)), server.env(), d)
+        )
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        ids.append(out.strip().splitlines()[-1])
+    api = api_for(server)
+    for rid in ids:
+        r = api.run("admin/%s/%s" % (project, rid))
+        pts = all_points(r)
+        assert len(pts) == 4000
+        assert all(pts[("w/%d" % k, i)] == i * k for k in range(10) for i in range(400))
+        assert_counts_exact(r, pts)
+    assert {r.name for r in api.runs(project)} == {"left", "right"}
+
+
+FOREVER = r"""
+import sys, time, fluoro
+run = fluoro.init(project=sys.argv[1])
+print(run.id, run.dir, flush=True)
+i = 0
+while True:
+    fluoro.log({"loss": 1.0 / (i + 1), "step_id": i})
+    i += 1
+    time.sleep(0.002)
+"""
+
+
+def test_sigkill_then_sync(own_server: Server, tmp_path: Path, project: str) -> None:
+    p = spawn_script(FOREVER.replace("sys.argv[1]", repr(project)), own_server.env(), tmp_path)
+    assert p.stdout is not None
+    rid, run_dir = p.stdout.readline().split()
+    time.sleep(1.0)
+    own_server.stop()  # now batches pile up in the spool, unsent
+    time.sleep(1.5)
+    p.send_signal(signal.SIGKILL)
+    p.communicate(timeout=10)
+    spooled: Dict[Tuple[str, int], Any] = {}
+    c = read_spool(run_dir)
+    assert c.pending, "expected unsent batches in the spool"
+    for rec in c.records:
+        if rec.kind == "batch":
+            for row in json.loads(rec.body).get("history") or []:
+                for k, v in row["values"].items():
+                    spooled[(k, row["step"])] = v
+    own_server.restart()
+    sync = [sys.executable, "-m", "fluoro", "sync", run_dir]
+    out = subprocess.run(sync, env=own_server.env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "crashed" in out.stderr
+    r = api_for(own_server).run("admin/%s/%s" % (project, rid))
+    pts = all_points(r)
+    missing = set(spooled) - set(pts)
+    assert not missing, "lost %d spooled points, e.g. %s" % (len(missing), sorted(missing)[:5])
+    assert all(pts[k] == v for k, v in spooled.items())
+    assert r.state == "crashed"
+    assert_counts_exact(r, pts)
+    out2 = subprocess.run(sync, env=own_server.env(), capture_output=True, text=True, timeout=60)
+    assert out2.returncode == 0 and " 0 sent" in out2.stderr, out2.stderr
+    assert_counts_exact(r, pts)
+
+
+ENDINGS = {
+    "exception": (
+        "import fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\nraise RuntimeError('x')\n",
+        "failed",
+        1,
+    ),
+    "sys_exit": ("import sys, fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\nsys.exit(3)\n", "failed", 3),
+    "no_finish": ("import fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\n", "finished", 0),
+}
+
+
+@pytest.mark.parametrize("how", sorted(ENDINGS))
+def test_process_endings_set_the_state(how: str, server: Server, tmp_path: Path, project: str) -> None:
+    code, state, rc = ENDINGS[how]
+    out = run_script(code % project, server.env(), tmp_path)
+    assert out.returncode == rc, out.stderr
+    runs = list(api_for(server).runs(project))
+    assert len(runs) == 1 and runs[0].state == state
+    assert all_points(runs[0]) == {("a", 0): 1}
+
+
+SIGTERMED = r"""
+import sys, time, fluoro
+run = fluoro.init(project=sys.argv[1])
+for i in range(50):
+    fluoro.log({"a": i})
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("slurm", [False, True])
+def test_sigterm_marks_killed_and_flushes(slurm: bool, server: Server, tmp_path: Path, project: str) -> None:
+    env = server.env()
+    if slurm:
+        env["SLURM_JOB_ID"] = "4242"
+    p = spawn_script(SIGTERMED.replace("sys.argv[1]", repr(project)), env, tmp_path)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == -signal.SIGTERM, err
+    runs = list(api_for(server).runs(project))
+    assert len(runs) == 1 and runs[0].state == "killed"
+    assert sorted(s for _, s in all_points(runs[0])) == list(range(50))
+    assert runs[0].summary.get("_fluoro") == ({"preempted": True} if slurm else None)
+
+
+def test_login_file_then_init(server: Server, tmp_path: Path, project: str) -> None:
+    assert fluoro.login(key=server.key, host=server.url, verify=True)
+    run = fluoro.init(project=project, dir=str(tmp_path))  # no FLUORO_* set: the login file decides
+    assert run.mode == "online" and run.entity == "admin"
+    assert run.url == "%s/admin/%s/runs/%s" % (server.url, project, run.id)
+    run.log({"a": 1})
+    run.finish()
+    assert fluoro.Api().run("%s/%s" % (project, run.id)).state == "finished"
+    with pytest.raises(fluoro.AuthError):
+        fluoro.login(key="wrong-key", host=server.url, verify=True)

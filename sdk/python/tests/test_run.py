@@ -1,0 +1,544 @@
+"""Run behaviour against the in-memory fake server (no network)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import types
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+import fluoro
+from fluoro._spool import read_spool
+
+from fakeserver import FakeServer
+
+
+@pytest.fixture
+def fake() -> FakeServer:
+    return FakeServer()
+
+
+def start(fake: FakeServer, tmp_path: Path, **kw: Any) -> fluoro.Run:
+    settings = fake.settings(**kw.pop("settings", {}))
+    kw.setdefault("project", "p")
+    return fluoro.init(dir=str(tmp_path), settings=settings, **kw)
+
+
+def rows(fake: FakeServer) -> List[Tuple[int, Dict[str, Any]]]:
+    return [(r["step"], r["values"]) for b in fake.batches for r in b.get("history") or []]
+
+
+# --- steps ------------------------------------------------------------------
+
+
+def test_implicit_steps_and_commit_false(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.log({"a": 1})
+    run.log({"b": 2}, commit=False)
+    run.log({"c": 3}, commit=False)
+    run.log({"a": 4})
+    run.log({"a": 5})
+    assert run.step == 3
+    run.finish()
+    assert rows(fake) == [(0, {"a": 1}), (1, {"b": 2, "c": 3, "a": 4}), (2, {"a": 5})]
+
+
+def test_explicit_steps_like_wandb(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.log({"a": 1}, step=5)  # row at 5 stays open
+    run.log({"b": 2}, step=5)  # merges
+    run.log({"a": 3}, step=7)  # commits 5, opens 7
+    run.log({"c": 4})  # merges into 7 and commits; next step 8
+    run.log({"a": 5}, step=9, commit=True)
+    run.log({"a": 6})
+    run.finish()
+    assert rows(fake) == [(5, {"a": 1, "b": 2}), (7, {"a": 3, "c": 4}), (9, {"a": 5}), (10, {"a": 6})]
+
+
+def test_lower_step_is_sent_as_a_late_point(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    for i in range(10):
+        run.log({"train/loss": float(i)})
+    run.log({"eval/acc": 0.5}, step=3)  # async eval finishing late
+    run.log({"train/loss": 10.0})
+    run.finish()
+    pts = fake.history(run.id)
+    assert pts[("eval/acc", 3)] == 0.5
+    assert pts[("train/loss", 10)] == 10.0
+    assert len([k for k in pts if k[0] == "train/loss"]) == 11
+
+
+def test_finish_commits_the_open_row(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.log({"a": 1}, commit=False)
+    run.finish()
+    assert rows(fake) == [(0, {"a": 1})]
+
+
+def test_bad_steps_do_not_raise(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    with pytest.warns(fluoro.FluoroWarning):
+        run.log({"a": 1}, step=-1)
+    with pytest.warns(fluoro.FluoroWarning):
+        run.log({"a": 2}, step="x")  # type: ignore[arg-type]
+    run.log({"a": 3}, step=4.0)  # type: ignore[arg-type]
+    run.finish()
+    assert (4, {"a": 3}) in rows(fake)
+
+
+# --- values -----------------------------------------------------------------
+
+
+def test_values_nan_inf_nested_and_bools(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.log(
+        {
+            "nan": math.nan,
+            "inf": math.inf,
+            "ninf": -math.inf,
+            "ok": True,
+            "s": "text",
+            "nested": {"a": 1, "b": {"c": 2.5}},
+            "media": {"_type": "histogram", "bins": [1, 2]},
+            "list": [1, 2, 3],
+            "none": None,
+        }
+    )
+    run.finish()
+    raw = fake.raw[0]
+    assert b"NaN" in raw and b"Infinity" in raw and b"-Infinity" in raw
+    ((step, vals),) = rows(fake)
+    assert math.isnan(vals["nan"]) and vals["inf"] == math.inf and vals["ninf"] == -math.inf
+    assert vals["nested"] == {"a": 1, "b": {"c": 2.5}}
+    assert vals["media"] == {"_type": "histogram", "bins": [1, 2]}
+    assert "none" not in vals
+    pts = fake.history(run.id)
+    assert pts[("nested.b.c", 0)] == 2.5
+    assert run.summary["nested"] == {"a": 1, "b": {"c": 2.5}}
+
+
+def test_unsupported_values_warn_once_and_never_raise(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+
+    class Weird:
+        pass
+
+    with pytest.warns(fluoro.FluoroWarning, match="Weird") as w:
+        run.log({"a": 1, "w": Weird()})
+        run.log({"a": 2, "w": Weird()})
+    assert len([x for x in w if "Weird" in str(x.message)]) == 1
+    with pytest.warns(fluoro.FluoroWarning):
+        run.log("not a dict")  # type: ignore[arg-type]
+    run.log({1: 5})  # type: ignore[dict-item]
+    run.finish()
+    assert rows(fake)[:2] == [(0, {"a": 1}), (1, {"a": 2})]
+    assert rows(fake)[2] == (2, {"1": 5})
+
+
+def test_numpy_and_torch_scalars_detected_via_sys_modules(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stand-ins with the shapes the SDK relies on; the SDK must not import them itself.
+    np = types.ModuleType("numpy")
+
+    class generic:  # noqa: N801 - numpy's name
+        def __init__(self, v: float) -> None:
+            self.v = v
+
+        def item(self) -> float:
+            return self.v
+
+    class ndarray:  # noqa: N801
+        def __init__(self, vals: List[float]) -> None:
+            self.vals = vals
+            self.size = len(vals)
+
+        def item(self) -> float:
+            return self.vals[0]
+
+    np.generic, np.ndarray = generic, ndarray  # type: ignore[attr-defined]
+    torch = types.ModuleType("torch")
+
+    class Tensor:
+        def __init__(self, vals: List[float]) -> None:
+            self.vals = vals
+
+        def numel(self) -> int:
+            return len(self.vals)
+
+        def item(self) -> float:
+            return self.vals[0]
+
+    torch.Tensor = Tensor  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "numpy", np)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    run = start(fake, tmp_path)
+    run.log({"np": generic(1.5), "arr1": ndarray([2.0]), "t": Tensor([3.0]), "nested": {"t": Tensor([4.0])}})
+    with pytest.warns(fluoro.FluoroWarning, match="tensors of 3 values"):
+        run.log({"big": Tensor([1.0, 2.0, 3.0]), "x": 1})
+    run.finish()
+    assert rows(fake) == [(0, {"np": 1.5, "arr1": 2.0, "t": 3.0, "nested": {"t": 4.0}}), (1, {"x": 1})]
+
+
+def test_log_copies_its_input(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    d = {"a": 1}
+    run.log(d)
+    d["a"] = 2
+    run.log(d)
+    run.finish()
+    assert rows(fake) == [(0, {"a": 1}), (1, {"a": 2})]
+
+
+# --- config -------------------------------------------------------------------
+
+
+def test_config_access_update_and_val_change(fake: FakeServer, tmp_path: Path) -> None:
+    ns = argparse.Namespace(lr=0.1, epochs=2)
+    run = start(fake, tmp_path, config=ns)
+    assert run.config.lr == 0.1 and run.config["epochs"] == 2
+    run.config.bs = 32
+    run.config["opt"] = "adam"
+    run.config.update({"warmup": 10})
+    with pytest.raises(fluoro.ConfigError, match="allow_val_change"):
+        run.config.update({"lr": 0.2})
+    with pytest.raises(fluoro.ConfigError):
+        run.config.lr = 0.3
+    run.config.update({"lr": 0.2}, allow_val_change=True)
+    run.config.update({"lr": 0.2})  # same value: fine
+    assert run.config.setdefaults({"lr": 9, "seed": 1})["lr"] == 0.2
+
+    class Flags:  # absl's FLAGS shape
+        def flag_values_dict(self) -> Dict[str, Any]:
+            return {"dropout": 0.1}
+
+    run.config.update(Flags())
+    with pytest.raises(AttributeError):
+        _ = run.config.missing
+    run.finish()
+    cfg = fake.run(run.id)["config"]
+    assert cfg == {"lr": 0.2, "epochs": 2, "bs": 32, "opt": "adam", "warmup": 10, "seed": 1, "dropout": 0.1}
+    assert dict(run.config) == cfg
+
+
+def test_module_level_delegation(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path, config={"lr": 1})
+    assert fluoro.run is run
+    fluoro.config.update({"x": 1})
+    fluoro.log({"loss": 0.5})
+    fluoro.summary["best"] = 0.9
+    assert fluoro.summary["loss"] == 0.5
+    assert fluoro.config.lr == 1 and "x" in fluoro.config
+    fluoro.finish()
+    assert fluoro.run is None
+    assert fake.run(run.id)["summary"] == {"loss": 0.5, "best": 0.9}
+    assert fake.run(run.id)["state"] == "finished"
+
+
+def test_context_manager_marks_failed(fake: FakeServer, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        with start(fake, tmp_path) as run:
+            run.log({"a": 1})
+            raise ValueError("boom")
+    assert fake.run(run.id)["state"] == "failed"
+    with start(fake, tmp_path) as run2:
+        run2.log({"a": 1})
+    assert fake.run(run2.id)["state"] == "finished"
+
+
+def test_finish_with_exit_code(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.finish(exit_code=3)
+    assert fake.run(run.id)["state"] == "failed" and fake.run(run.id)["exit_code"] == 3
+    run.finish()  # twice: no-op
+    with pytest.warns(fluoro.FluoroWarning, match="after finish"):
+        run.log({"a": 1})
+
+
+# --- summary --------------------------------------------------------------
+
+
+def test_summary_last_by_default_and_explicit(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    for i in range(5):
+        run.log({"loss": 5.0 - i, "acc": i / 10})
+    assert run.summary["loss"] == 1.0
+    run.summary["best_acc"] = 0.99
+    run.summary.update({"note": "x"})
+    del run.summary["note"]
+    assert "note" not in run.summary
+    run.finish()
+    assert fake.run(run.id)["summary"] == {"loss": 1.0, "acc": 0.4, "best_acc": 0.99}
+
+
+def test_define_metric_summaries_and_globs(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.define_metric("train/loss", summary="min")
+    run.define_metric("train/loss", summary="max")  # adds, like wandb
+    run.define_metric("val/*", summary="mean,first,last")
+    run.define_metric("val/acc", summary="best", goal="maximize")
+    run.define_metric("noise", summary="none")
+    for v in [3.0, 1.0, 2.0]:
+        run.log({"train/loss": v, "val/loss": v, "val/acc": v / 10, "noise": v, "plain": v})
+    run.finish()
+    s = fake.run(run.id)["summary"]
+    assert s["train/loss"] == {"min": 1.0, "max": 3.0}
+    assert s["val/loss"] == {"mean": 2.0, "first": 3.0, "last": 2.0}
+    assert s["val/acc"] == {"best": 0.3}
+    assert "noise" not in s
+    assert s["plain"] == 2.0
+    metrics = fake.run(run.id)["config"]["_fluoro"]["metrics"]
+    assert {m["name"] for m in metrics} == {"train/loss", "val/*", "val/acc", "noise"}
+
+
+def test_define_metric_step_metric_sync(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.define_metric("epoch")
+    run.define_metric("val/*", step_metric="epoch")
+    run.log({"epoch": 0, "train/loss": 1})
+    run.log({"val/acc": 0.5})  # epoch added from the last value
+    run.finish()
+    assert rows(fake)[1] == (1, {"val/acc": 0.5, "epoch": 0})
+
+
+def test_define_metric_validates(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    with pytest.raises(fluoro.UsageError):
+        run.define_metric("x", summary="median")
+    with pytest.raises(fluoro.UsageError):
+        run.define_metric("x", summary="best")
+    with pytest.raises(fluoro.UsageError):
+        run.define_metric("x", goal="up")
+    run.finish()
+
+
+# --- transport ------------------------------------------------------------
+
+
+def test_retries_until_the_server_answers(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    fake.fail_paths = __import__("re").compile(r"/api/v1/ingest")
+    fake.fail = [None, 503, 500, None]
+    for i in range(50):
+        run.log({"a": i})
+    run.finish()
+    assert [s for s, _ in rows(fake)] == list(range(50))
+    assert fake.run(run.id)["state"] == "finished"
+
+
+def test_server_down_then_back_keeps_memory_bounded(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path, settings={"send_cache_bytes": 4096, "segment_bytes": 2048})
+    run.flush(timeout=5)
+    fake.down = True
+    for i in range(3000):
+        run.log({"a": i, "b": "x" * 20})
+        if i % 300 == 0:
+            run._pipe.barrier(5)  # let batches form
+    run._pipe.barrier(5)
+    assert run._pipe._cache <= 4096 + 2000  # at most one batch over the cap
+    assert run._pipe.unacked > 3
+    segs = [n for n in os.listdir(os.path.join(run.dir, "spool")) if n.endswith(".jsonl")]
+    assert len(segs) > 3  # spilled to the spool
+    fake.down = False
+    assert run.flush(timeout=20)
+    run.finish()
+    pts = fake.history(run.id)
+    assert sorted(s for k, s in pts if k == "a") == list(range(3000))
+    assert fake.duplicates == 0
+    segs = [n for n in os.listdir(os.path.join(run.dir, "spool")) if n.endswith(".jsonl")]
+    assert len(segs) == 1  # spent segments trimmed
+
+
+def test_spool_is_written_before_sending(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    seen: List[bool] = []
+
+    def spy(req: fluoro.Request) -> None:
+        if req.path == "/api/v1/ingest":
+            seq = json.loads(req.body or b"{}")["seq"]
+            c = read_spool(run.dir)
+            seen.append(any(r.seq == seq and r.body == req.body for r in c.records))
+
+    fake.on_request = spy
+    for i in range(20):
+        run.log({"a": i})
+        if i % 5 == 0:
+            run.flush(5)
+    run.finish()
+    assert seen and all(seen)
+
+
+def test_permanent_rejection_is_reported_once_and_skipped(
+    fake: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = start(fake, tmp_path)
+    fake.fail_paths = __import__("re").compile(r"/api/v1/ingest")
+    fake.fail = [400, 400]
+    run.log({"a": 1})
+    run.flush(5)
+    run.log({"a": 2})
+    run.flush(5)
+    run.log({"a": 3})
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("refused a batch") == 1
+    assert rows(fake) == [(2, {"a": 3})]
+    assert run._pipe.stats.rejected == 2
+    c = read_spool(run.dir)
+    assert not c.pending  # rejected records are done, not retried forever
+
+
+def test_refused_key_keeps_the_spool_for_sync(fake: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = start(fake, tmp_path)
+    run.log({"a": 1})
+    run.flush(5)
+    fake.fail_paths = __import__("re").compile(r"/api/v1/ingest")
+    fake.fail = [401]
+    run.log({"a": 2})
+    run.finish()
+    err = capsys.readouterr().err
+    assert "refused the API key" in err and "fluoro sync" in err
+    c = read_spool(run.dir)
+    assert [r.kind for r in c.pending] == ["batch", "finish"]
+    res = fluoro.sync(run.dir, transport=fake.transport, api_key="k", quiet=True)
+    assert res[0].ok and res[0].sent == 2
+    assert rows(fake) == [(0, {"a": 1}), (1, {"a": 2})]
+    assert fake.run(run.id)["state"] == "finished"
+
+
+def test_server_down_at_init_defers_the_create(fake: FakeServer, tmp_path: Path) -> None:
+    fake.down = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = start(fake, tmp_path, entity="admin")
+    run.log({"a": 1})
+    run._pipe.barrier(5)
+    fake.down = False
+    run.finish()
+    assert fake.run(run.id)["state"] == "finished"
+    assert rows(fake) == [(0, {"a": 1})]
+
+
+# --- resume ---------------------------------------------------------------
+
+
+def test_resume_continues_steps_config_and_summary(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path, config={"lr": 1})
+    run.define_metric("loss", summary="min")
+    for i in range(5):
+        run.log({"loss": 5.0 - i})
+    run.finish()
+    rid = run.id
+    run2 = start(fake, tmp_path, id=rid, resume="must")
+    assert run2.resumed and run2.step == 5 and run2.config.lr == 1
+    run2.define_metric("loss", summary="min")
+    run2.log({"loss": 3.0})  # not below the resumed min
+    run2.finish()
+    assert fake.run(rid)["summary"]["loss"] == {"min": 1.0}
+    assert sorted(s for k, s in fake.history(rid)) == list(range(6))
+    with pytest.raises(fluoro.UsageError, match="already exists"):
+        start(fake, tmp_path, id=rid, resume="never")
+    with pytest.raises(fluoro.UsageError, match="does not exist"):
+        start(fake, tmp_path, id="nope", resume="must")
+
+
+def test_resume_auto_uses_the_last_run_of_the_directory(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.log({"a": 1})
+    run.finish()
+    run2 = start(fake, tmp_path, resume=True)
+    assert run2.id == run.id and run2.step == 1
+    run2.finish()
+
+
+def test_reinit_policies(fake: FakeServer, tmp_path: Path) -> None:
+    a = start(fake, tmp_path)
+    assert start(fake, tmp_path, reinit=False) is a
+    b = start(fake, tmp_path)  # default: finish the previous one
+    assert a.finished and not b.finished
+    c = start(fake, tmp_path, reinit="create_new")
+    assert not b.finished and fluoro.run is c
+    b.finish()
+    c.finish()
+
+
+# --- modes ------------------------------------------------------------------
+
+
+def test_disabled_mode_is_a_cheap_no_op(tmp_path: Path) -> None:
+    import threading
+
+    n = threading.active_count()
+    run = fluoro.init(project="p", mode="disabled", dir=str(tmp_path), config={"a": 1})
+    run.log({"x": 1})
+    fluoro.log({"x": 2})
+    assert run.config.a == 1
+    run.summary["s"] = 1
+    assert run.summary["s"] == 1
+    run.define_metric("x", summary="max")
+    run.finish()
+    assert threading.active_count() == n
+    assert not (tmp_path / "fluoro").exists()
+
+
+def test_offline_mode_then_sync(fake: FakeServer, tmp_path: Path) -> None:
+    run = fluoro.init(
+        project="p",
+        mode="offline",
+        dir=str(tmp_path),
+        config={"lr": 3},
+        settings=fluoro.Settings(quiet=True, git=False, handle_signals=False),
+    )
+    for i in range(10):
+        run.log({"a": i, "nested": {"b": i}})
+    run.config.update({"extra": 1})
+    run.summary["best"] = 7
+    run.finish()
+    assert fake.transport.requests == []
+    c = read_spool(run.dir)
+    assert c.header["entity"] == "" and c.header["mode"] == "offline"
+    assert [r.kind for r in c.pending] == ["create", "update", "batch", "finish"]
+    res = fluoro.sync(str(tmp_path), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)
+    assert len(res) == 1 and res[0].ok, res
+    r = fake.run(run.id)
+    assert r["config"] == {"lr": 3, "extra": 1} and r["state"] == "finished"
+    assert r["summary"]["best"] == 7 and r["summary"]["a"] == 9
+    assert sorted(s for k, s in fake.history(run.id) if k == "nested.b") == list(range(10))
+    again = fluoro.sync(str(tmp_path), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)
+    assert again[0].sent == 0 and again[0].ok
+    assert fake.duplicates == 0
+
+
+def test_fork_child_does_not_inherit_the_run(fake: FakeServer, tmp_path: Path) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    run = start(fake, tmp_path)
+    run.log({"a": 1})
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(r)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run.log({"child": 1})
+            ok = fluoro.run is None and run.finished and run._pipe.dead
+            child = fluoro.init(project="p", mode="disabled")
+            child.finish()
+            os.write(w, b"ok" if ok else b"bad")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 10) == b"ok"
+    os.waitpid(pid, 0)
+    run.log({"a": 2})
+    run.finish()
+    assert rows(fake) == [(0, {"a": 1}), (1, {"a": 2})]
+    assert fake.run(run.id)["state"] == "finished"
