@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
@@ -206,7 +207,11 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		s.points++
 		s.min, s.max = min(s.min, step), max(s.max, step)
 	}
-	for _, row := range b.History {
+	ascending := true
+	for i, row := range b.History {
+		if i > 0 && row.Step <= b.History[i-1].Step {
+			ascending = false
+		}
 		if row.Step > lastStep {
 			lastStep = row.Step
 		}
@@ -220,9 +225,6 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 					numKeys = append(numKeys, kid)
 				}
 				numeric[kid] = append(numeric[kid], logPoint{row.Step, row.Time, f.Value.Num})
-				// Counted now; the compactor subtracts points that replaced
-				// earlier ones at the same step.
-				count(kid, row.Step)
 				continue
 			}
 			kind, num, txt := encodeValue(f.Value)
@@ -243,6 +245,20 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	if len(numKeys) > 0 {
 		var n int
 		for _, k := range numKeys {
+			if !ascending {
+				// Rows out of order may repeat a step: keep the last value,
+				// so the log holds one point per (key, step) of this batch.
+				merged, _ := mergePoints(chunk.Points{}, numeric[k])
+				numeric[k] = numeric[k][:0]
+				for i, st := range merged.Steps {
+					numeric[k] = append(numeric[k], logPoint{st, merged.Times[i], merged.Values[i]})
+				}
+			}
+			// Counted now; the compactor subtracts points that replace ones
+			// stored by earlier batches.
+			for _, p := range numeric[k] {
+				count(k, p.step)
+			}
 			n += len(numeric[k])
 		}
 		if _, err := it.insLog.ExecContext(ctx, b.RunPK, n, encodeLog(numKeys, numeric)); err != nil {

@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"IngestIdempotent", testIngestIdempotent},
 		{"IngestFinishedOrMissingRun", testIngestRejects},
 		{"LatePointsUpsert", testLatePoints},
+		{"DuplicateStepsInOneBatch", testDuplicateStepsInOneBatch},
 		{"ValueKinds", testValueKinds},
 		{"ConsoleAndSystem", testConsoleAndSystem},
 		{"Files", testFiles},
@@ -679,6 +680,30 @@ func testManyChunks(t *testing.T, s store.Store, _ func() store.Store) {
 	keys, _ := s.RunKeys(ctx, r.PK)
 	if len(keys) != 1 || keys[0].Points != n {
 		t.Errorf("key points = %+v, want %d", keys, n)
+	}
+}
+
+// testDuplicateStepsInOneBatch checks that a batch repeating a step counts
+// one point (the last value wins), even before the store settles.
+func testDuplicateStepsInOneBatch(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1,
+		History: []history.Row{row(0, "a", 1.0), row(1, "a", 2.0), row(0, "a", 3.0)}})
+	for _, settled := range []bool{false, true} {
+		if settled {
+			settle(t, s)
+		}
+		pts := scanAll(t, s, r.PK, "a")
+		if len(pts) != 2 || pts[0].Value.Num != 3 || pts[1].Value.Num != 2 {
+			t.Errorf("settled=%v: points %+v", settled, pts)
+		}
+		keys, _ := s.RunKeys(ctx, r.PK)
+		run, _ := s.Run(ctx, r.RunKey)
+		if len(keys) != 1 || keys[0].Points != 2 || run.Points != 2 {
+			t.Errorf("settled=%v: key info %+v, run points %d; want 2", settled, keys, run.Points)
+		}
 	}
 }
 
