@@ -446,3 +446,86 @@ func TestKill9DuringCompaction(t *testing.T) {
 		t.Errorf("run reports %d points, want %d", run.Points, want)
 	}
 }
+
+// TestGoSyncOfPythonSpool logs an offline run with the real Python SDK and a
+// run whose process is SIGKILLed mid-way, then uploads both with the Go
+// `fluoro sync`, twice, and checks every point arrived exactly once and the
+// killed run is marked crashed.
+func TestGoSyncOfPythonSpool(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	sdk, _ := filepath.Abs("../sdk/python/src")
+	data := t.TempDir()
+	s := start(t, data)
+	work := t.TempDir()
+	script := `
+import os, sys, fluoro
+run = fluoro.init(project="gosync", entity="admin", id=sys.argv[1], mode="offline", dir=sys.argv[2], config={"lr": 0.1})
+for step in range(3000):
+    fluoro.log({"train/loss": 1.0 / (step + 1), "nan": float("nan") if step == 7 else step})
+    if sys.argv[3] == "kill" and step == 2000:
+        run.flush(30)
+        os.kill(os.getpid(), 9)
+fluoro.finish()
+`
+	for _, c := range []struct{ id, mode string }{{"offline1", "finish"}, {"killed1", "kill"}} {
+		cmd := exec.Command(py, "-c", script, c.id, work, c.mode)
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+sdk, "FLUORO_BASE_URL=", "FLUORO_API_KEY=")
+		out, err := cmd.CombinedOutput()
+		if c.mode == "finish" && err != nil {
+			t.Fatalf("python: %v\n%s", err, out)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(binary, "sync", "--url", s.url, "--key", adminKey, filepath.Join(work, "fluoro"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fluoro sync #%d: %v\n%s", i+1, err, out)
+		}
+		if i == 1 && !strings.Contains(string(out), "0 of 0 pending") {
+			t.Errorf("second sync sent something:\n%s", out)
+		}
+	}
+	for _, c := range []struct {
+		id    string
+		steps int
+		state string
+	}{{"offline1", 3000, "finished"}, {"killed1", 2001, "crashed"}} {
+		var run struct {
+			State  string `json:"state"`
+			Points int64  `json:"points"`
+		}
+		time.Sleep(1500 * time.Millisecond) // let the compactor settle counts
+		if err := json.Unmarshal(s.mustCall("GET", "/api/v1/projects/admin/gosync/runs/"+c.id, nil, 200), &run); err != nil {
+			t.Fatal(err)
+		}
+		if run.State != c.state || run.Points < int64(2*c.steps) {
+			t.Errorf("%s: state %q points %d; want %q and at least %d", c.id, run.State, run.Points, c.state, 2*c.steps)
+		}
+		var h struct {
+			Series []struct {
+				Key    string `json:"key"`
+				Steps  []int64
+				Values []any
+			}
+		}
+		if err := json.Unmarshal(s.mustCall("GET", "/api/v1/projects/admin/gosync/runs/"+c.id+"/history?keys=train/loss,nan", nil, 200), &h); err != nil {
+			t.Fatal(err)
+		}
+		for _, se := range h.Series {
+			if len(se.Steps) < c.steps {
+				t.Errorf("%s %s: %d points, want %d", c.id, se.Key, len(se.Steps), c.steps)
+			}
+			for i := 1; i < len(se.Steps); i++ {
+				if se.Steps[i] <= se.Steps[i-1] {
+					t.Fatalf("%s %s: duplicate or unordered step %d", c.id, se.Key, se.Steps[i])
+				}
+			}
+			if se.Key == "nan" && len(se.Values) > 7 && se.Values[7] != "NaN" {
+				t.Errorf("%s: step 7 = %v, want NaN", c.id, se.Values[7])
+			}
+		}
+	}
+}

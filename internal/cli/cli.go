@@ -34,6 +34,7 @@ const usage = `fluoro is a self-hosted experiment tracker.
 
 Usage:
   fluoro server [flags]    run the tracking server
+  fluoro sync DIR...       send what the Python SDK spooled but did not deliver
   fluoro config dump       print the effective configuration (secrets redacted)
   fluoro version           print the version
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, env Env) error {
 	switch cmd, args := env.Args[0], env.Args[1:]; cmd {
 	case "server":
 		return runServer(ctx, env, args)
+	case "sync":
+		return runSync(ctx, env, args)
 	case "config":
 		if len(args) == 0 || args[0] != "dump" {
 			fmt.Fprint(env.Stderr, "usage: fluoro config dump [server flags]\n")

@@ -1,0 +1,371 @@
+package spool
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ErrAuth means the server refused the API key: nothing more can be sent.
+var ErrAuth = errors.New("the server refused the API key")
+
+// Syncer sends spools to a server.
+type Syncer struct {
+	BaseURL  string // e.g. http://127.0.0.1:8080
+	Key      string
+	Client   *http.Client
+	Progress func(sent, total int) // may be nil
+	// Retry backoff: first wait and cap (defaults 200 ms and 30 s), and how
+	// long to keep retrying one record (default 10 minutes).
+	Backoff, MaxBackoff, GiveUpAfter time.Duration
+}
+
+// Result summarises one sync.
+type Result struct {
+	Sent      int    // records the server accepted (duplicates included)
+	Refused   int    // records refused for good (4xx other than auth)
+	Finished  string // state the run was finished with by this sync, if any
+	Owner     bool   // whether this sync owned the spool (its writer was gone)
+	FirstFail string // the first refusal, for the report
+}
+
+// lock takes the spool's lock without blocking; ok is false when the
+// writing process is still alive.
+func lock(dir string) (release func(), ok bool, err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("open spool lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("lock spool: %w", err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, true, nil
+}
+
+type answer struct {
+	status int
+	body   []byte
+}
+
+func (s *Syncer) call(ctx context.Context, method, path string, body []byte) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Key)
+	req.Header.Set("Content-Type", "application/json")
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return answer{res.StatusCode, b}, err
+}
+
+func retryable(status int) bool {
+	return status == 408 || status == 425 || status == 429 || status >= 500
+}
+
+// send delivers one request, retrying transient failures with exponential
+// backoff and jitter.
+func (s *Syncer) send(ctx context.Context, req Request) (answer, error) {
+	wait, capWait, giveUp := s.Backoff, s.MaxBackoff, s.GiveUpAfter
+	if wait <= 0 {
+		wait = 200 * time.Millisecond
+	}
+	if capWait <= 0 {
+		capWait = 30 * time.Second
+	}
+	if giveUp <= 0 {
+		giveUp = 10 * time.Minute
+	}
+	deadline := time.Now().Add(giveUp)
+	for {
+		a, err := s.call(ctx, req.Method, req.Path, req.Body)
+		if err == nil && !retryable(a.status) {
+			if a.status == 401 || a.status == 403 {
+				return a, fmt.Errorf("%w (%d): %s", ErrAuth, a.status, bytes.TrimSpace(a.body))
+			}
+			return a, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("server answered %d: %s", a.status, bytes.TrimSpace(a.body))
+			}
+			return a, fmt.Errorf("give up on %s %s: %w", req.Method, req.Path, err)
+		}
+		d := wait/2 + rand.N(wait/2+1)
+		select {
+		case <-ctx.Done():
+			return a, ctx.Err()
+		case <-time.After(d):
+		}
+		wait = min(2*wait, capWait)
+	}
+}
+
+func errorCode(body []byte) string {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error.Code
+}
+
+// Sync sends every pending record of sp, in order. When the writing process
+// is gone (the lock is free), it also acknowledges records in the spool,
+// finishes a run that died without a finish record as "crashed", and trims
+// acknowledged segments. It is safe to run twice or while the run is alive.
+func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
+	var res Result
+	release, owner, err := lock(sp.Dir)
+	if err != nil {
+		return res, err
+	}
+	if owner {
+		defer release()
+		if err := sp.repairTorn(); err != nil {
+			return res, err
+		}
+	}
+	res.Owner = owner
+	entity := sp.Header.Entity
+	if entity == "" {
+		a, err := s.send(ctx, Request{"GET", "/api/v1/viewer", nil})
+		if err != nil {
+			return res, err
+		}
+		var v struct {
+			Entity string `json:"entity"`
+		}
+		if a.status != 200 || json.Unmarshal(a.body, &v) != nil || v.Entity == "" {
+			return res, fmt.Errorf("find the default entity: viewer answered %d", a.status)
+		}
+		entity = v.Entity
+	}
+	pending := sp.Pending()
+	var refinish []byte // the state to restore after resuming a finished run
+	for i, r := range pending {
+		req := sp.Request(r, entity)
+		a, err := s.send(ctx, req)
+		if err != nil {
+			return res, err
+		}
+		// A batch for a finished run: resume it, send, and finish it again
+		// at the end as it was. A missing run: create it and retry.
+		code := errorCode(a.body)
+		if r.Kind == KindBatch && a.status == 409 && code == "run_finished" || a.status == 404 && r.Kind != KindCreate && code == "not_found" {
+			if a.status == 409 && refinish == nil && !sp.HasFinish {
+				refinish, err = s.finishedState(ctx, sp, entity)
+				if err != nil {
+					return res, err
+				}
+			}
+			if err := s.resume(ctx, sp, entity); err != nil {
+				return res, err
+			}
+			if a, err = s.send(ctx, req); err != nil {
+				return res, err
+			}
+		}
+		switch {
+		case a.status/100 == 2:
+			res.Sent++
+			if owner {
+				if err := sp.appendLine(fmt.Sprintf(`{"op":"ack","seq":%d}`, r.Seq)); err != nil {
+					return res, err
+				}
+			}
+		default:
+			res.Refused++
+			msg := string(bytes.TrimSpace(a.body))
+			if res.FirstFail == "" {
+				res.FirstFail = fmt.Sprintf("record %d (%s): %d %s", r.Seq, r.Kind, a.status, msg)
+			}
+			if owner {
+				line, _ := json.Marshal(map[string]any{"op": "ack", "seq": r.Seq, "status": a.status, "error": msg})
+				if err := sp.appendLine(string(line)); err != nil {
+					return res, err
+				}
+			}
+		}
+		if s.Progress != nil {
+			s.Progress(i+1, len(pending))
+		}
+	}
+	if refinish != nil {
+		if _, err := s.send(ctx, Request{"POST", sp.Request(Record{Kind: KindFinish}, entity).Path, refinish}); err != nil {
+			return res, err
+		}
+	}
+	if owner && !sp.HasFinish {
+		state, err := s.runState(ctx, sp, entity)
+		if err != nil {
+			return res, err
+		}
+		if state == "running" {
+			if err := s.finishCrashed(ctx, sp, entity); err != nil {
+				return res, err
+			}
+			res.Finished = "crashed"
+		}
+	}
+	if owner {
+		if err := sp.trim(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (s *Syncer) resume(ctx context.Context, sp *Spool, entity string) error {
+	body, _ := json.Marshal(map[string]string{"id": sp.Header.RunID, "resume": "allow"})
+	a, err := s.send(ctx, Request{"POST", sp.Request(Record{Kind: KindCreate}, entity).Path, body})
+	if err != nil {
+		return err
+	}
+	if a.status/100 != 2 {
+		return fmt.Errorf("resume run %s: %d %s", sp.Header.RunID, a.status, bytes.TrimSpace(a.body))
+	}
+	return nil
+}
+
+type runInfo struct {
+	State    string `json:"state"`
+	ExitCode *int   `json:"exit_code"`
+}
+
+func (s *Syncer) getRun(ctx context.Context, sp *Spool, entity string) (runInfo, error) {
+	var ri runInfo
+	path := sp.Request(Record{Kind: KindUpdate}, entity).Path
+	a, err := s.send(ctx, Request{"GET", path, nil})
+	if err != nil {
+		return ri, err
+	}
+	if a.status == 404 {
+		return ri, nil
+	}
+	if a.status != 200 {
+		return ri, fmt.Errorf("get run %s: %d %s", sp.Header.RunID, a.status, bytes.TrimSpace(a.body))
+	}
+	return ri, json.Unmarshal(a.body, &ri)
+}
+
+func (s *Syncer) runState(ctx context.Context, sp *Spool, entity string) (string, error) {
+	ri, err := s.getRun(ctx, sp, entity)
+	return ri.State, err
+}
+
+func (s *Syncer) finishedState(ctx context.Context, sp *Spool, entity string) ([]byte, error) {
+	ri, err := s.getRun(ctx, sp, entity)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"state": ri.State, "exit_code": ri.ExitCode})
+}
+
+// finishCrashed records a finish op with the next seq, sends it and acks it.
+func (s *Syncer) finishCrashed(ctx context.Context, sp *Spool, entity string) error {
+	var next int64 = 1
+	if n := len(sp.Records); n > 0 {
+		next = sp.Records[n-1].Seq + 1
+	}
+	next = max(next, sp.Acked+1)
+	body := []byte(`{"state":"crashed"}`)
+	if err := sp.appendLine(fmt.Sprintf(`{"op":"finish","seq":%d,"body":%s}`, next, body)); err != nil {
+		return err
+	}
+	rec := Record{Seq: next, Kind: KindFinish, Body: body}
+	sp.Records = append(sp.Records, rec)
+	sp.HasFinish = true
+	a, err := s.send(ctx, sp.Request(rec, entity))
+	if err != nil {
+		return err
+	}
+	if a.status/100 != 2 {
+		return fmt.Errorf("finish run %s as crashed: %d %s", sp.Header.RunID, a.status, bytes.TrimSpace(a.body))
+	}
+	return sp.appendLine(fmt.Sprintf(`{"op":"ack","seq":%d}`, next))
+}
+
+// repairTorn truncates torn last lines so appended lines start clean.
+func (sp *Spool) repairTorn() error {
+	for _, name := range sp.Torn {
+		p := filepath.Join(sp.Dir, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("repair segment %s: %w", name, err)
+		}
+		if err := os.Truncate(p, int64(bytes.LastIndexByte(data, '\n')+1)); err != nil {
+			return fmt.Errorf("repair segment %s: %w", name, err)
+		}
+	}
+	sp.Torn = nil
+	return nil
+}
+
+// appendLine appends one line to the newest segment.
+func (sp *Spool) appendLine(line string) error {
+	p := filepath.Join(sp.Dir, sp.Segments[len(sp.Segments)-1])
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	_, err = f.WriteString(line + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	var op struct {
+		Op  string `json:"op"`
+		Seq int64  `json:"seq"`
+	}
+	if json.Unmarshal([]byte(line), &op) == nil && op.Op == "ack" {
+		sp.Acked = max(sp.Acked, op.Seq)
+	}
+	return nil
+}
+
+// trim deletes segments, other than the newest, whose records are all
+// acknowledged.
+func (sp *Spool) trim() error {
+	last := map[string]int64{}
+	for _, r := range sp.Records {
+		last[r.Segment] = max(last[r.Segment], r.Seq)
+	}
+	keep := sp.Segments[:0:0]
+	for i, name := range sp.Segments {
+		if i < len(sp.Segments)-1 && last[name] <= sp.Acked {
+			if err := os.Remove(filepath.Join(sp.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("trim spool: %w", err)
+			}
+			continue
+		}
+		keep = append(keep, name)
+	}
+	sp.Segments = keep
+	return nil
+}
