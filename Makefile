@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-smoke clean
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke clean
 
 all: build
 
@@ -91,9 +91,14 @@ bench-ingest: build-go
 bench-history: build-go
 	$(GO) run ./bench/history --fluoro $(BIN)
 
+## bench-runs: W7, the runs table over 10k runs (filter on two config keys, sort by a summary)
+bench-runs: build-go
+	$(GO) run ./bench/runs --fluoro $(BIN)
+
 ## bench-smoke: every benchmark at a tiny size, to keep them working (CI runs it)
 bench-smoke: build-go
 	$(GO) run ./bench/ingest --fluoro $(BIN) --points 100000
+	$(GO) run ./bench/runs --fluoro $(BIN) --runs 200 --repeats 5
 	$(GO) run ./bench/history --fluoro $(BIN) --w9-steps 20000 --w6-runs 3 --w6-steps 20000 --repeats 3
 
 clean:

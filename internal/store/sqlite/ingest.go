@@ -179,8 +179,7 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	}
 	var state string
 	var project int64
-	var summaryJSON string
-	err = tx.QueryRowContext(ctx, `SELECT state, project_id, summary FROM runs WHERE id = ?`, b.RunPK).Scan(&state, &project, &summaryJSON)
+	err = tx.QueryRowContext(ctx, `SELECT state, project_id FROM runs WHERE id = ?`, b.RunPK).Scan(&state, &project)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, it.undoRecord(b, fmt.Errorf("run %d: %w", b.RunPK, store.ErrNotFound))
 	}
@@ -280,18 +279,23 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 			return false, fmt.Errorf("insert system sample: %w", err)
 		}
 	}
-	summary := summaryJSON
 	if len(b.Summary) > 0 {
+		var cur string
+		if err := tx.QueryRowContext(ctx, `SELECT json(summary) FROM runs WHERE id = ?`, b.RunPK).Scan(&cur); err != nil {
+			return false, fmt.Errorf("read summary: %w", err)
+		}
 		var m map[string]any
-		if err := jsonUnmarshal(summaryJSON, &m); err != nil {
+		if err := jsonUnmarshal(cur, &m); err != nil {
 			return false, fmt.Errorf("decode summary: %w", err)
 		}
 		mergeSummary(m, b.Summary)
-		summary = mustJSON(m)
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET summary = jsonb(?) WHERE id = ?`, mustJSON(m), b.RunPK); err != nil {
+			return false, fmt.Errorf("update summary: %w", err)
+		}
 	}
 	t := ms(now(b.Now))
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET last_step = max(last_step, ?), points = points + ?, heartbeat_at = ?,
-		updated_at = ?, summary = ? WHERE id = ?`, lastStep, added, t, t, summary, b.RunPK); err != nil {
+		updated_at = ? WHERE id = ?`, lastStep, added, t, t, b.RunPK); err != nil {
 		return false, fmt.Errorf("update run after ingest: %w", err)
 	}
 	return false, nil

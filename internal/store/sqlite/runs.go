@@ -13,7 +13,7 @@ import (
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
-const runCols = `r.id, r.project_id, e.name, p.name, r.run_id, r.name, r.state, r.user_id, r.config, r.summary,
+const runCols = `r.id, r.project_id, e.name, p.name, r.run_id, r.name, r.state, r.user_id, json(r.config), json(r.summary),
 	r.tags, r.run_group, r.job_type, r.notes, r.host, r.program, r.git, r.created_at, r.updated_at,
 	r.heartbeat_at, r.finished_at, r.exit_code, r.last_step, r.points`
 
@@ -157,7 +157,7 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (project_id, run_id, name, state, user_id, config, summary, tags,
 			run_group, job_type, notes, host, program, git, created_at, updated_at, heartbeat_at)
-			VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, jsonb(?), jsonb('{}'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			projectID, spec.RunID, spec.Name, store.StateRunning, spec.UserID, mustJSON(spec.Config), mustJSON(spec.Tags),
 			spec.Group, spec.JobType, spec.Notes, spec.Host, spec.Program, mustJSON(spec.Git), ms(t), ms(t), ms(t))
 		if isUnique(err) {
@@ -193,7 +193,7 @@ func resumeRun(ctx context.Context, tx *sql.Tx, r store.Run, spec store.RunSpec,
 		return old
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, finished_at = NULL, exit_code = NULL, heartbeat_at = ?, updated_at = ?,
-		config = ?, tags = ?, name = ?, run_group = ?, job_type = ?, notes = ?, host = ?, program = ? WHERE id = ?`,
+		config = jsonb(?), tags = ?, name = ?, run_group = ?, job_type = ?, notes = ?, host = ?, program = ? WHERE id = ?`,
 		store.StateRunning, t.UnixMilli(), t.UnixMilli(), mustJSON(cfg), mustJSON(tags), set(r.Name, spec.Name),
 		set(r.Group, spec.Group), set(r.JobType, spec.JobType), set(r.Notes, spec.Notes), set(r.Host, spec.Host),
 		set(r.Program, spec.Program), r.PK)
@@ -244,7 +244,7 @@ func (db *DB) UpdateRun(ctx context.Context, key store.RunKey, u store.RunUpdate
 	str(&r.Group, u.Group)
 	str(&r.JobType, u.JobType)
 	t := now(u.Now)
-	_, err = tx.ExecContext(ctx, `UPDATE runs SET name = ?, config = ?, summary = ?, tags = ?, notes = ?, run_group = ?,
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET name = ?, config = jsonb(?), summary = jsonb(?), tags = ?, notes = ?, run_group = ?,
 		job_type = ?, updated_at = ? WHERE id = ?`,
 		r.Name, mustJSON(r.Config), mustJSON(r.Summary), mustJSON(r.Tags), r.Notes, r.Group, r.JobType, ms(t), r.PK)
 	if err != nil {
@@ -327,29 +327,59 @@ func (db *DB) ListRuns(ctx context.Context, q store.RunQuery) (store.RunPage, er
 		base += " AND (" + where + ")"
 	}
 	var page store.RunPage
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*)`+base, allArgs...).Scan(&page.Total); err != nil {
-		return page, fmt.Errorf("list runs: count: %w", err)
-	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+runCols+base+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+	// One scan finds the page's ids and the total; the sorter carries only
+	// ids and sort keys, and whole rows are read for the page alone.
+	idRows, err := db.r.QueryContext(ctx, `SELECT r.id, count(*) OVER ()`+base+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
 		append(append(allArgs, orderArgs...), limit, q.Offset)...)
 	if err != nil {
 		return page, fmt.Errorf("list runs: %w", err)
 	}
-	defer rows.Close()
+	var ids []any
+	for idRows.Next() {
+		var id int64
+		if err := idRows.Scan(&id, &page.Total); err != nil {
+			idRows.Close()
+			return page, fmt.Errorf("list runs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	idRows.Close()
+	if err := idRows.Err(); err != nil {
+		return page, fmt.Errorf("list runs: %w", err)
+	}
 	page.Runs = []store.Run{}
+	if len(ids) == 0 {
+		// Past the last page: the total still needs counting.
+		if err := db.r.QueryRowContext(ctx, `SELECT count(*)`+base, allArgs...).Scan(&page.Total); err != nil {
+			return page, fmt.Errorf("list runs: count: %w", err)
+		}
+		return page, nil
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	rows, err := db.r.QueryContext(ctx, `SELECT `+runCols+runFrom+` WHERE r.id IN (`+ph+`)`, ids...)
+	if err != nil {
+		return page, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	byID := map[int64]store.Run{}
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
 			return page, fmt.Errorf("list runs: %w", err)
 		}
-		page.Runs = append(page.Runs, r)
+		byID[r.PK] = r
 	}
 	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("list runs: %w", err)
+	}
+	for _, id := range ids {
+		if r, ok := byID[id.(int64)]; ok {
+			page.Runs = append(page.Runs, r)
+		}
 	}
 	return page, nil
 }

@@ -40,8 +40,8 @@ CREATE TABLE runs (
     name          TEXT NOT NULL,
     state         TEXT NOT NULL,
     user_id       INTEGER NOT NULL DEFAULT 0,
-    config        TEXT NOT NULL DEFAULT '{}',
-    summary       TEXT NOT NULL DEFAULT '{}',
+    config        BLOB NOT NULL DEFAULT (jsonb('{}')), -- SQLite JSONB: filters read it without parsing text
+    summary       BLOB NOT NULL DEFAULT (jsonb('{}')),
     tags          TEXT NOT NULL DEFAULT '[]',
     run_group     TEXT NOT NULL DEFAULT '',
     job_type      TEXT NOT NULL DEFAULT '',
