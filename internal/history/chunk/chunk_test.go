@@ -154,6 +154,10 @@ func TestSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fast, err := DecodeSummaries(EncodeSummariesFast(ss))
+	if err != nil || len(fast) != len(back) || fast[2] != back[2] {
+		t.Fatalf("fast summaries = %v, %v", fast, err)
+	}
 	for i := range ss {
 		a, b := ss[i], back[i]
 		if a.FirstStep != b.FirstStep || a.LastStep != b.LastStep || a.MinStep != b.MinStep || a.MaxStep != b.MaxStep ||

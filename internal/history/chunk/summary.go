@@ -116,6 +116,17 @@ func Merge(ss []Summary) Summary {
 // EncodeSummaries serialises summaries compactly (zstd over varints and
 // float64 bits).
 func EncodeSummaries(ss []Summary) []byte {
+	e, _ := codecs()
+	return e.EncodeAll(summaryBytes(ss), nil)
+}
+
+// EncodeSummariesFast serialises summaries without compression, for open
+// tail chunks that are rewritten often.
+func EncodeSummariesFast(ss []Summary) []byte {
+	return append([]byte{0}, summaryBytes(ss)...)
+}
+
+func summaryBytes(ss []Summary) []byte {
 	var b []byte
 	b = binary.AppendUvarint(b, uint64(len(ss)))
 	f := func(v float64) { b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v)) }
@@ -143,16 +154,21 @@ func EncodeSummaries(ss []Summary) []byte {
 		i(s.FirstPosInf)
 		i(s.FirstNegInf)
 	}
-	e, _ := codecs()
-	return e.EncodeAll(b, nil)
+	return b
 }
 
-// DecodeSummaries reverses EncodeSummaries.
+// DecodeSummaries reverses EncodeSummaries and EncodeSummariesFast (whose
+// output starts with a zero byte, which no zstd frame does).
 func DecodeSummaries(z []byte) ([]Summary, error) {
-	_, d := codecs()
-	b, err := d.DecodeAll(z, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: summaries: %v", ErrCorrupt, err)
+	var b []byte
+	if len(z) > 0 && z[0] == 0 {
+		b = z[1:]
+	} else {
+		_, d := codecs()
+		var err error
+		if b, err = d.DecodeAll(z, nil); err != nil {
+			return nil, fmt.Errorf("%w: summaries: %v", ErrCorrupt, err)
+		}
 	}
 	bad := false
 	n, k := binary.Uvarint(b)

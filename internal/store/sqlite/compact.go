@@ -71,9 +71,14 @@ func (db *DB) Compact(ctx context.Context) (int, error) {
 	if lastID < 0 {
 		return 0, nil
 	}
+	st, err := prepareCompact(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	defer st.close()
 	replacedByRun := map[int64]int64{}
 	for _, ref := range order {
-		replaced, err := compactSeries(ctx, tx, ref, pending[ref])
+		replaced, err := compactSeries(ctx, st, ref, pending[ref])
 		if err != nil {
 			return 0, err
 		}
@@ -105,18 +110,55 @@ type storedChunk struct {
 	data             []byte
 }
 
+// compactStmts are the statements a compaction runs per series, prepared
+// once per transaction.
+type compactStmts struct {
+	overlap, before, drop, insert *sql.Stmt
+}
+
+func prepareCompact(ctx context.Context, tx *sql.Tx) (*compactStmts, error) {
+	var st compactStmts
+	for _, q := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&st.overlap, `SELECT min_step, max_step, count, data FROM hist_chunks
+			WHERE run_id = ? AND key_id = ? AND max_step >= ? AND min_step <= ? ORDER BY min_step`},
+		{&st.before, `SELECT min_step, max_step, count, data FROM hist_chunks
+			WHERE run_id = ? AND key_id = ? AND max_step < ? ORDER BY min_step DESC LIMIT 1`},
+		{&st.drop, `DELETE FROM hist_chunks WHERE run_id = ? AND key_id = ? AND min_step = ?`},
+		{&st.insert, `INSERT INTO hist_chunks (run_id, key_id, min_step, max_step, count, data, summaries, sealed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+	} {
+		s, err := tx.PrepareContext(ctx, q.sql)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("compact: prepare: %w", err)
+		}
+		*q.dst = s
+	}
+	return &st, nil
+}
+
+func (st *compactStmts) close() {
+	for _, s := range []*sql.Stmt{st.overlap, st.before, st.drop, st.insert} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
 // compactSeries merges new points of one series into its chunks: the chunks
 // the new points overlap, plus the last chunk before them if it has room,
 // are decoded, merged (new points win at equal steps) and re-cut into
 // chunks of at most ChunkSize. It returns how many points were replaced.
-func compactSeries(ctx context.Context, tx *sql.Tx, ref seriesRef, pts []logPoint) (int, error) {
+func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []logPoint) (int, error) {
 	lo, hi := pts[0].step, pts[0].step
 	for _, p := range pts {
 		lo, hi = min(lo, p.step), max(hi, p.step)
 	}
 	var affected []storedChunk
-	rows, err := tx.QueryContext(ctx, `SELECT min_step, max_step, count, data FROM hist_chunks
-		WHERE run_id = ? AND key_id = ? AND max_step >= ? AND min_step <= ? ORDER BY min_step`, ref.run, ref.key, lo, hi)
+	rows, err := st.overlap.QueryContext(ctx, ref.run, ref.key, lo, hi)
 	if err != nil {
 		return 0, fmt.Errorf("compact: read chunks: %w", err)
 	}
@@ -134,9 +176,7 @@ func compactSeries(ctx context.Context, tx *sql.Tx, ref seriesRef, pts []logPoin
 	}
 	// The chunk just before the new points, when it has room, absorbs them.
 	var prev storedChunk
-	err = tx.QueryRowContext(ctx, `SELECT min_step, max_step, count, data FROM hist_chunks
-		WHERE run_id = ? AND key_id = ? AND max_step < ? ORDER BY min_step DESC LIMIT 1`, ref.run, ref.key, lo).
-		Scan(&prev.minStep, &prev.maxStep, &prev.count, &prev.data)
+	err = st.before.QueryRowContext(ctx, ref.run, ref.key, lo).Scan(&prev.minStep, &prev.maxStep, &prev.count, &prev.data)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -153,8 +193,7 @@ func compactSeries(ctx context.Context, tx *sql.Tx, ref seriesRef, pts []logPoin
 		old.Steps = append(old.Steps, p.Steps...)
 		old.Times = append(old.Times, p.Times...)
 		old.Values = append(old.Values, p.Values...)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM hist_chunks WHERE run_id = ? AND key_id = ? AND min_step = ?`,
-			ref.run, ref.key, c.minStep); err != nil {
+		if _, err := st.drop.ExecContext(ctx, ref.run, ref.key, c.minStep); err != nil {
 			return 0, fmt.Errorf("compact: drop chunk: %w", err)
 		}
 	}
@@ -165,17 +204,16 @@ func compactSeries(ctx context.Context, tx *sql.Tx, ref seriesRef, pts []logPoin
 		// A full chunk is sealed now; a partial one is the open tail, likely
 		// rewritten at the next compaction, so it gets the cheap encoding.
 		sealed := part.Len() == ChunkSize
-		encode := chunk.EncodeFast
+		encode, summaries := chunk.EncodeFast, chunk.EncodeSummariesFast
 		if sealed {
-			encode = chunk.Encode
+			encode, summaries = chunk.Encode, chunk.EncodeSummaries
 		}
 		data, err := encode(part)
 		if err != nil {
 			return 0, fmt.Errorf("compact: encode: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hist_chunks (run_id, key_id, min_step, max_step, count, data, summaries, sealed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
-			chunk.EncodeSummaries(chunk.Summarize(part)), sealed); err != nil {
+		if _, err := st.insert.ExecContext(ctx, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
+			summaries(chunk.Summarize(part)), sealed); err != nil {
 			return 0, fmt.Errorf("compact: write chunk: %w", err)
 		}
 	}
@@ -230,8 +268,8 @@ func (db *DB) SealQuiet(ctx context.Context, all bool) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("seal chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE hist_chunks SET data = ?, sealed = 1 WHERE run_id = ? AND key_id = ? AND min_step = ?`,
-			data, o.run, o.key, o.min); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE hist_chunks SET data = ?, summaries = ?, sealed = 1 WHERE run_id = ? AND key_id = ? AND min_step = ?`,
+			data, chunk.EncodeSummaries(chunk.Summarize(p)), o.run, o.key, o.min); err != nil {
 			return 0, fmt.Errorf("seal chunk: %w", err)
 		}
 	}
