@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -58,6 +59,25 @@ func Start(bin, dir string, conns int) (*Server, error) {
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	go func() { s.done <- cmd.Wait() }()
 	return s, nil
+}
+
+// Memory returns the server's resident set size and its peak, in bytes
+// (Linux /proc; zeros elsewhere).
+func (s *Server) Memory() (rss, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &kb); n == 1 {
+			rss = kb << 10
+		}
+		if n, _ := fmt.Sscanf(line, "VmHWM: %d kB", &kb); n == 1 {
+			peak = kb << 10
+		}
+	}
+	return rss, peak
 }
 
 // Stop sends SIGTERM and waits for a clean exit.

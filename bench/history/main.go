@@ -222,6 +222,9 @@ func w6(bin, dir string, runs, steps, repeats int) error {
 		fmt.Printf("| %d–%d | %.1f | %.1f | %.1f | %d | %.1f%% (%d/%d) |\n", lo, hi, ms(cold), ms(warm[len(warm)/2]),
 			ms(warm[len(warm)*99/100]), n, 100*float64(kept)/float64(total), kept, total)
 	}
+	rss, peak := s.Memory()
+	fmt.Printf("\nServer after the queries (fresh process, %d points stored): RSS %.0f MB, peak %.0f MB\n",
+		runs*steps, float64(rss)/(1<<20), float64(peak)/(1<<20))
 	return nil
 }
 
