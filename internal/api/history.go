@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
+
+// chartWorkers is how many series one chart request reads at once.
+const chartWorkers = 4
 
 // Limits on one history query.
 const (
@@ -154,8 +158,8 @@ func (a *API) projectHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []seriesJSON{}
-	for _, id := range runIDs {
+	runs := make([]store.Run, len(runIDs))
+	for i, id := range runIDs {
 		run, err := a.d.Store.Run(r.Context(), store.RunKey{Entity: p.Entity, Project: p.Name, RunID: id})
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, CodeNotFound, "run %s/%s/%s not found", p.Entity, p.Name, id)
@@ -163,17 +167,34 @@ func (a *API) projectHistory(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		info, err := keyInfo(r, a.d.Store, run.PK)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			s, err := a.series(r, run, k, rg, points, info)
+		runs[i] = run
+	}
+	// Series are independent reads: a few at a time, results in request order.
+	out := make([]seriesJSON, len(runs)*len(keys))
+	errs := make([]error, len(runs))
+	sem := make(chan struct{}, chartWorkers)
+	var wg sync.WaitGroup
+	for i, run := range runs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, run store.Run) {
+			defer func() { <-sem; wg.Done() }()
+			info, err := keyInfo(r, a.d.Store, run.PK)
 			if err != nil {
-				return err
+				errs[i] = err
+				return
 			}
-			out = append(out, s)
-		}
+			for j, k := range keys {
+				if out[i*len(keys)+j], err = a.series(r, run, k, rg, points, info); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}(i, run)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"series": out})
 	return nil
