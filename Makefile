@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke clean
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke clean bench bench-peers-smoke
 
 all: build
 
@@ -104,3 +104,12 @@ bench-smoke: build-go
 clean:
 	rm -rf bin test-output $(WEB)/dist $(WEB)/test-output
 	find $(WEBDIST) -mindepth 1 ! -name .gitkeep -delete
+
+## bench: Fluoro against wandb, MLflow, Aim, TensorBoard and trackio, every workload at full size
+## (hours; creates bench/.venv-peers from PyPI on first use; results in bench/results/)
+bench: build-go
+	$(PYTHON) bench/peers --size full
+
+## bench-peers-smoke: the side-by-side benchmark at tiny sizes, to keep it working (CI)
+bench-peers-smoke: build-go
+	$(PYTHON) bench/peers --size smoke
