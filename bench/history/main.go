@@ -99,10 +99,12 @@ func w9(bin, dir string, steps int) error {
 	start := time.Now()
 	err = send(s, "w9", 4, steps, 2000, func(st int, sb *strings.Builder) {
 		t := math.Round((1.7e9+float64(st)*0.05+float64(st%7)*0.001)*1e3) / 1e3 // wall time at ms resolution
-		loss := float32(2*math.Exp(-float64(st)/float64(steps/4)) + 0.05*noise[2*st])
+		// float32 metrics arrive as the float64 holding the float32 value,
+		// as Python sends a numpy.float32 or torch scalar.
+		loss := float64(float32(2*math.Exp(-float64(st)/float64(steps/4)) + 0.05*noise[2*st]))
 		lr := 3e-4 * 0.5 * (1 + math.Cos(math.Pi*float64(st)/float64(steps)))
 		acc := float64(int(10000*(1-math.Exp(-float64(st)/float64(steps/3)))*0.95)) / 10000
-		grad := float32(math.Abs(1 + 0.3*noise[2*st+1]))
+		grad := float64(float32(math.Abs(1 + 0.3*noise[2*st+1])))
 		gpu := 90 + st%11
 		fmt.Fprintf(sb, `{"step":%d,"time":%.3f,"values":{"train/loss":%v,"train/lr":%v,"val/acc":%v,"train/grad_norm":%v,"system/gpu":%d}}`,
 			st, t, loss, lr, acc, grad, gpu)
@@ -121,9 +123,18 @@ func w9(bin, dir string, steps int) error {
 		return err
 	}
 	size := dirSize(dir)
+	var parts []string
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && info.Size() > 0 {
+			rel, _ := filepath.Rel(dir, p)
+			parts = append(parts, fmt.Sprintf("%s %d", rel, info.Size()))
+		}
+		return nil
+	})
 	fmt.Printf("\n## W9 storage: 1 run × %d steps × 5 metrics (realistic mix)\n\n", steps)
 	fmt.Printf("| points | ingest s | points/s | data dir bytes | bytes/point |\n|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %.1f | %.0f | %d | %.2f |\n", points, took.Seconds(), float64(points)/took.Seconds(), size, float64(size)/float64(points))
+	fmt.Printf("\nFiles: %s\n", strings.Join(parts, ", "))
 	return nil
 }
 

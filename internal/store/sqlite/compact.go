@@ -316,13 +316,13 @@ func (db *DB) runCompactor(interval time.Duration, log *slog.Logger) {
 }
 
 // shrink returns free pages (left by the drained write log) to the OS once
-// there are more than a few megabytes of them.
+// there are more than a megabyte of them.
 func (db *DB) shrink(ctx context.Context) error {
 	var free int64
 	if err := db.w.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
 		return fmt.Errorf("freelist: %w", err)
 	}
-	if free < 1024 {
+	if free < 256 {
 		return nil
 	}
 	if _, err := db.w.ExecContext(ctx, `PRAGMA incremental_vacuum`); err != nil {

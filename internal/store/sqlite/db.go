@@ -110,6 +110,8 @@ func (db *DB) Close() error {
 		<-db.compactDone
 		db.compactStop = nil
 	}
+	// Leave a compact file behind: free pages go back to the OS.
+	_, _ = db.w.Exec(`PRAGMA incremental_vacuum`)
 	var errs []string
 	if db.r != nil {
 		if err := db.r.Close(); err != nil {
