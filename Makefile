@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke clean bench bench-peers-smoke
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke bench-web clean bench bench-peers-smoke
 
 all: build
 
@@ -94,6 +94,11 @@ bench-history: build-go
 ## bench-runs: W7, the runs table over 10k runs (filter on two config keys, sort by a summary)
 bench-runs: build-go
 	$(GO) run ./bench/runs --fluoro $(BIN)
+
+## bench-web: W10, the workspace in headless Chromium: 100 runs × 50 panels × 10k steps
+## (minutes to seed; WEBBENCH=--small for 10 × 10 × 1k)
+bench-web: build
+	cd $(WEB) && node bench/w10.mjs --fluoro $(CURDIR)/$(BIN) $(WEBBENCH)
 
 ## bench-smoke: every benchmark at a tiny size, to keep them working (CI runs it)
 bench-smoke: build-go

@@ -1,9 +1,10 @@
 // Test harness: starts the real fluoro binary on 127.0.0.1:0 with a fresh
-// data directory, seeds it through the native API, and drives Debian's
-// Chromium with playwright-core (never a downloaded browser).
+// data directory, seeds it with the real Python SDK (`import fluoro as
+// wandb`) or through the native API, and drives Debian's Chromium with
+// playwright-core (never a downloaded browser).
 
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -107,6 +108,86 @@ export async function seedRun(
     }
     await ingest(base, project, id, rows, { summary: { "val/loss": 0.2 + lr, best: lr * 10 } });
   }
+}
+
+export const sdkPath = resolve(import.meta.dirname, "../../sdk/python/src");
+
+// The training script the SDK seed runs: the same curves as seedRun, logged
+// with wandb's API through Fluoro's SDK (stdlib only, so no virtualenv).
+const seedScript = `
+import json, math, os, sys
+import fluoro as wandb
+
+spec = json.load(sys.stdin)
+left_running = False
+for r in spec["runs"]:
+    run = wandb.init(project=spec["project"], entity="admin", id=r["id"], name=r["name"],
+                     config=r["config"], tags=r.get("tags", []), group=r.get("group") or None,
+                     reinit="create_new")
+    lr = r["config"]["lr"]
+    steps = r.get("steps", 2000)
+    for s in range(steps):
+        noise = math.sin(s * 12.9898 + lr * 1000) * 0.05
+        loss = 2 * math.exp(-s * lr * 0.02) + 0.1 + noise
+        row = {"train/loss": float("nan") if s == r.get("nanAt", -1) else loss,
+               "train/acc": 1 - loss / 2.2, "lr": lr * (1 - s / steps)}
+        if s % 50 == 0:
+            row["val/loss"] = loss * 1.1
+            row["val/acc"] = 1 - (loss * 1.1) / 2.2
+        wandb.log(row, step=s, commit=(s == steps - 1) or None)
+    run.summary["best"] = lr * 10
+    if r.get("running"):
+        # still training: everything is on the server, the run stays open
+        assert run.flush(timeout=60), "flush timed out"
+        left_running = True
+    else:
+        run.finish(exit_code=r.get("exitCode", 0))
+sys.stdout.flush()
+if left_running:
+    os._exit(0)  # leave without finishing the open runs, like a job still going
+`;
+
+/**
+ * Logs runs with the real Python SDK (python3, PYTHONPATH=sdk/python/src,
+ * `import fluoro as wandb`) against the server. Each run: {id, name, config
+ * (with lr), tags, group, steps, nanAt, exitCode, running}; the same curves
+ * as seedRun. A `running` run is flushed but not finished, so it can still be
+ * logged to (the process exits without finishing it).
+ */
+export async function seedWithSDK(base, project, runs) {
+  const dir = mkdtempSync(join(tmpdir(), "fluoro-sdk-seed-"));
+  const script = join(dir, "train.py");
+  writeFileSync(script, seedScript);
+  const proc = spawn(process.env.PYTHON ?? "python3", [script], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      PYTHONPATH: sdkPath,
+      FLUORO_BASE_URL: base,
+      FLUORO_API_KEY: KEY,
+      FLUORO_DIR: dir,
+      FLUORO_QUIET: "1",
+      FLUORO_CONFIG_DIR: join(dir, "config"),
+    },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  proc.stdout.on("data", (b) => {
+    out += b;
+  });
+  proc.stderr.on("data", (b) => {
+    out += b;
+  });
+  proc.stdin.end(JSON.stringify({ project, runs }));
+  const code = await new Promise((r) => proc.on("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`SDK seed exited with ${code}:\n${out}`);
+  return out;
+}
+
+/** Logs system-metric samples ({time, values}) for a run through the native ingest API. */
+export function ingestSystem(base, project, runId, samples) {
+  return ingest(base, project, runId, [], { system: samples });
 }
 
 /** Launches Chromium with a fresh profile and logs in through the ?token= link. */

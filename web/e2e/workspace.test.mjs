@@ -1,11 +1,22 @@
 // The workspace, run page and compare page in headless Chromium against the
-// real binary. Run with `make test-web-e2e` (builds bin/fluoro with the UI).
+// real binary, with runs logged by the real Python SDK (`import fluoro as
+// wandb`). Run with `make test-web-e2e` (builds bin/fluoro with the UI).
 
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { call, ingest, KEY, openBrowser, outDir, seedRun, startServer } from "./harness.mjs";
+import {
+  call,
+  ingest,
+  ingestSystem,
+  KEY,
+  openBrowser,
+  outDir,
+  seedWithSDK,
+  startServer,
+} from "./harness.mjs";
 
 const P = "e2e";
 let srv;
@@ -20,15 +31,32 @@ const runs = [
     tags: ["baseline"],
     nanAt: 700,
   },
-  { id: "beta0002", name: "beta", config: { lr: 0.01, optimizer: "sgd", model: { layers: 4 } } },
-  { id: "gamma003", name: "gamma", config: { lr: 0.003, optimizer: "adam", model: { layers: 8 } } },
+  { id: "beta0002", name: "beta", config: { lr: 0.01, optimizer: "sgd", model: { layers: 4 } }, exitCode: 1 },
+  // still training: the live test logs to it
+  {
+    id: "gamma003",
+    name: "gamma",
+    config: { lr: 0.003, optimizer: "adam", model: { layers: 8 } },
+    running: true,
+  },
 ];
+
+// System metrics (the SDK does not sample them yet): through the native ingest API.
+const sysSamples = (t0, n, cpu) =>
+  Array.from({ length: n }, (_, i) => ({
+    time: t0 + i * 10,
+    values: { cpu: cpu + (i % 5), "gpu.0.util": 80 + (i % 3) },
+  }));
 
 before(async () => {
   srv = await startServer();
-  for (const r of runs) await seedRun(srv.base, P, r);
+  await seedWithSDK(srv.base, P, runs);
+  const now = Math.ceil(Date.now() / 1000) + 1;
+  // alpha has finished: resume it to add its samples, then finish it again
+  await call(srv.base, "POST", `/projects/admin/${P}/runs`, { id: "alpha001", resume: "must" });
+  await ingestSystem(srv.base, P, "alpha001", sysSamples(now, 30, 40));
   await call(srv.base, "POST", `/projects/admin/${P}/runs/alpha001/finish`, { exit_code: 0 });
-  await call(srv.base, "POST", `/projects/admin/${P}/runs/beta0002/finish`, { exit_code: 1 });
+  await ingestSystem(srv.base, P, "gamma003", sysSamples(now, 20, 70));
   browser = await openBrowser();
   page = await browser.ctx.newPage();
   page.on("pageerror", (e) => console.error("page error:", e));
@@ -50,6 +78,7 @@ async function panel(key) {
 /** Waits until a panel has drawn (its data attributes are set). */
 async function drawn(key) {
   const loc = await panel(key);
+  await loc.scrollIntoViewIfNeeded();
   await loc.locator("canvas").first().waitFor();
   return loc;
 }
@@ -77,6 +106,8 @@ test("the login link sets a session cookie and drops the token from the URL", as
 test("workspace: panels grouped by prefix, one series per drawn run", async () => {
   await page.goto(`${srv.base}/admin/${P}`);
   await page.locator('[data-testid="run-count"]', { hasText: "3 runs" }).waitFor();
+  // system metrics load after the charts
+  await page.locator('.section[data-section="system"]').waitFor();
   const sections = await page
     .locator(".section")
     .evaluateAll((els) =>
@@ -88,6 +119,7 @@ test("workspace: panels grouped by prefix, one series per drawn run", async () =
   assert.deepEqual(sections, [
     ["train", ["train/acc", "train/loss"]],
     ["val", ["val/acc", "val/loss"]],
+    ["system", ["system/cpu", "system/gpu.0.util"]],
     ["other", ["lr"]],
   ]);
   const loss = await drawn("train/loss");
@@ -104,6 +136,10 @@ test("workspace: panels grouped by prefix, one series per drawn run", async () =
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await loss.locator(".legend-row").nth(2).waitFor();
   await shot("workspace");
+  // System metrics (their own endpoint, in time): one line per run that has them.
+  const cpu = await drawn("system/cpu");
+  assert.equal(await cpu.getAttribute("data-series"), "2");
+  assert.equal(await cpu.getAttribute("data-x"), "rel");
   if (process.env.FLUORO_UPDATE_SCREENSHOT) {
     mkdirSync(resolve(import.meta.dirname, "../../docs/img"), { recursive: true });
     copyFileSync(join(outDir, "workspace.png"), resolve(import.meta.dirname, "../../docs/img/workspace.png"));
@@ -170,6 +206,120 @@ test("a filter changes the table", async () => {
   await page.locator('[data-testid="run-count"]', { hasText: "3 runs" }).waitFor();
 });
 
+const attr = (key, name) =>
+  page.evaluate(([k, n]) => document.querySelector(`.panel[data-key="${k}"]`)?.getAttribute(n), [key, name]);
+
+test("group by a config key: the table groups and the panels draw mean lines with bands", async () => {
+  await page.goto(`${srv.base}/admin/${P}?smooth=none`);
+  await drawn("train/loss");
+  await page.getByLabel("Group by").selectOption("config.optimizer");
+  assert.match(page.url(), /group=config\.optimizer/);
+  // The table: a collapsible header per group with its count, runs under it.
+  await page.locator(".runs-table .group-row").nth(1).waitFor();
+  const groups = await page
+    .locator(".runs-table .group-row")
+    .evaluateAll((els) =>
+      els.map((e) => [e.dataset.group, e.querySelector('[data-testid="group-count"]').textContent]),
+    );
+  assert.deepEqual(groups.sort(), [
+    ["adam", "2 runs"],
+    ["sgd", "1 run"],
+  ]);
+  // The panels: one mean line and one band per group instead of a line per run.
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-bands") === "2",
+  );
+  assert.equal(await attr("train/loss", "data-series"), "2");
+  assert.equal(await attr("train/loss", "data-lines"), "6");
+  await shot("grouped");
+  // Grouped by user: all three runs in one group. ± std instead of min–max
+  // changes the band (with three runs they differ), and is in the URL.
+  await page.getByLabel("Group by").selectOption("user");
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-bands") === "1",
+  );
+  const minmax = await attr("train/loss", "data-checksum");
+  await page.getByLabel("Band").selectOption("std");
+  await page.waitForFunction(
+    (b) => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-checksum") !== b,
+    minmax,
+  );
+  assert.match(page.url(), /band=std/);
+  // Collapsing a group hides its runs in the table.
+  const rows = () => page.locator(".runs-table .tr[data-run]").count();
+  assert.equal(await rows(), 3);
+  await page.locator(".group-row .group-toggle").first().click();
+  await page.waitForFunction(() => document.querySelectorAll(".runs-table .tr[data-run]").length === 0);
+  // The URL alone restores the grouped view.
+  await page.reload();
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-bands") === "1",
+  );
+  assert.equal(await page.getByLabel("Band").inputValue(), "std");
+  await page.getByLabel("Group by").selectOption("");
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-bands") === "0",
+  );
+  assert.equal(await page.locator(".runs-table .group-row").count(), 0);
+  assert.equal(await attr("train/loss", "data-series"), "3");
+});
+
+test("panels: add and remove, and the layout is kept for the project", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  await drawn("train/loss");
+  await page.locator(".panels-menu summary", { hasText: "Add panel" }).click();
+  await page.getByLabel("Panel metric").selectOption("val/loss");
+  await page.locator(".add-panel").getByText("log y").click();
+  await page.locator(".add-panel").getByRole("button", { name: "Add" }).click();
+  const custom = page.locator('.section[data-section="custom"] .panel[data-panel="p1"]');
+  await custom.locator("canvas").first().waitFor();
+  assert.equal(await custom.getAttribute("data-key"), "val/loss");
+  assert.match(await custom.locator(".panel-head").textContent(), /log y/);
+  // Remove an automatic panel: its section goes when it was the only one.
+  await page.getByRole("button", { name: "Remove panel lr" }).click();
+  await page.locator('.section[data-section="other"]').waitFor({ state: "detached" });
+  // Both survive a reload (localStorage, per entity/project).
+  await page.reload();
+  await custom.locator("canvas").first().waitFor();
+  assert.equal(await page.locator('.section[data-section="other"]').count(), 0);
+  await shot("custom-panel");
+  await page.getByRole("button", { name: /restore 1 removed panel/ }).click();
+  await page.locator('.panel[data-key="lr"]').waitFor();
+  await custom.getByRole("button", { name: "Remove panel val/loss" }).click();
+  await page.locator('.section[data-section="custom"]').waitFor({ state: "detached" });
+});
+
+test("columns: pin and reorder in the runs table, kept for the project", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  await page.locator(".runs-table .tr[data-run]").first().waitFor();
+  const order = () =>
+    page.locator(".runs-table .tr.th [data-col]").evaluateAll((els) => els.map((e) => e.dataset.col));
+  const before = await order();
+  assert.deepEqual(before.slice(0, 3), ["state", "created", "runtime"]);
+  await page.locator(".runs-meta summary", { hasText: "Columns" }).click();
+  await page.getByRole("button", { name: "Pin column config.lr" }).click();
+  await page.getByRole("button", { name: "Move column user left" }).click();
+  const after = await order();
+  assert.equal(after[0], "config.lr");
+  assert.ok(after.indexOf("user") < before.indexOf("user") + 1, after.join(","));
+  assert.ok(after.indexOf("user") < after.indexOf("group"), after.join(","));
+  // A pinned column stays in view when the table scrolls sideways.
+  const pinned = page.locator('.runs-table .tr.th [data-col="config.lr"]');
+  assert.equal(await pinned.evaluate((e) => getComputedStyle(e).position), "sticky");
+  const x0 = (await pinned.boundingBox()).x;
+  await page.locator(".runs-table").evaluate((e) => {
+    e.scrollLeft = 400;
+  });
+  assert.equal((await pinned.boundingBox()).x, x0);
+  await page.reload();
+  await page.locator(".runs-table .tr[data-run]").first().waitFor();
+  assert.deepEqual(await order(), after);
+  await shot("columns");
+  await page.locator(".runs-meta summary", { hasText: "Columns" }).click();
+  await page.getByRole("button", { name: "default order" }).click();
+  assert.deepEqual(await order(), before);
+});
+
 test("a run logging live extends its line within a second", async () => {
   await page.goto(`${srv.base}/admin/${P}`);
   const loss = await drawn("train/loss");
@@ -205,11 +355,31 @@ test("run page shows the logged config, summary and overview", async () => {
     assert.ok(text.includes(want), `config has ${want}: ${text}`);
   await shot("run-config");
   await page.getByRole("button", { name: "overview" }).click();
-  await page.locator("text=e2e-host").waitFor();
+  // what the SDK recorded about the process that logged the run
+  await page.locator(`text=${hostname()}`).first().waitFor();
+  await page.locator("text=train.py").first().waitFor();
   await page.getByRole("button", { name: "charts" }).click();
   const loss = await drawn("train/loss");
   assert.equal(await loss.getAttribute("data-series"), "1");
   await shot("run-charts");
+});
+
+test("system metrics: the run page's System tab draws them against time", async () => {
+  await page.goto(`${srv.base}/admin/${P}/runs/alpha001?tab=system`);
+  const cpu = await drawn("system/cpu");
+  assert.equal(await cpu.getAttribute("data-series"), "1");
+  assert.equal(await cpu.getAttribute("data-points"), "30");
+  // relative time by default (seconds since the run started), wall time on request
+  assert.equal(await cpu.getAttribute("data-x"), "rel");
+  const [x0] = (await cpu.getAttribute("data-x-range")).split("..").map(Number);
+  assert.ok(x0 >= 0 && x0 < 3600, `relative x starts at ${x0}`);
+  await page.getByLabel("System x axis").selectOption("wall");
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="system/cpu"]')?.getAttribute("data-x") === "wall",
+  );
+  const [w0, w1] = (await cpu.getAttribute("data-x-range")).split("..").map(Number);
+  assert.ok(w0 > 1.7e9 && w1 - w0 === 290, `wall x range ${w0}..${w1}`);
+  await shot("run-system");
 });
 
 test("compare shows only the differing config", async () => {

@@ -3,6 +3,7 @@
 // from Fluoro's own pages (the server's CSRF check for cookie sessions).
 
 import type { Series } from "./chart";
+import type { SystemSample } from "./system";
 
 export interface Run {
   entity: string;
@@ -125,6 +126,11 @@ export const api = {
     call<{ lines: { offset: number; time: number; stream: string; line: string }[] | null; next: number }>(
       `${p(e, proj)}/runs/${encodeURIComponent(id)}/console?after=${after}&limit=10000`,
     ),
+  system: (e: string, proj: string, id: string, limit = 2000, signal?: AbortSignal) =>
+    call<{ samples: SystemSample[] | null }>(
+      `${p(e, proj)}/runs/${encodeURIComponent(id)}/system?limit=${limit}`,
+      { signal },
+    ).then((r) => r.samples ?? []),
   files: (e: string, proj: string, id: string) =>
     call<{ files: { name: string; size: number; url: string; sha256?: string }[] | null }>(
       `${p(e, proj)}/runs/${encodeURIComponent(id)}/files`,

@@ -40,8 +40,11 @@ export interface NonFinite {
 
 export interface Line {
   run: string;
-  /** raw: the logged values (faint when smoothing); smooth: the smoothed line */
-  role: "raw" | "smooth";
+  /**
+   * raw: the logged values (faint when smoothing); smooth: the smoothed line;
+   * mean, hi, lo: a group's mean line and the edges of its band ("run" is the group id)
+   */
+  role: "raw" | "smooth" | "mean" | "hi" | "lo";
 }
 
 export interface PanelData {
@@ -207,10 +210,17 @@ export function lineOptions(o: OptionsInput): uPlot.Options {
     font: o.theme.font,
     ...extra,
   });
+  const bands: uPlot.Band[] = [];
+  o.lines.forEach((l, i) => {
+    const next = o.lines[i + 1];
+    if (l.role === "hi" && next?.role === "lo" && next.run === l.run)
+      bands.push({ series: [i + 1, i + 2], fill: withAlpha(runColor(l.run), 0.18) });
+  });
   return {
     width: o.width,
     height: o.height,
     legend: { show: false },
+    bands,
     cursor: {
       drag: { x: true, y: false, setScale: false },
       points: { size: 5 },
@@ -226,6 +236,24 @@ export function lineOptions(o: OptionsInput): uPlot.Options {
       { label: xLabel(o.x) },
       ...o.lines.map((l): uPlot.Series => {
         const c = runColor(l.run);
+        if (l.role === "hi" || l.role === "lo") {
+          return {
+            label: `${o.names?.get(l.run) ?? l.run} (${l.role === "hi" ? "upper" : "lower"})`,
+            stroke: withAlpha(c, 0.35),
+            width: 0.5,
+            spanGaps: true,
+            points: { show: false },
+          };
+        }
+        if (l.role === "mean") {
+          return {
+            label: o.names?.get(l.run) ?? l.run,
+            stroke: c,
+            width: 2,
+            spanGaps: true,
+            points: { show: false },
+          };
+        }
         const faint = smoothing && l.role === "raw";
         return {
           label: `${o.names?.get(l.run) ?? l.run}${faint ? " (raw)" : ""}`,

@@ -30,6 +30,7 @@ describe("view state", () => {
       filter: 'config.lr >= 0.001 and tags has "x"',
       sort: "-summary.val/acc",
       groupBy: "config.seed",
+      band: "std" as const,
       smoothing: { kind: "gauss" as const, value: 3 },
       x: "key:epoch" as const,
       logY: true,

@@ -56,7 +56,10 @@ export interface ViewState {
   search: string;
   filter: string;
   sort: string;
+  /** group by this field (`config.KEY`, `group`, `state`…); "" = no grouping */
   groupBy: string;
+  /** grouped panels: band around the mean, min–max (default) or ±1 std */
+  band: "minmax" | "std";
   smoothing: Smoothing;
   x: XAxis;
   logY: boolean;
@@ -74,6 +77,7 @@ export const defaultView: ViewState = {
   filter: "",
   sort: "",
   groupBy: "",
+  band: "minmax",
   smoothing: { kind: "twema", value: 0.6 },
   x: "step",
   logY: false,
@@ -116,6 +120,7 @@ export function decodeView(search: string): ViewState {
   v.filter = q.get("filter") ?? "";
   v.sort = q.get("sort") ?? "";
   v.groupBy = q.get("group") ?? "";
+  v.band = q.get("band") === "std" ? "std" : "minmax";
   v.smoothing = decodeSmoothing(q.get("smooth"));
   const x = q.get("x");
   if (x === "step" || x === "wall" || x === "rel" || x?.startsWith("key:")) v.x = x as XAxis;
@@ -140,6 +145,7 @@ export function encodeView(v: ViewState): string {
   if (v.filter) q.set("filter", v.filter);
   if (v.sort) q.set("sort", v.sort);
   if (v.groupBy) q.set("group", v.groupBy);
+  if (v.band !== "minmax") q.set("band", v.band);
   const sm = encodeSmoothing(v.smoothing);
   if (sm !== encodeSmoothing(defaultView.smoothing)) q.set("smooth", sm);
   if (v.x !== "step") q.set("x", v.x);

@@ -20,6 +20,7 @@ import {
 } from "../chart";
 import { runColor } from "../colors";
 import { formatValue } from "../format";
+import { type Band, buildGroupPanelData, type RunGroup } from "../group";
 import type { Smoothing } from "../smoothing";
 import type { XAxis } from "../url";
 
@@ -42,6 +43,17 @@ interface Props {
   version: number;
   onZoom: (range: [number, number] | null) => void;
   height?: number;
+  /** draw these groups of runs as mean lines with a band, instead of one line per run */
+  groups?: RunGroup[] | null;
+  band?: Band;
+  /** series already loaded (system metrics): nothing is fetched, and zoom is local to the panel */
+  data?: Series[];
+  /** identifies the panel in the DOM (custom panels); defaults to the metric */
+  panelId?: string;
+  /** shows a remove button */
+  onRemove?: () => void;
+  /** what the panel header adds after the title (e.g. "log y") */
+  note?: string;
 }
 
 function theme(): Theme {
@@ -94,7 +106,7 @@ export function LinePlot(p: Props) {
   const xKey = p.view.x.startsWith("key:") ? p.view.x.slice(4) : "";
   // biome-ignore lint/correctness/useExhaustiveDependencies: refetch on these inputs only
   useEffect(() => {
-    if (!visible) return;
+    if (!visible || p.data) return;
     if (p.runs.length === 0) {
       setSeries([]);
       return;
@@ -126,18 +138,25 @@ export function LinePlot(p: Props) {
     return () => ctl.abort();
   }, [visible, p.entity, p.project, p.metric, runsKey, zoomKey, xKey, p.version]);
 
+  useEffect(() => {
+    if (p.data && visible) setSeries(p.data);
+  }, [p.data, visible]);
+
   // Build the data and draw.
   useEffect(() => {
     const el = plotEl.current;
     if (!el || !series) return;
-    const pd = buildPanelData(series, {
+    const o = {
       x: p.view.x,
       smoothing: p.view.smoothing,
       logY: p.view.logY,
       runStart: p.runStart,
       runOrder: p.runs,
       xSeries: xSeries ? new Map(xSeries.map((s) => [s.run, s])) : undefined,
-    });
+    };
+    const pd = p.groups
+      ? buildGroupPanelData(series, { ...o, groups: p.groups, band: p.band ?? "minmax" })
+      : buildPanelData(series, o);
     pdRef.current = pd;
     setMeta((m) =>
       m.sampled === pd.sampled && m.nonFinite === pd.nonFinite.length
@@ -147,8 +166,12 @@ export function LinePlot(p: Props) {
     const b = box.current;
     if (b) {
       b.dataset.series = String(new Set(pd.lines.map((l) => l.run)).size);
+      b.dataset.bands = String(pd.lines.filter((l) => l.role === "hi").length);
       b.dataset.lines = String(pd.lines.length);
       b.dataset.points = String(pd.data[0].length);
+      b.dataset.x = p.view.x;
+      const xs = pd.data[0];
+      b.dataset.xRange = xs.length ? `${xs[0]}..${xs[xs.length - 1]}` : "";
       b.dataset.sampled = String(pd.sampled);
       b.dataset.nonfinite = String(pd.nonFinite.length);
       b.dataset.checksum = checksum(pd);
@@ -170,6 +193,7 @@ export function LinePlot(p: Props) {
       theme: theme(),
       names: p.names,
     });
+    const local = !!p.data;
     opts.hooks = {
       setSelect: [
         (u) => {
@@ -177,6 +201,10 @@ export function LinePlot(p: Props) {
           const lo = u.posToVal(u.select.left, "x");
           const hi = u.posToVal(u.select.left + u.select.width, "x");
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          if (local) {
+            u.setScale("x", { min: lo, max: hi });
+            return;
+          }
           const cur = pdRef.current;
           const r = cur ? stepRange(cur, p.view.x, lo, hi) : null;
           if (r) onZoom.current(r);
@@ -187,8 +215,26 @@ export function LinePlot(p: Props) {
     };
     chart.current = new uPlot(opts, pd.data, el);
     // Double-click resets the zoom (uPlot's own reset would only rescale).
-    chart.current.over.addEventListener("dblclick", () => zoomed.current && onZoom.current(null));
-  }, [series, xSeries, p.view.x, p.view.smoothing, p.view.logY, p.runStart, p.names, height, p.runs]);
+    const c = chart.current;
+    chart.current.over.addEventListener("dblclick", () => {
+      if (!local) return zoomed.current && onZoom.current(null);
+      const xs = c.data[0];
+      if (xs.length) c.setScale("x", { min: xs[0], max: xs[xs.length - 1] });
+    });
+  }, [
+    series,
+    xSeries,
+    p.view.x,
+    p.view.smoothing,
+    p.view.logY,
+    p.runStart,
+    p.names,
+    height,
+    p.runs,
+    p.groups,
+    p.band,
+    p.data,
+  ]);
 
   useEffect(() => {
     const el = plotEl.current;
@@ -209,11 +255,12 @@ export function LinePlot(p: Props) {
   );
 
   return (
-    <div className="panel" ref={box} data-key={p.metric}>
+    <div className="panel" ref={box} data-key={p.metric} data-panel={p.panelId ?? p.metric}>
       <div className="panel-head">
         <span className="panel-title" title={p.metric}>
           {p.metric}
         </span>
+        {p.note && <span className="muted small">{p.note}</span>}
         {meta.sampled && (
           <span
             className="badge sampled"
@@ -230,7 +277,7 @@ export function LinePlot(p: Props) {
             {meta.nonFinite} NaN/Inf
           </span>
         )}
-        {p.view.zoom && (
+        {p.view.zoom && !p.data && (
           <button
             type="button"
             className="link"
@@ -238,6 +285,17 @@ export function LinePlot(p: Props) {
             title="Reset zoom (or double-click the chart)"
           >
             reset zoom
+          </button>
+        )}
+        {p.onRemove && (
+          <button
+            type="button"
+            className="link panel-remove"
+            onClick={p.onRemove}
+            aria-label={`Remove panel ${p.metric}`}
+            title="Remove this panel (Panels ▸ restore brings it back)"
+          >
+            ×
           </button>
         )}
       </div>
@@ -289,6 +347,7 @@ function renderLegend(
   const xv = (u.data[0] as ArrayLike<number>)[idx];
   const rows: { run: string; v: number }[] = [];
   pd.lines.forEach((l, i) => {
+    if (l.role === "hi" || l.role === "lo") return; // a group's band: the legend shows its mean
     const smoothed = pd.lines[i + 1]?.run === l.run && pd.lines[i + 1]?.role === "smooth";
     if (smoothed) return; // show the smoothed value; the raw line is behind it
     const v = nearest(u.data[i + 1] as (number | null)[], idx);

@@ -2,10 +2,13 @@
 
 import { useEffect, useMemo, useState } from "react";
 import { api, type Run } from "../api";
+import type { Series } from "../chart";
+import type { PlotView } from "../components/LinePlot";
 import { Panels } from "../components/Panels";
 import { StateBadge } from "../components/RunsTable";
 import { flatten, formatBytes, formatRuntime, formatTime, formatValue, runtimeSeconds } from "../format";
 import { subscribe, throttle } from "../live";
+import { samplesToSeries, systemByKey } from "../system";
 import type { ViewState } from "../url";
 import { PlotToolbar } from "./Workspace";
 
@@ -17,7 +20,7 @@ interface Props {
   setView: (patch: Partial<ViewState>, push?: boolean) => void;
 }
 
-const tabs = ["overview", "config", "summary", "charts", "logs", "files"] as const;
+const tabs = ["overview", "config", "summary", "charts", "system", "logs", "files"] as const;
 
 export function RunPage({ entity, project, runId, view, setView }: Props) {
   const [run, setRun] = useState<Run | null>(null);
@@ -116,6 +119,17 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
             onZoom={(zoom) => setView({ zoom }, true)}
           />
         </>
+      )}
+      {tab === "system" && (
+        <SystemTab
+          entity={entity}
+          project={project}
+          runId={runId}
+          names={names}
+          runStart={runStart}
+          view={plotView}
+          tick={logTick}
+        />
       )}
       {tab === "logs" && <Logs entity={entity} project={project} runId={runId} tick={logTick} />}
       {tab === "files" && <Files entity={entity} project={project} runId={runId} />}
@@ -284,6 +298,62 @@ function Logs({
         ))}
       </pre>
       {lines.length === 0 && <p className="muted">No console output captured.</p>}
+    </div>
+  );
+}
+
+/** The run's system metrics (CPU, memory, GPU…) against relative or wall time. */
+function SystemTab(p: {
+  entity: string;
+  project: string;
+  runId: string;
+  names: Map<string, string>;
+  runStart: Map<string, number>;
+  view: PlotView;
+  tick: number;
+}) {
+  const [system, setSystem] = useState<Map<string, Series[]> | null>(null);
+  const [x, setX] = useState<"rel" | "wall">("rel");
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reload on live ticks
+  useEffect(() => {
+    const ctl = new AbortController();
+    api.system(p.entity, p.project, p.runId, 10000, ctl.signal).then(
+      (s) => setSystem(systemByKey([samplesToSeries(p.runId, s)])),
+      () => setSystem(new Map()),
+    );
+    return () => ctl.abort();
+  }, [p.entity, p.project, p.runId, p.tick]);
+  const view = useMemo(() => ({ ...p.view, x }), [p.view, x]);
+  if (!system) return <p className="muted">loading…</p>;
+  if (system.size === 0) return <p className="muted">No system metrics were recorded for this run.</p>;
+  return (
+    <div data-testid="system">
+      <div className="toolbar">
+        <label>
+          X{" "}
+          <select
+            aria-label="System x axis"
+            value={x}
+            onChange={(e) => setX(e.target.value as "rel" | "wall")}
+          >
+            <option value="rel">Relative time</option>
+            <option value="wall">Wall time</option>
+          </select>
+        </label>
+      </div>
+      <Panels
+        entity={p.entity}
+        project={p.project}
+        keys={[]}
+        keySearch=""
+        runs={[p.runId]}
+        names={p.names}
+        runStart={p.runStart}
+        view={view}
+        versions={{}}
+        onZoom={() => {}}
+        system={system}
+      />
     </div>
   );
 }

@@ -4,11 +4,15 @@
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, api, type Run } from "../api";
+import type { Series } from "../chart";
 import { Panels } from "../components/Panels";
-import { columnsFor, RunsTable, toCSV } from "../components/RunsTable";
+import { type Column, columnsFor, RunsTable, toCSV } from "../components/RunsTable";
 import { combineFilter } from "../filter";
+import { type Band, groupFields, groupRuns, type RunGroup } from "../group";
+import { arrangeColumns, type Layout, moveColumn, togglePin, useLayout } from "../layout";
 import { subscribe, throttle } from "../live";
 import type { SmoothKind } from "../smoothing";
+import { samplesToSeries, systemByKey } from "../system";
 import type { ViewState, XAxis } from "../url";
 
 interface Props {
@@ -32,6 +36,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   const [search, setSearch] = useState(view.search);
   const [filterText, setFilterText] = useState(view.filter);
   const filter = combineFilter(view.search, view.filter);
+  const [layout, setLayout] = useLayout(entity, project);
+  const [collapsedGroups, setCollapsedGroups] = useState<Set<string>>(() => new Set());
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: reload is a live-update trigger
   useEffect(() => {
@@ -115,7 +121,24 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     [runs],
   );
   const columns = useMemo(() => columnsFor(runs ?? []), [runs]);
-  const shown = columns.filter((c) => !view.hidden.includes(c.id));
+  const arranged = useMemo(() => arrangeColumns(columns, layout), [columns, layout]);
+  const shown = arranged.filter((c) => !view.hidden.includes(c.id));
+  const pinned = layout.pinned.filter((id) => shown.some((c) => c.id === id));
+  const moveTo = (from: string, to: string) => {
+    const ids = arranged.map((c) => c.id).filter((id) => id !== from);
+    ids.splice(ids.indexOf(to), 0, from);
+    // Dropped among the pinned columns: pinned there; among the others: unpinned.
+    const pins = layout.pinned.includes(to)
+      ? ids.filter((id) => id === from || layout.pinned.includes(id))
+      : layout.pinned.filter((id) => id !== from);
+    setLayout({ ...layout, order: ids, pinned: pins });
+  };
+
+  // Grouping: the table's groups (all loaded runs) and the drawn runs' groups (panels).
+  const tableGroups = useMemo(
+    () => (view.groupBy && runs ? groupRuns(runs, view.groupBy) : null),
+    [view.groupBy, runs],
+  );
   const plotView = useMemo(
     () => ({ x: view.x, smoothing: view.smoothing, logY: view.logY, zoom: view.zoom }),
     [view.x, view.smoothing, view.logY, view.zoom],
@@ -124,12 +147,63 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     () => (runs ?? []).map((r) => r.id).filter((id) => drawnSet.has(id)),
     [runs, drawnSet],
   );
+  const drawnKey = drawnOrdered.join(",");
+  const panelGroups = useMemo(
+    (): RunGroup[] | null =>
+      tableGroups
+        ? tableGroups
+            .map((g) => ({ ...g, runs: g.runs.filter((id) => drawnSet.has(id)) }))
+            .filter((g) => g.runs.length > 0)
+        : null,
+    [tableGroups, drawnSet],
+  );
+  const plotNames = useMemo(() => {
+    if (!panelGroups) return names;
+    const n = new Map(names);
+    const by = view.groupBy.replace(/^config\./, "");
+    for (const g of panelGroups) n.set(g.id, `${by}=${g.label} (${g.runs.length})`);
+    return n;
+  }, [names, panelGroups, view.groupBy]);
+
+  // System metrics of the drawn runs: one request per run (the endpoint is per
+  // run), a few at a time and after the charts have had their turn.
+  const [system, setSystem] = useState<Map<string, Series[]>>(() => new Map());
+  // biome-ignore lint/correctness/useExhaustiveDependencies: drawnKey stands for drawnOrdered
+  useEffect(() => {
+    const ctl = new AbortController();
+    const ids = drawnOrdered.slice();
+    const timer = setTimeout(async () => {
+      const perRun: Series[][] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < ids.length && !ctl.signal.aborted) {
+          const id = ids[next++];
+          try {
+            perRun.push(samplesToSeries(id, await api.system(entity, project, id, 2000, ctl.signal)));
+          } catch {
+            // a run without samples (or gone) draws nothing
+          }
+        }
+      };
+      await Promise.all([worker(), worker(), worker()]);
+      if (!ctl.signal.aborted) setSystem(systemByKey(perRun));
+    }, 300);
+    return () => {
+      clearTimeout(timer);
+      ctl.abort();
+    };
+  }, [entity, project, drawnKey]);
 
   const toggle = (id: string) => {
     const next = drawnSet.has(id) ? drawn.filter((x) => x !== id) : [...drawn, id];
     setView({ selected: next });
   };
   const onZoom = useCallback((zoom: [number, number] | null) => setView({ zoom }, true), [setView]);
+
+  const groupOptions = useMemo(
+    () => [...groupFields, ...columns.filter((c) => c.id.startsWith("config.")).map((c) => c.id)],
+    [columns],
+  );
 
   if (missing || (runs && total === 0 && !filter)) return <EmptyProject entity={entity} project={project} />;
 
@@ -195,14 +269,36 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
               </button>
             )}
             <ColumnsMenu
-              columns={columns.map((c) => c.id)}
+              columns={arranged}
               hidden={view.hidden}
               setHidden={(hidden) => setView({ hidden })}
+              layout={layout}
+              setLayout={setLayout}
             />
             <button type="button" className="link" onClick={exportCSV}>
               CSV
             </button>
           </div>
+          <label className="group-by">
+            Group by{" "}
+            <select
+              aria-label="Group by"
+              value={view.groupBy}
+              onChange={(e) => setView({ groupBy: e.target.value })}
+            >
+              <option value="">none</option>
+              {(groupOptions.includes(view.groupBy) || !view.groupBy
+                ? groupOptions
+                : [...groupOptions, view.groupBy]
+              ).map((g) => (
+                <option key={g} value={g}>
+                  {g.replace(/^config\./, "")}
+                  {g.startsWith("config.") ? "" : " (run)"}
+                </option>
+              ))}
+            </select>
+            {tableGroups && <span className="muted"> {tableGroups.length} groups</span>}
+          </label>
           {error && <div className="error">{error}</div>}
         </div>
         <RunsTable
@@ -218,6 +314,27 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
               `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/runs/${encodeURIComponent(id)}`,
             )
           }
+          pinned={pinned}
+          onMoveColumn={moveTo}
+          groups={tableGroups}
+          groupBy={view.groupBy}
+          collapsedGroups={collapsedGroups}
+          onToggleGroup={(id) =>
+            setCollapsedGroups((c) => {
+              const n = new Set(c);
+              if (n.has(id)) n.delete(id);
+              else n.add(id);
+              return n;
+            })
+          }
+          onDrawGroup={(g, on) => {
+            const set = new Set(drawn);
+            for (const id of g.runs) {
+              if (on) set.add(id);
+              else set.delete(id);
+            }
+            setView({ selected: (runs ?? []).map((r) => r.id).filter((id) => set.has(id)) });
+          }}
         />
       </aside>
       <main className="panels-pane">
@@ -228,40 +345,97 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
           keys={keys}
           keySearch={view.keySearch}
           runs={drawnOrdered}
-          names={names}
+          names={plotNames}
           runStart={runStart}
           view={plotView}
           versions={versions}
           onZoom={onZoom}
+          groups={panelGroups}
+          band={view.band}
+          layout={layout}
+          setLayout={setLayout}
+          system={system}
         />
       </main>
     </div>
   );
 }
 
+/** Show/hide, pin and move columns (moving also works by dragging a header). */
 function ColumnsMenu({
   columns,
   hidden,
   setHidden,
+  layout,
+  setLayout,
 }: {
-  columns: string[];
+  columns: Column[];
   hidden: string[];
   setHidden: (h: string[]) => void;
+  layout: Layout;
+  setLayout: (l: Layout) => void;
 }) {
+  const ids = columns.map((c) => c.id);
+  const move = (id: string, d: -1 | 1) =>
+    setLayout({ ...layout, order: moveColumn(ids, layout.pinned, id, d) });
   return (
     <details className="menu">
       <summary>Columns</summary>
-      <div className="menu-body">
-        {columns.map((c) => (
-          <label key={c}>
-            <input
-              type="checkbox"
-              checked={!hidden.includes(c)}
-              onChange={(e) => setHidden(e.target.checked ? hidden.filter((h) => h !== c) : [...hidden, c])}
-            />
-            {c}
-          </label>
-        ))}
+      <div className="menu-body columns-menu">
+        {ids.map((c) => {
+          const pin = layout.pinned.includes(c);
+          return (
+            <div key={c} className="column-item">
+              <label>
+                <input
+                  type="checkbox"
+                  checked={!hidden.includes(c)}
+                  onChange={(e) =>
+                    setHidden(e.target.checked ? hidden.filter((h) => h !== c) : [...hidden, c])
+                  }
+                />
+                {c}
+              </label>
+              <span className="column-tools">
+                <button
+                  type="button"
+                  className={`link${pin ? " on" : ""}`}
+                  aria-pressed={pin}
+                  aria-label={`Pin column ${c}`}
+                  title={pin ? "Unpin" : "Pin: show first and keep in view"}
+                  onClick={() => setLayout({ ...layout, pinned: togglePin(layout.pinned, c), order: ids })}
+                >
+                  {pin ? "unpin" : "pin"}
+                </button>
+                <button
+                  type="button"
+                  className="link"
+                  aria-label={`Move column ${c} left`}
+                  onClick={() => move(c, -1)}
+                >
+                  ↑
+                </button>
+                <button
+                  type="button"
+                  className="link"
+                  aria-label={`Move column ${c} right`}
+                  onClick={() => move(c, 1)}
+                >
+                  ↓
+                </button>
+              </span>
+            </div>
+          );
+        })}
+        {(layout.order.length > 0 || layout.pinned.length > 0) && (
+          <button
+            type="button"
+            className="link"
+            onClick={() => setLayout({ ...layout, order: [], pinned: [] })}
+          >
+            default order
+          </button>
+        )}
       </div>
     </details>
   );
@@ -339,6 +513,19 @@ export function PlotToolbar({
         <input type="checkbox" checked={view.logY} onChange={(e) => setView({ logY: e.target.checked })} />{" "}
         log y
       </label>
+      {view.groupBy && (
+        <label>
+          Band{" "}
+          <select
+            aria-label="Band"
+            value={view.band}
+            onChange={(e) => setView({ band: e.target.value as Band })}
+          >
+            <option value="minmax">min–max</option>
+            <option value="std">± std</option>
+          </select>
+        </label>
+      )}
       {view.zoom && (
         <button type="button" onClick={() => setView({ zoom: null })}>
           Reset zoom ({view.zoom[0]}–{view.zoom[1]})
