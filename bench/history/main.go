@@ -12,6 +12,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -233,6 +234,30 @@ func w6(bin, dir string, runs, steps, repeats int) error {
 		fmt.Printf("| %d–%d | %.1f | %.1f | %.1f | %d | %.1f%% (%d/%d) |\n", lo, hi, ms(cold), ms(warm[len(warm)/2]),
 			ms(warm[len(warm)*99/100]), n, 100*float64(kept)/float64(total), kept, total)
 	}
+	// G7: single-series export at full resolution, binary columns.
+	var best time.Duration
+	var exported int
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		b, err := s.Call("GET", "/api/v1/projects/admin/bench/runs/"+ids[0]+"/history?format=binary&keys=loss", nil)
+		if err != nil {
+			return err
+		}
+		if d := time.Since(t0); best == 0 || d < best {
+			best = d
+		}
+		exported = 0
+		for len(b) >= 4 {
+			n := int(binary.LittleEndian.Uint32(b))
+			if n == 0 || len(b) < 4+24*n {
+				break
+			}
+			exported += n
+			b = b[4+24*n:]
+		}
+	}
+	fmt.Printf("\nSingle-series export (format=binary, %d points): %.0f ms, %.1fM points/s\n",
+		exported, ms(best), float64(exported)/best.Seconds()/1e6)
 	rss, peak := s.Memory()
 	fmt.Printf("\nServer after the queries (fresh process, %d points stored): RSS %.0f MB, peak %.0f MB\n",
 		runs*steps, float64(rss)/(1<<20), float64(peak)/(1<<20))

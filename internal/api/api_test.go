@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	b64 "encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -486,5 +488,52 @@ func TestOpenAPIGolden(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), string(r.body)); diff != "" {
 		t.Errorf("OpenAPI changed; review and run go test ./internal/api -update (-golden +got):\n%s", diff)
+	}
+}
+
+func TestBinaryExport(t *testing.T) {
+	e := newEnv(t, 8<<20)
+	e.createRun("p", "r1")
+	var rows []string
+	for i := 0; i < 9000; i++ {
+		rows = append(rows, fmt.Sprintf(`{"step":%d,"time":%d.5,"values":{"loss":%d.25}}`, i, 1700000000+i, i))
+	}
+	if r := e.do("POST", "/api/v1/ingest", batchJSON("r1", 1, "["+strings.Join(rows, ",")+"]")); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	// A late correction and a non-numeric value (left out of the binary form).
+	e.do("POST", "/api/v1/ingest", batchJSON("r1", 2, `[{"step":10,"values":{"loss":-1}},{"step":9000,"values":{"loss":"text"}}]`))
+	res := e.do("GET", "/api/v1/projects/admin/p/runs/r1/history?format=binary&keys=loss&min_step=5", nil)
+	if res.status != 200 || res.header.Get("Content-Type") != "application/vnd.fluoro.series" {
+		t.Fatalf("%d %s", res.status, res.header.Get("Content-Type"))
+	}
+	b := res.body
+	var steps []int64
+	var vals []float64
+	for {
+		if len(b) < 4 {
+			t.Fatal("stream ends without the empty frame")
+		}
+		n := int(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+		if n == 0 {
+			break
+		}
+		for i := 0; i < n; i++ {
+			steps = append(steps, int64(binary.LittleEndian.Uint64(b[8*i:])))
+			if tm := math.Float64frombits(binary.LittleEndian.Uint64(b[8*n+8*i:])); steps[len(steps)-1] != 10 && tm != float64(1700000000+steps[len(steps)-1])+0.5 {
+				t.Fatalf("time at step %d = %v", steps[len(steps)-1], tm)
+			}
+			vals = append(vals, math.Float64frombits(binary.LittleEndian.Uint64(b[16*n+8*i:])))
+		}
+		b = b[24*n:]
+	}
+	if len(steps) != 8995 || steps[0] != 5 || steps[len(steps)-1] != 8999 || vals[5] != -1 || vals[6] != 11.25 {
+		t.Errorf("binary export: %d points, first step %d, last %d, vals[5..6] %v %v", len(steps), steps[0], steps[len(steps)-1], vals[5], vals[6])
+	}
+	for _, bad := range []string{"format=binary&keys=a,b", "format=xml&keys=loss"} {
+		if r := e.do("GET", "/api/v1/projects/admin/p/runs/r1/history?"+bad, nil); r.status != 400 {
+			t.Errorf("%s = %d", bad, r.status)
+		}
 	}
 }

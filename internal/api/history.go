@@ -2,14 +2,17 @@ package api
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
@@ -231,8 +234,17 @@ func (a *API) runHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("format") == "ndjson" {
+	switch r.URL.Query().Get("format") {
+	case "ndjson":
 		return a.exportNDJSON(w, r, run, keys, rg, info)
+	case "binary":
+		if len(keys) != 1 {
+			return badData("format=binary exports one key at a time: pass exactly one key")
+		}
+		return a.exportBinary(w, r, run, keys[0], rg)
+	case "", "json":
+	default:
+		return badData("format=%q: use json, ndjson or binary", r.URL.Query().Get("format"))
 	}
 	out := []seriesJSON{}
 	for _, k := range keys {
@@ -270,6 +282,43 @@ func (a *API) exportNDJSON(w http.ResponseWriter, r *http.Request, run store.Run
 			return nil
 		}
 	}
+	return bw.Flush()
+}
+
+// BinaryContentType labels the binary series export: frames of
+// (uint32 n, n int64 steps, n float64 times, n float64 values), little
+// endian, ending with a frame of n = 0. Numeric points only.
+const BinaryContentType = "application/vnd.fluoro.series"
+
+func (a *API) exportBinary(w http.ResponseWriter, r *http.Request, run store.Run, key string, rg history.Range) error {
+	cs, ok := a.d.Store.(history.ColumnScanner)
+	if !ok {
+		return errorf(http.StatusNotImplemented, CodeInternal, "this store cannot export binary series")
+	}
+	w.Header().Set("Content-Type", BinaryContentType)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var buf []byte
+	err := cs.ScanColumns(r.Context(), run.PK, key, rg, func(p chunk.Points) error {
+		buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(p.Len()))
+		for _, s := range p.Steps {
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(s))
+		}
+		for _, t := range p.Times {
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(t))
+		}
+		for _, v := range p.Values {
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+		}
+		_, err := bw.Write(buf)
+		return err
+	})
+	if err != nil {
+		// Headers are gone; without the final empty frame the client sees
+		// a truncated stream.
+		a.d.Log.Error("export history", "run", run.RunKey.String(), "err", err)
+		return nil
+	}
+	_, _ = bw.Write([]byte{0, 0, 0, 0})
 	return bw.Flush()
 }
 

@@ -11,6 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+
+	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 )
 
 // Kind is the type of a history value.
@@ -112,6 +114,12 @@ type Chart struct {
 // the points stored. Callers fall back to Scan plus a Downsampler.
 type Charter interface {
 	Chart(ctx context.Context, runPK int64, key string, r Range, limit int) (Chart, error)
+}
+
+// ColumnScanner is implemented by backends that can stream a series'
+// numeric points as columns, a block at a time, for fast export.
+type ColumnScanner interface {
+	ScanColumns(ctx context.Context, runPK int64, key string, r Range, fn func(chunk.Points) error) error
 }
 
 // Reader reads history. Scan calls fn for every point of one series in the
