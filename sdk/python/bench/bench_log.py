@@ -99,6 +99,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--mode", choices=["online", "offline"], default="online")
     ap.add_argument("--server", help="URL of a running server (with FLUORO_API_KEY set)")
     ap.add_argument("--init-reps", type=int, default=5)
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="every value of every call is a new float (default: one key changes per call, like a dict "
+        "updated in place); the spool thread's cost per row depends on it, log()'s does not",
+    )
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(SRC))
@@ -137,8 +143,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         log = run.log
         gc.collect()
         t_start = time.perf_counter()
+        nk = len(keys)
         for i in range(n):
-            d[keys[i % len(keys)]] = i * 0.001
+            if args.fresh:
+                for j in range(nk):
+                    d[keys[j]] = (i * nk + j) * 1.000001e-3
+            else:
+                d[keys[i % nk]] = i * 0.001
             t0 = pc()
             log(d)
             costs[i] = pc() - t0
@@ -155,8 +166,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         so = sorted(overhead)
         print()
         print(
-            "fluoro %s, Python %s, %s mode, %d calls x %d keys"
-            % (fluoro.__version__, sys.version.split()[0], mode, n, args.keys)
+            "fluoro %s, Python %s, %s mode, %d calls x %d keys%s"
+            % (fluoro.__version__, sys.version.split()[0], mode, n, args.keys, ", fresh values" if args.fresh else "")
         )
         print("| metric                         | value      | target   |")
         print("|--------------------------------|------------|----------|")

@@ -194,36 +194,42 @@ def test_api_runs_filters_and_order(online: Server, tmp_path: Path, project: str
 
 
 OUTAGE = r"""
-import sys, time, fluoro
+import os, sys, time, fluoro
 run = fluoro.init(project=sys.argv[1], settings=fluoro.Settings(retry_max_backoff=1.0))
 print(run.id, flush=True)
-for i in range(int(sys.argv[2])):
+i = 0
+while not os.path.exists(sys.argv[2]) and i < 100000:  # until the test says the outage is over
     fluoro.log({"loss": 1.0 / (i + 1), "acc": i / 1000.0, "lr": 1e-3})
     time.sleep(0.01)
+    i += 1
 fluoro.finish()
-print("done", flush=True)
+print("done", i, flush=True)
 """
 
 
 def test_server_stopped_mid_run(own_server: Server, tmp_path: Path, project: str) -> None:
-    steps = 600  # about 7 s of logging
-    p = spawn_script(
-        OUTAGE.replace("sys.argv[1]", repr(project)).replace("sys.argv[2]", str(steps)), own_server.env(), tmp_path
-    )
+    """The server is down for 10 s (FLUORO_TEST_OUTAGE_S) while the script logs, before and after."""
+    stop = tmp_path / "stop-logging"
+    script = OUTAGE.replace("sys.argv[1]", repr(project)).replace("sys.argv[2]", repr(str(stop)))
+    p = spawn_script(script, own_server.env(), tmp_path)
     assert p.stdout is not None
     rid = p.stdout.readline().strip()
     time.sleep(1.0)
     own_server.stop()
-    time.sleep(float(os.environ.get("FLUORO_TEST_OUTAGE_S", "5")))
+    time.sleep(float(os.environ.get("FLUORO_TEST_OUTAGE_S", "10")))
     own_server.restart()
+    time.sleep(1.0)  # logging goes on with the server back, the backlog still being sent
+    stop.touch()
     out, err = p.communicate(timeout=90)
     assert p.returncode == 0, err
-    assert "done" in out and "unreachable" in err
+    assert "unreachable" in err and "reachable again" in err
+    steps = int(out.split("done")[1].split()[0])
+    assert steps > 300  # it logged before, through and after the outage (until the stop file)
     r = api_for(own_server).run("admin/%s/%s" % (project, rid))
     pts = all_points(r)
     for k in ("loss", "acc", "lr"):
         assert sorted(s for kk, s in pts if kk == k) == list(range(steps)), k
-    assert pts[("acc", 599)] == 0.599
+    assert pts[("acc", steps - 1)] == (steps - 1) / 1000.0
     assert_counts_exact(r, pts)
     assert r.state == "finished"
 

@@ -1,15 +1,25 @@
-"""The git commit, branch and remote of the working directory, read from .git.
+"""The git commit, branch and remote of the working directory, and whether it is dirty.
 
-Reading the files directly costs microseconds; running ``git`` three times
-would cost tens of milliseconds of init() time. Whether the tree is dirty
-needs ``git status`` and is not recorded.
+Commit, branch and remote are read from the files in .git directly, which
+costs microseconds; running ``git`` three times would cost tens of
+milliseconds of init() time. Whether the tree is dirty needs ``git status``:
+``DirtyProbe`` starts it (only when a .git exists) without waiting, so it
+runs while init() does its other work, and init() waits at most a moment
+for it. A missing git, a slow repository or any error leaves ``dirty``
+out; init() never fails on it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Optional
+import time
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    import subprocess
+
+DIRTY_TIMEOUT = 1.0  # seconds init() waits, at most, for `git status`
 
 
 def _find_git_dir(start: str) -> Optional[str]:
@@ -65,12 +75,75 @@ def _resolve_ref(git_dir: str, ref: str) -> Optional[str]:
     return None
 
 
-def info(start: Optional[str] = None) -> Dict[str, str]:
-    """{"commit", "branch", "remote"} where known; {} outside a repository."""
+class DirtyProbe:
+    """``git status --porcelain --untracked-files=no``, started now, read later.
+
+    Untracked files do not make a tree dirty (as in wandb and GitPython's
+    ``is_dirty()``): modified or staged tracked files do.
+    """
+
+    def __init__(self, start: Optional[str] = None) -> None:
+        import subprocess  # not at import time: only init() needs it
+
+        self.started = time.monotonic()
+        self.proc: Optional["subprocess.Popen[bytes]"] = None
+        cwd = os.path.abspath(start or os.getcwd())
+        if _find_git_dir(cwd) is None:
+            return
+        env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")  # never take index.lock
+        try:
+            self.proc = subprocess.Popen(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        except (OSError, ValueError, subprocess.SubprocessError):  # no git, no fork, ...
+            self.proc = None
+
+    def result(self, timeout: Optional[float] = None) -> Optional[bool]:
+        """True or False, or None when unknown (no git, an error, too slow)."""
+        p = self.proc
+        if p is None:
+            return None
+        import subprocess
+
+        wait = DIRTY_TIMEOUT if timeout is None else timeout
+        left = max(0.0, self.started + wait - time.monotonic())
+        try:
+            out, _ = p.communicate(timeout=left)
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            self.kill()
+            return None
+        if p.returncode != 0:
+            return None
+        return bool(out.strip())
+
+    def kill(self) -> None:
+        """Stop a probe whose result is not wanted (a no-op once it was read)."""
+        p = self.proc
+        self.proc = None
+        if p is None or p.returncode is not None:
+            return
+        try:
+            p.kill()
+            if p.stdout is not None:
+                p.stdout.close()  # a child of git may hold the pipe: do not wait for EOF
+            p.wait(timeout=0.5)
+        except Exception:
+            pass
+
+
+def info(start: Optional[str] = None, probe: Optional[DirtyProbe] = None) -> Dict[str, Union[str, bool]]:
+    """{"commit", "branch", "remote", "dirty"} where known; {} outside a repository."""
     git_dir = _find_git_dir(start or os.getcwd())
     if git_dir is None:
+        if probe is not None:
+            probe.kill()
         return {}
-    out: Dict[str, str] = {}
+    out: Dict[str, Any] = {}
     head = (_read(os.path.join(git_dir, "HEAD")) or "").strip()
     if head.startswith("ref:"):
         ref = head[4:].strip()
@@ -85,6 +158,10 @@ def info(start: Optional[str] = None) -> Dict[str, str]:
     m = re.search(r'\[remote "origin"\][^\[]*?\burl\s*=\s*(\S+)', cfg)
     if m:
         out["remote"] = _strip_credentials(m.group(1))
+    if probe is not None:
+        dirty = probe.result()
+        if dirty is not None:
+            out["dirty"] = dirty
     return out
 
 

@@ -1,9 +1,10 @@
 """The two background threads of a run: the spool writer and the sender.
 
 ``log()`` only appends a tuple to ``Pipeline.q`` (a deque: no lock). The
-spool thread drains it, folds rows into the summary, cuts batches by size and
-by time (``batch_interval``, 0.2 s), serialises each batch once and appends
-it to the spool *before* handing it to the sender. The sender posts records
+spool thread drains it, gathers rows into runs of the same keys, which it
+encodes and folds into the summary a run at a time (``_encode``), cuts
+batches by size and by time (``batch_interval``, 0.2 s), and appends each
+batch to the spool *before* handing it to the sender. The sender posts records
 in order over one keep-alive connection, retries with exponential backoff
 and jitter, writes an ack line to the spool for each acknowledgement and
 lets the spool delete spent segments.
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import collections
 import json
+import operator
 import random
 import threading
 import time
+from itertools import chain, compress, count, islice, repeat, starmap
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
+from ._encode import HistoryEncoder
 from ._errors import SpoolError
 from ._records import AUTH, REJECTED, RETRY, Ident, describe, dumps_body, rejected_records, send
 from ._spool import SpoolWriter, batch_prefix, op_line, read_at
@@ -39,7 +43,15 @@ BARRIER = 6  # (BARRIER, Marker)
 FINISH = 7  # (FINISH, body, Marker)
 
 MAX_BODY = 16 << 20  # the server takes 32 MiB; stay well below
-_ROWS_PER_CALL = 64  # rows per json.dumps call: bounds how long the GIL is held
+# A run of rows is encoded in one go, holding the GIL for up to ~2 ms; these
+# bound it (and how much one run's text can weigh).
+_RUN_ROWS = 256
+_RUN_POINTS = 5120
+_BULK = 2 * _RUN_ROWS  # queue entries taken at once
+_DICT_ONLY = frozenset((dict,))
+_STEP = operator.itemgetter(1)
+_TIME = operator.itemgetter(2)
+_RUN_TEXT = 4 << 20  # a run's text above this is encoded again in halves
 _STR_ONLY = frozenset((str,))
 
 
@@ -67,26 +79,12 @@ class Stats:
         self.retries = 0
 
 
-_last_yield = 0.0
+def _dumps_str(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
 
 
-def _yield() -> None:
-    """Offer the GIL to the training thread after every ~2 ms of work.
-
-    Otherwise a log() call that arrives while this thread is busy waits out
-    the interpreter's 5 ms switch interval. sleep(0) costs ~0.15 ms here, so
-    it is rationed by time (measured over 200k calls: stalls over 2 ms went
-    from 84 to 9, for ~7% of this thread's time).
-    """
-    global _last_yield
-    now = time.monotonic()
-    if now - _last_yield >= 0.002:
-        _last_yield = now
-        time.sleep(0)
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+def _round_time(t: Any) -> Any:
+    return round(t, 3) if type(t) is float else t
 
 
 class Pipeline:
@@ -130,13 +128,24 @@ class Pipeline:
 
         self._seq = first_seq - 1
         self._prefix = batch_prefix(*ident)
-        self._rows: List[Dict[str, Any]] = []
+        self._prefix_str = self._prefix.decode()
+        self._enc = HistoryEncoder()
+        self._chunks: List[str] = []  # encoded runs of the batch being built
+        self._nrows = 0  # rows in the batch being built (encoded or in the open run)
         self._points = 0
+        # The open run: rows with exactly the keys _run_keys, not yet encoded.
+        self._run_keys: Optional[Tuple[str, ...]] = None
+        self._run_cap = 1
+        self._run_steps: List[int] = []
+        self._run_times: List[Any] = []
+        self._run_rows: List[Dict[str, Any]] = []
         self._first = 0.0
         self._ops: List[List[Any]] = []  # [kind, body, allow_val_change|None]
         self.last_spooled = first_seq - 1
         self._spool_broken = False
         self._reported: Set[str] = set()
+        self._last_yield = 0.0
+        self._seen = 0  # queue items popped + still queued, at the last _yield
 
         self._cond = threading.Condition()
         self._pending: Deque[List[Any]] = collections.deque()  # [seq, kind, body|None, loc]
@@ -239,12 +248,32 @@ class Pipeline:
             self.dead = True
             self.warn("the spool thread stopped on an internal error (%r); later data is not recorded" % (e,))
 
+    def _yield(self, popped: int) -> None:
+        """Offer the GIL to the training thread after every ~2 ms of work.
+
+        Otherwise a log() call that arrives while this thread is busy waits out
+        the interpreter's 5 ms switch interval. sleep(0) costs ~0.15 ms on an
+        idle machine, and a whole time slice (several ms) on a loaded one, as
+        it yields the CPU too; so it is rationed by time (measured over 200k
+        calls: stalls over 2 ms went from 84 to 9, for ~7% of this thread's
+        time), and skipped while nothing is being logged (as when finish()
+        waits for the backlog to drain).
+        """
+        now = time.monotonic()
+        if now - self._last_yield >= 0.002:
+            self._last_yield = now
+            seen = popped + len(self.q)
+            if seen != self._seen:
+                self._seen = seen
+                time.sleep(0)
+
     def _writer_loop(self) -> None:
         q = self.q
+        popped = 0
         while True:
             if not q:
                 timeout = None
-                if self._rows or self._ops or self.summary.dirty:
+                if self._nrows or self._ops or self.summary.dirty:
                     timeout = max(0.0, self._first + self.interval - time.monotonic())
                 self.idle = True
                 if not q:
@@ -253,25 +282,30 @@ class Pipeline:
                 self.wake.clear()
                 if (self._abandon or self.dead) and not q:
                     return
-            n = 0
-            while q and n < 5000:
-                item = q.popleft()
-                n += 1
-                if not n & 127:
-                    _yield()
-                try:
-                    if item[0] == ROW:
-                        self._add_row(item[1], item[2], q.popleft())
+            n = 0  # queue entries popped (two per row)
+            while q and n < 10000:
+                # Take up to _BULK entries in one C call (the GIL is held throughout,
+                # so a row's two entries are never split by a concurrent log()).
+                k = min(len(q), _BULK)
+                items = list(starmap(q.popleft, repeat((), k)))
+                n += k
+                if not k & 1 and _DICT_ONLY.issuperset(map(type, items[1::2])):
+                    try:  # rows only: (ROW, step, time), values, (ROW, step, time), values, ...
+                        self._add_rows(items[0::2], items[1::2])
                         if self._points >= self.max_points:
                             self._flush()
-                    elif self._control(item):
+                    except Exception as e:  # a bug; must not stop the thread
+                        self._report_once(
+                            "item", "dropped data after an internal error (%r); please report this" % (e,)
+                        )
+                else:
+                    extra = self._items(items)
+                    if extra < 0:
                         return
-                except Exception as e:  # one bad item must not stop the thread
-                    self._report_once("item", "dropped data after an internal error (%r); please report this" % (e,))
-                    if item[0] == FINISH:
-                        item[2].event.set()
-                        return
-            if (self._rows or self._ops or self.summary.dirty) and time.monotonic() - self._first >= self.interval:
+                    n += extra
+                self._yield(popped + n)
+            popped += n
+            if (self._nrows or self._ops or self.summary.dirty) and time.monotonic() - self._first >= self.interval:
                 try:
                     self._flush()
                 except Exception as e:
@@ -279,28 +313,145 @@ class Pipeline:
                         "flush", "dropped a batch after an internal error (%r); please report this" % (e,)
                     )
 
+    def _items(self, items: List[Any]) -> int:
+        """Queue entries one by one; -1 when the thread must stop, else entries taken from q."""
+        extra = 0
+        it = iter(items)
+        for item in it:
+            try:
+                if item[0] == ROW:
+                    values = next(it, None)
+                    if values is None:  # the row's values are still queued
+                        values = self.q.popleft()
+                        extra += 1
+                    self._add_row(item[1], item[2], values)
+                    if self._points >= self.max_points:
+                        self._flush()
+                elif self._control(item):
+                    return -1
+            except Exception as e:  # one bad item must not stop the thread
+                self._report_once("item", "dropped data after an internal error (%r); please report this" % (e,))
+                if item[0] == FINISH:
+                    item[2].event.set()
+                    return -1
+        return extra
+
+    def _add_rows(self, heads: List[Tuple[int, int, float]], rows: List[Dict[str, Any]]) -> None:
+        """Consecutive rows: split into runs of the same keys, added a run at a time."""
+        if self.summary._step_names:  # rows may gain a key each
+            for h, d in zip(heads, rows):
+                self._add_row(h[1], h[2], d)
+            return
+        keys = list(map(tuple, rows))
+        start = 0
+        for end in chain(compress(count(1), map(operator.ne, keys, islice(keys, 1, None))), (len(keys),)):
+            self._add_run(keys[start], heads[start:end], rows[start:end])
+            start = end
+
+    def _add_run(self, keys: Tuple[str, ...], heads: List[Tuple[int, int, float]], rows: List[Dict[str, Any]]) -> None:
+        if keys != self._run_keys:
+            if not keys or not _STR_ONLY.issuperset(map(type, keys)):
+                for h, d in zip(heads, rows):
+                    self._add_row(h[1], h[2], d)
+                return
+            self._end_run()
+            self._run_keys = keys
+            self._run_cap = max(1, min(_RUN_ROWS, _RUN_POINTS // len(keys)))
+        if not self._nrows and not self._ops:
+            self._first = time.monotonic()
+        m = len(rows)
+        self._run_steps.extend(map(_STEP, heads))
+        self._run_times.extend(map(_TIME, heads))
+        self._run_rows.extend(rows)
+        self._nrows += m
+        self._points += m * len(keys)
+        self.stats.rows += m
+        if len(self._run_rows) >= self._run_cap:
+            self._end_run()
+
     def _add_row(self, step: int, t: float, values: Dict[str, Any]) -> None:
         if not values:
             return
-        if not _STR_ONLY.issuperset(map(type, values)):  # log() checks only value types
-            fixed = {str(k): v for k, v in values.items() if isinstance(k, (str, int, float, bool))}
-            if len(fixed) < len(values):
-                self._report_once("keys", "dropped metric keys that are not strings or numbers")
-            values = fixed
-        if not self._rows and not self._ops:
+        if self.summary._step_names:
+            try:
+                self.summary.step_sync(values)
+            except Exception as e:
+                self._report_once("summary", "cannot update the summary from a row (%r)" % (e,))
+        keys = tuple(values)
+        if keys != self._run_keys:
+            self._end_run()
+            if not _STR_ONLY.issuperset(map(type, keys)):  # log() checks only value types
+                fixed = {str(k): v for k, v in values.items() if isinstance(k, (str, int, float, bool))}
+                if len(fixed) < len(values):
+                    self._report_once("keys", "dropped metric keys that are not strings or numbers")
+                if not fixed:
+                    return
+                values, keys = fixed, tuple(fixed)
+            self._run_keys = keys
+            self._run_cap = max(1, min(_RUN_ROWS, _RUN_POINTS // len(keys)))
+        if not self._nrows and not self._ops:
             self._first = time.monotonic()
-        try:
-            self.summary.step_sync(values)
-            self.summary.observe(values)
-        except Exception as e:  # a value the summary cannot fold; still log the row
-            self._report_once("summary", "cannot update the summary from a row (%r)" % (e,))
-        self._rows.append({"step": step, "time": t, "values": values})
-        self._points += len(values)
+        self._run_steps.append(step)
+        self._run_times.append(t)
+        rows = self._run_rows
+        rows.append(values)
+        self._nrows += 1
+        self._points += len(keys)
         self.stats.rows += 1
+        if len(rows) >= self._run_cap:
+            self._end_run()
+
+    def _end_run(self) -> None:
+        """Encode the open run and fold it into the summary."""
+        rows = self._run_rows
+        if not rows:
+            return
+        keys, steps, times = self._run_keys, self._run_steps, self._run_times
+        assert keys is not None
+        self._run_rows, self._run_steps, self._run_times = [], [], []
+        try:
+            self.summary.observe_run(rows)
+        except Exception as e:  # a value the summary cannot fold; still log the rows
+            self._report_once("summary", "cannot update the summary from a row (%r)" % (e,))
+        cap = self._run_cap
+        if len(rows) <= cap:
+            self._chunks.extend(self._encode_run(keys, steps, times, rows))
+            return
+        for i in range(0, len(rows), cap):
+            self._chunks.extend(self._encode_run(keys, steps[i : i + cap], times[i : i + cap], rows[i : i + cap]))
+
+    def _encode_run(
+        self, keys: Tuple[str, ...], steps: List[int], times: List[Any], rows: List[Dict[str, Any]]
+    ) -> List[str]:
+        try:
+            text = self._enc.run(keys, steps, times, rows)
+        except Exception:
+            return [x for x in map(self._encode_row_slow, steps, times, rows) if x is not None]
+        if len(text) > _RUN_TEXT and len(rows) > 1:  # huge keys or strings: keep bodies under MAX_BODY
+            h = len(rows) // 2
+            return self._encode_run(keys, steps[:h], times[:h], rows[:h]) + self._encode_run(
+                keys, steps[h:], times[h:], rows[h:]
+            )
+        return [text]
+
+    def _encode_row_slow(self, step: int, t: Any, values: Dict[str, Any]) -> Optional[str]:
+        """One row with odd keys or values that slipped past log(): made plain, or dropped."""
+        t = _round_time(t)
+        try:
+            return json.dumps({"step": step, "time": t, "values": values}, separators=(",", ":"))
+        except Exception:
+            pass
+        try:
+            return json.dumps({"step": step, "time": t, "values": json_safe(values, False)}, separators=(",", ":"))
+        except Exception as e:
+            self._report_once("encode", "dropped rows that cannot be encoded as JSON (%r)" % (e,))
+            self._points -= len(values)
+            return None
 
     def _control(self, item: Tuple[Any, ...]) -> bool:
         """Handle a non-row item; True means stop the thread."""
         kind = item[0]
+        self._end_run()  # the summary sees earlier rows first
         self._mark_first()
         if kind == SUMSET:
             self.summary.set(item[1])
@@ -333,7 +484,7 @@ class Pipeline:
         return False
 
     def _mark_first(self) -> None:
-        if not self._rows and not self._ops and not self.summary.dirty:
+        if not self._nrows and not self._ops and not self.summary.dirty:
             self._first = time.monotonic()
 
     def _add_op(self, kind: str, body: Dict[str, Any], allow: Optional[bool]) -> None:
@@ -354,71 +505,63 @@ class Pipeline:
         ops, self._ops = self._ops, []
         for kind, body, _ in ops:
             self._emit_op(kind, body)
-        rows, self._rows = self._rows, []
-        self._points = 0
+        self._end_run()
+        chunks, self._chunks = self._chunks, []
+        if chunks:
+            self.stats.points += self._points
+        self._nrows = self._points = 0
         summary = self.summary.take_dirty()
-        if rows or summary:
-            self._emit_rows(rows, summary)
+        if chunks or summary:
+            self._emit_rows(chunks, summary)
 
-    def _encode_rows(self, rows: List[Dict[str, Any]]) -> Optional[bytes]:
-        # Encode a few rows per json.dumps call: the C encoder holds the GIL
-        # for the whole call, and the training thread waits for it.
-        try:
-            if len(rows) <= _ROWS_PER_CALL:
-                return _dumps(rows)
-            parts = []
-            for i in range(0, len(rows), _ROWS_PER_CALL):
-                parts.append(_dumps(rows[i : i + _ROWS_PER_CALL])[1:-1])
-                _yield()
-            return b"[" + b",".join(parts) + b"]"
-        except (TypeError, ValueError, RecursionError):
-            pass
-        try:  # odd keys or values that slipped past log(): make them plain
-            return _dumps(
-                [{"step": r["step"], "time": r["time"], "values": json_safe(r["values"], False)} for r in rows]
-            )
-        except Exception as e:
-            self._report_once("encode", "dropped %d rows that cannot be encoded as JSON (%r)" % (len(rows), e))
-            return None
-
-    def _emit_rows(self, rows: List[Dict[str, Any]], summary: Dict[str, Any]) -> None:
-        enc = self._encode_rows(rows) if rows else None
-        if enc is not None and len(enc) > MAX_BODY and len(rows) > 1:
-            half = len(rows) // 2
-            self._emit_rows(rows[:half], {})
-            self._emit_rows(rows[half:], summary)
-            return
-        sumb = None
+    def _emit_rows(self, chunks: List[str], summary: Dict[str, Any]) -> None:
+        sums = None
         if summary:
             try:
-                sumb = _dumps(summary)
+                sums = _dumps_str(summary)
             except (TypeError, ValueError):
-                sumb = _dumps(json_safe(summary, False))
-        if enc is None and sumb is None:
-            return
-        self._seq += 1
-        seq = self._seq
-        parts = [self._prefix, b"%d" % seq]
-        if enc is not None:
-            parts += [b',"history":', enc]
-            self.stats.points += sum(len(r["values"]) for r in rows)
-        if sumb is not None:
-            parts += [b',"summary":', sumb]
-        parts.append(b"}")
-        body = b"".join(parts)
-        self.stats.batches += 1
-        self._emit(seq, "batch", body, body + b"\n")
+                sums = _dumps_str(json_safe(summary, False))
+        # Cut the history into bodies under MAX_BODY (a run's text is at most _RUN_TEXT).
+        room = MAX_BODY - len(sums or "") - len(self._prefix) - 64
+        groups: List[List[str]] = []
+        size = room
+        for c in chunks:
+            if size + len(c) + 1 > room:
+                groups.append([])
+                size = 0
+            groups[-1].append(c)
+            size += len(c) + 1
+        if not groups:
+            groups.append([])
+        for i, g in enumerate(groups):
+            self._seq += 1
+            seq = self._seq
+            # One join and one encode: batch bodies are megabytes.
+            parts = [self._prefix_str, str(seq)]
+            if g:
+                sep = [","] * (2 * len(g) - 1)
+                sep[0::2] = g
+                parts.append(',"history":[')
+                parts += sep
+                parts.append("]")
+            if sums is not None and i == len(groups) - 1:
+                parts += [',"summary":', sums]
+            parts.append("}")
+            body = "".join(parts).encode()
+            self.stats.batches += 1
+            self._emit(seq, "batch", body, None)
 
     def _emit_op(self, kind: str, body: Dict[str, Any]) -> None:
         self._seq += 1
         seq = self._seq
         self._emit(seq, kind, dumps_body(body), op_line(kind, seq, body))
 
-    def _emit(self, seq: int, kind: str, body: bytes, line: bytes) -> None:
+    def _emit(self, seq: int, kind: str, body: bytes, line: Optional[bytes]) -> None:
+        """Spool a record (its line, or the body and a newline), then queue it for sending."""
         loc = None
         if self.spool is not None and not self._spool_broken:
             try:
-                loc = self.spool.append(seq, line)
+                loc = self.spool.append(seq, body, newline=True) if line is None else self.spool.append(seq, line)
             except (OSError, SpoolError) as e:
                 self._spool_broken = True
                 self.warn("cannot write the spool (%s): unsent data is now kept in memory only" % (e,))

@@ -104,6 +104,7 @@ class Run:
         self._group: Optional[str] = None
         self._job_type: Optional[str] = None
         self._notes: Optional[str] = None
+        self._git: Optional[Dict[str, Any]] = None  # {"commit", "branch", "remote", "dirty"} where known
         self.dir: Optional[str] = None
         self.resumed = False
         self.start_time = _time()
@@ -725,14 +726,35 @@ def _create_body(run: Run, resume: Optional[str]) -> Dict[str, Any]:
     prog = sys.argv[0] if sys.argv and sys.argv[0] else ""
     if prog:
         body["program"] = prog
-    if run._settings.git:
-        g = _git.info()
-        if g:
-            body["git"] = g
+    if run._git is not None:
+        body["git"] = run._git
     return body
 
 
+def _git_info(run: Run, probe: Optional[_git.DirtyProbe]) -> None:
+    """Read the git info once per init() (the create body is built up to twice)."""
+    run._git = None
+    if not run._settings.git:
+        return
+    try:
+        g = _git.info(probe=probe)
+    except Exception:  # never fail init() on it
+        g = {}
+    if g:
+        run._git = g
+
+
 def _start(run: Run, s: Settings) -> None:
+    # `git status` runs while the rest of init() happens.
+    probe = _git.DirtyProbe() if s.git else None
+    try:
+        _start_with(run, s, probe)
+    finally:
+        if probe is not None:
+            probe.kill()  # still running only if init() failed first
+
+
+def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None:
     root = _root_dir(s)
     resume = s.resume if isinstance(s.resume, str) else None
     rid = s.run_id
@@ -755,6 +777,7 @@ def _start(run: Run, s: Settings) -> None:
         resume = "never"  # a fresh random id: never attach to someone else's run
 
     writer = "%s-%d-%s" % (socket.gethostname()[:64], os.getpid(), secrets.token_hex(4))
+    _git_info(run, probe)
     created = None
     client = None
     if s.mode == "online":

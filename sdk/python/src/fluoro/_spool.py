@@ -152,8 +152,12 @@ class SpoolWriter:
         with self._mu:
             self._open_segment(first_seq)
 
-    def append(self, seq: int, line: bytes) -> Tuple[str, int, int]:
-        """Append one record line (ending in a newline); returns (path, offset, length)."""
+    def append(self, seq: int, line: bytes, newline: bool = False) -> Tuple[str, int, int]:
+        """Append one record line; returns (path, offset, length).
+
+        The line ends in a newline, or ``newline=True`` adds it (in the same
+        write: a batch body need not be copied to end it with one).
+        """
         with self._mu:
             if self.closed:
                 raise SpoolError("spool is closed")
@@ -162,12 +166,17 @@ class SpoolWriter:
                 self._open_segment(seq)
             assert self._fd is not None
             off = self._size
-            _write_all(self._fd, line)
-            self._size += len(line)
+            if newline:
+                _write_line(self._fd, line)
+                n = len(line) + 1
+            else:
+                _write_all(self._fd, line)
+                n = len(line)
+            self._size += n
             self._segments[-1][1] = seq
             if self.fsync:
                 os.fsync(self._fd)
-            return self._segments[-1][2], off, len(line)
+            return self._segments[-1][2], off, n
 
     def ack(self, seq: int, status: Optional[int] = None, error: Optional[str] = None) -> None:
         """Record that every record up to seq is done, then delete spent segments."""
@@ -235,6 +244,17 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def _write_line(fd: int, data: bytes) -> None:
+    """data and a newline, with one writev(2) where the platform has it."""
+    writev = getattr(os, "writev", None)
+    if writev is None:  # pragma: no cover - Windows
+        _write_all(fd, data + b"\n")
+        return
+    n = writev(fd, [data, b"\n"])
+    if n < len(data) + 1:  # a short write (a full disk, a signal): finish it
+        _write_all(fd, (data + b"\n")[n:])
 
 
 def _fsync_dir(path: str) -> None:

@@ -181,6 +181,22 @@ class SummaryState:
                 self.dirty.add(k)
                 self._leaf(self.values, k, k, v, 0)
 
+    def observe_run(self, rows: List[Dict[str, Any]]) -> None:
+        """Fold rows that all have the same keys, in order (spool thread).
+
+        Without metric definitions and when the last row holds no nested
+        dict, the result is that of the last row alone: each of its values
+        replaces what the earlier rows left.
+        """
+        with self.lock:
+            last = rows[-1]
+            if not self.defs and dict not in set(map(type, last.values())):
+                self.values.update(last)
+                self.dirty.update(last)
+                return
+        for row in rows:
+            self.observe(row)
+
     def step_sync(self, row: Dict[str, Any]) -> None:
         """Add the last value of a metric's step_metric to rows that lack it."""
         if not self._step_names:
