@@ -41,6 +41,8 @@ DEFINE = 4  # (DEFINE, MetricDefinition, overwrite)
 META = 5  # (META, {"tags": [...], "name": ...})
 BARRIER = 6  # (BARRIER, Marker)
 FINISH = 7  # (FINISH, body, Marker)
+CONSOLE = 8  # (CONSOLE, time, stream, line): a console line (_console)
+SYSTEM = 9  # (SYSTEM, time, {name: float}): a system-metrics sample (_system)
 
 MAX_BODY = 16 << 20  # the server takes 32 MiB; stay well below
 # A run of rows is encoded in one go, holding the GIL for up to ~2 ms; these
@@ -53,6 +55,19 @@ _STEP = operator.itemgetter(1)
 _TIME = operator.itemgetter(2)
 _RUN_TEXT = 4 << 20  # a run's text above this is encoded again in halves
 _STR_ONLY = frozenset((str,))
+MAX_CONSOLE_LINE = 1 << 16  # bytes of UTF-8 the server takes in one console line
+_SIDE_BYTES = 4 << 20  # console and system text in one batch before it is cut early
+_CUT = " [line cut by fluoro: over 64 KiB]"
+
+
+def cap_line(line: str) -> str:
+    """A console line cut to what the server takes (64 KiB of UTF-8), saying so."""
+    if len(line) <= MAX_CONSOLE_LINE // 4:
+        return line
+    b = line.encode("utf-8", "replace")
+    if len(b) <= MAX_CONSOLE_LINE:
+        return line
+    return b[: MAX_CONSOLE_LINE - len(_CUT)].decode("utf-8", "ignore") + _CUT
 
 
 class Marker:
@@ -77,6 +92,8 @@ class Stats:
         self.rejected_rows = 0  # rows refused inside accepted batches
         self.duplicates = 0
         self.retries = 0
+        self.console = 0  # console lines spooled
+        self.system = 0  # system samples spooled
 
 
 def _dumps_str(obj: Any) -> str:
@@ -141,6 +158,9 @@ class Pipeline:
         self._run_rows: List[Dict[str, Any]] = []
         self._first = 0.0
         self._ops: List[List[Any]] = []  # [kind, body, allow_val_change|None]
+        self._console: List[str] = []  # encoded console records of the batch being built
+        self._system: List[str] = []  # encoded system samples of the batch being built
+        self._side = 0  # their total length
         self.last_spooled = first_seq - 1
         self._spool_broken = False
         self._reported: Set[str] = set()
@@ -273,7 +293,7 @@ class Pipeline:
         while True:
             if not q:
                 timeout = None
-                if self._nrows or self._ops or self.summary.dirty:
+                if self._nrows or self._ops or self._side or self.summary.dirty:
                     timeout = max(0.0, self._first + self.interval - time.monotonic())
                 self.idle = True
                 if not q:
@@ -305,7 +325,8 @@ class Pipeline:
                     n += extra
                 self._yield(popped + n)
             popped += n
-            if (self._nrows or self._ops or self.summary.dirty) and time.monotonic() - self._first >= self.interval:
+            busy = self._nrows or self._ops or self._side or self.summary.dirty
+            if busy and time.monotonic() - self._first >= self.interval:
                 try:
                     self._flush()
                 except Exception as e:
@@ -327,6 +348,8 @@ class Pipeline:
                     self._add_row(item[1], item[2], values)
                     if self._points >= self.max_points:
                         self._flush()
+                elif item[0] == CONSOLE or item[0] == SYSTEM:
+                    self._add_side(item)
                 elif self._control(item):
                     return -1
             except Exception as e:  # one bad item must not stop the thread
@@ -357,7 +380,7 @@ class Pipeline:
             self._end_run()
             self._run_keys = keys
             self._run_cap = max(1, min(_RUN_ROWS, _RUN_POINTS // len(keys)))
-        if not self._nrows and not self._ops:
+        if not self._nrows and not self._ops and not self._side:
             self._first = time.monotonic()
         m = len(rows)
         self._run_steps.extend(map(_STEP, heads))
@@ -389,7 +412,7 @@ class Pipeline:
                 values, keys = fixed, tuple(fixed)
             self._run_keys = keys
             self._run_cap = max(1, min(_RUN_ROWS, _RUN_POINTS // len(keys)))
-        if not self._nrows and not self._ops:
+        if not self._nrows and not self._ops and not self._side:
             self._first = time.monotonic()
         self._run_steps.append(step)
         self._run_times.append(t)
@@ -484,8 +507,31 @@ class Pipeline:
         return False
 
     def _mark_first(self) -> None:
-        if not self._nrows and not self._ops and not self.summary.dirty:
+        if not self._nrows and not self._ops and not self._side and not self.summary.dirty:
             self._first = time.monotonic()
+
+    def _add_side(self, item: Tuple[Any, ...]) -> None:
+        """A console line or a system sample: not history, so the open run of rows stays open."""
+        t = _round_time(item[1])
+        if item[0] == CONSOLE:
+            stream = "stderr" if item[2] == "stderr" else "stdout"
+            text = '{"time":%s,"stream":"%s","line":%s}' % (_dumps_str(t), stream, _dumps_str(cap_line(item[3])))
+            dest = self._console
+        else:
+            vals = {
+                str(k): float(v)
+                for k, v in item[2].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+            }
+            if not vals:
+                return
+            text = '{"time":%s,"values":%s}' % (_dumps_str(t), _dumps_str(vals))
+            dest = self._system
+        self._mark_first()
+        dest.append(text)
+        self._side += len(text) + 1
+        if self._side >= _SIDE_BYTES:
+            self._flush()
 
     def _add_op(self, kind: str, body: Dict[str, Any], allow: Optional[bool]) -> None:
         last = self._ops[-1] if self._ops else None
@@ -511,18 +557,34 @@ class Pipeline:
             self.stats.points += self._points
         self._nrows = self._points = 0
         summary = self.summary.take_dirty()
-        if chunks or summary:
-            self._emit_rows(chunks, summary)
+        console, system = self._console, self._system
+        if self._side:
+            self._console, self._system, self._side = [], [], 0
+            self.stats.console += len(console)
+            self.stats.system += len(system)
+        if chunks or summary or console or system:
+            self._emit_rows(chunks, summary, console, system)
 
-    def _emit_rows(self, chunks: List[str], summary: Dict[str, Any]) -> None:
+    def _emit_rows(
+        self,
+        chunks: List[str],
+        summary: Dict[str, Any],
+        console: Optional[List[str]] = None,
+        system: Optional[List[str]] = None,
+    ) -> None:
         sums = None
         if summary:
             try:
                 sums = _dumps_str(summary)
             except (TypeError, ValueError):
                 sums = _dumps_str(json_safe(summary, False))
+        side = ""
+        if console:
+            side += ',"console":[' + ",".join(console) + "]"
+        if system:
+            side += ',"system":[' + ",".join(system) + "]"
         # Cut the history into bodies under MAX_BODY (a run's text is at most _RUN_TEXT).
-        room = MAX_BODY - len(sums or "") - len(self._prefix) - 64
+        room = MAX_BODY - len(sums or "") - len(side) - len(self._prefix) - 64
         groups: List[List[str]] = []
         size = room
         for c in chunks:
@@ -546,6 +608,8 @@ class Pipeline:
                 parts.append("]")
             if sums is not None and i == len(groups) - 1:
                 parts += [',"summary":', sums]
+            if side and i == len(groups) - 1:
+                parts.append(side)
             parts.append("}")
             body = "".join(parts).encode()
             self.stats.batches += 1

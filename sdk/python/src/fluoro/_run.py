@@ -22,7 +22,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Set, Tuple
 from . import _git, _hooks
 from ._config import Config, to_dict
 from ._errors import AuthError, CommError, FluoroWarning, UsageError
-from ._pipeline import CONFIG, DEFINE, META, ROW, SUMDEL, SUMSET, Pipeline
+from ._pipeline import CONFIG, CONSOLE, DEFINE, META, ROW, SUMDEL, SUMSET, SYSTEM, Pipeline
 from ._records import Ident, dumps_body
 from ._settings import Settings, resolve
 from ._spool import SpoolWriter, op_line
@@ -36,6 +36,7 @@ _time = time.time
 
 _current: Optional["Run"] = None
 _current_lock = threading.RLock()
+_capturing: Optional["Run"] = None  # the run whose console capture is installed (one per process)
 
 _ID_CHARS = string.ascii_lowercase + string.digits
 _RUN_ID_OK = set(string.ascii_letters + string.digits + "_.-")
@@ -106,6 +107,9 @@ class Run:
         self._notes: Optional[str] = None
         self._git: Optional[Dict[str, Any]] = None  # {"commit", "branch", "remote", "dirty"} where known
         self.dir: Optional[str] = None
+        self._capture: Any = None  # _console.Capture while stdout/stderr are tee'd
+        self._sampler: Any = None  # _system.Sampler: system metrics, environment
+        self._uploader: Any = None  # _metadata.Uploader of fluoro-metadata.json
         self.resumed = False
         self.start_time = _time()
         self.config = Config(on_change=self._config_changed)
@@ -492,6 +496,7 @@ class Run:
         self._final_state = state
         body: Dict[str, Any] = {"state": state}
         body["exit_code"] = int(exit_code) if exit_code is not None else (0 if state == "finished" else 1)
+        self._stop_extras()
         self._commit_pending()
         t0 = time.monotonic()
         to = self._settings.finish_timeout if timeout is None else timeout
@@ -539,10 +544,34 @@ class Run:
         to = min(float(self._settings.finish_timeout or 0), 20.0)
         self._finish(128 + signum, "preempted" if preempted else "killed", timeout=to)
 
+    def _stop_extras(self) -> None:
+        """Stop the console capture (its last lines go before the finish record) and the sampler."""
+        global _capturing
+        cap, self._capture = self._capture, None
+        if cap is not None:
+            try:
+                cap.stop()
+            except Exception:  # pragma: no cover - never fail finish on it
+                pass
+            if _capturing is self:
+                _capturing = None
+        smp, self._sampler = self._sampler, None
+        if smp is not None:
+            smp.stop(timeout=2.0)
+
     def _after_fork_child(self) -> None:
+        global _capturing
         self._off = True
         self._finished = True
         self._finish_lock = threading.RLock()
+        if self._capture is not None:
+            self._capture.detach()  # the child's writes pass through
+            self._capture = None
+        if _capturing is self:
+            _capturing = None
+        if self._sampler is not None:
+            self._sampler.forget()
+            self._sampler = None
         if self._pipe is not None:
             self._pipe.after_fork_child()
         self._client = None
@@ -837,9 +866,94 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
     pipe.start()
     run._off = False
     _hooks.register(run)
+    try:
+        _start_extras(run, s, pipe, client, run_dir)
+    except Exception as e:  # never fail init() on them
+        run._warn_bg("console capture or system metrics did not start (%r)" % (e,))
     if run.url and s.mode == "online":
         label = run._name or run.id
         run._termlog("%s run %s: %s" % ("resumed" if run.resumed else "started", label, run.url))
+
+
+def _start_extras(run: Run, s: Settings, pipe: Pipeline, client: Optional[Client], run_dir: str) -> None:
+    """Console capture (on this thread), then the system thread: environment record and samples."""
+    global _capturing
+    q = pipe.q
+
+    if s.console == "wrap" and (_capturing is None or _capturing._finished or _capturing._pid != os.getpid()):
+        from ._console import Capture
+
+        def emit_line(t: float, stream: str, line: str) -> None:
+            if not pipe.dead:
+                q.append((CONSOLE, t, stream, line))
+                if pipe.idle:
+                    pipe.wake.set()
+
+        cap = Capture(emit_line)
+        if cap.start():
+            run._capture = cap
+            _capturing = run
+
+    interval = 0.0 if s.x_disable_stats else float(s.system_interval or 0.0)
+    meta = not s.x_disable_meta
+    if interval <= 0 and not meta:
+        return
+    from . import _metadata, _system
+
+    def emit_sample(t: float, values: Dict[str, float]) -> None:
+        if not pipe.dead and not run._finished:
+            q.append((SYSTEM, t, values))
+            if pipe.idle:
+                pipe.wake.set()
+
+    base: Dict[str, Any] = {}
+    uploader = None
+    if meta:
+        base = _metadata.snapshot()
+        base["started_at"] = datetime.datetime.fromtimestamp(run.start_time, datetime.timezone.utc).isoformat()
+        base["sdk"] = __version__
+        if run._git is not None:
+            base["git"] = dict(run._git)
+        if client is not None:
+
+            def ready() -> Optional[Tuple[str, str, str]]:
+                ident = pipe.ident
+                if pipe.acked < 1 or not ident.entity:
+                    return None
+                return ident.entity, ident.project, ident.run_id
+
+            uploader = _metadata.Uploader(client.for_thread(), _metadata.FILE_NAME, ready)
+            run._uploader = uploader
+
+    def on_start(gpus: Any) -> None:
+        if not meta:
+            return
+        data = _metadata.write(run_dir, _metadata.collect(base, gpus))
+        if uploader is not None:
+            uploader.data = data
+            uploader.tick()
+
+    def on_stop() -> None:
+        if uploader is None:
+            return
+        try:
+            if not uploader.done:
+                uploader._wait = 0
+                uploader.tick()
+        finally:
+            uploader.client.close()
+
+    smp = _system.Sampler(
+        interval,
+        emit_sample,
+        on_start=on_start,
+        on_tick=uploader.tick if uploader is not None else None,
+        on_stop=on_stop if uploader is not None else None,
+        gpus=lambda: _system.open_gpus(),
+        disk_path=run_dir,
+    )
+    smp.start()
+    run._sampler = smp
 
 
 def _create_online(run: Run, s: Settings, client: Client, resume: Optional[str]) -> Optional[Dict[str, Any]]:

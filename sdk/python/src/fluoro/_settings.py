@@ -30,6 +30,8 @@ ENV = {
     "resume": "FLUORO_RESUME",
     "finish_timeout": "FLUORO_FINISH_TIMEOUT",
     "quiet": "FLUORO_QUIET",
+    "system_interval": "FLUORO_SYSTEM_INTERVAL",
+    "console": "FLUORO_CONSOLE",
 }
 
 _MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
@@ -65,6 +67,10 @@ class Settings:
     quiet: Optional[bool] = None  # print only warnings
     handle_signals: Optional[bool] = None  # mark the run killed on SIGTERM (True)
     git: Optional[bool] = None  # record the git commit, branch and remote (True)
+    system_interval: Optional[float] = None  # seconds between system-metric samples (2); 0 turns them off
+    x_disable_stats: Optional[bool] = None  # no system metrics at all (as wandb's setting)
+    console: Optional[str] = None  # "wrap" (tee stdout/stderr into the run; the default) or "off"
+    x_disable_meta: Optional[bool] = None  # do not record the environment (fluoro-metadata.json)
     config_dir: Optional[str] = None  # where login.json lives (~/.config/fluoro)
     transport: Optional[Transport] = None  # e.g. MockTransport in tests
 
@@ -86,7 +92,14 @@ _DEFAULTS: Dict[str, Any] = {
     "quiet": False,
     "handle_signals": True,
     "git": True,
+    "system_interval": 2.0,
+    "x_disable_stats": False,
+    "console": "wrap",
+    "x_disable_meta": False,
 }
+
+_CONSOLE = {"auto": "wrap", "wrap": "wrap", "on": "wrap", "redirect": "wrap", "true": "wrap"}
+_CONSOLE.update({"off": "off", "false": "off", "none": "off"})
 
 
 def config_dir(explicit: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> str:
@@ -199,6 +212,11 @@ def resolve(
                     raise UsageError("%s=%r: want seconds" % (var, raw)) from None
             elif name == "quiet":
                 val = _parse_bool(raw)
+            elif name == "system_interval":
+                try:
+                    val = float(raw)
+                except ValueError:
+                    raise UsageError("%s=%r: want seconds (0 turns system metrics off)" % (var, raw)) from None
             setattr(s, name, val)
     cdir = config_dir(s.config_dir, env)
     s.config_dir = cdir
@@ -231,4 +249,15 @@ def resolve(
     for k, v in _DEFAULTS.items():
         if getattr(s, k) is None:
             setattr(s, k, v)
+    c = s.console
+    if isinstance(c, bool):
+        c = "wrap" if c else "off"
+    con = _CONSOLE.get(str(c).strip().lower())
+    if con is None:
+        raise UsageError("console=%r: use 'wrap' (or 'auto') or 'off'" % (s.console,))
+    s.console = con
+    try:
+        s.system_interval = float(s.system_interval)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError("system_interval=%r: want seconds (0 turns them off)" % (s.system_interval,)) from None
     return s

@@ -1,0 +1,185 @@
+"""The run's environment: host, OS, Python, program, git, CPUs, GPUs, packages.
+
+``snapshot()`` runs on the caller's thread at ``init()`` and only copies what
+may change later (arguments, working directory): microseconds. ``collect()``
+does the slow part (``platform``, ``importlib.metadata``, the GPU models) on
+the ``fluoro-system`` thread. The result is saved as ``fluoro-metadata.json``
+under ``<run dir>/files/`` and uploaded as a run file by ``Uploader``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+from ._transport import Client, TransportError, quote
+
+FILE_NAME = "fluoro-metadata.json"
+MAX_PACKAGES = 5000
+MAX_ARG = 4096  # characters kept of one argument
+MAX_ARGS = 1000
+
+
+def snapshot() -> Dict[str, Any]:
+    """What must be read at init(): the program and its arguments, the working directory."""
+    argv = list(sys.argv) if sys.argv else []
+    d: Dict[str, Any] = {
+        "program": argv[0] if argv else "",
+        "args": [a[:MAX_ARG] for a in argv[1:MAX_ARGS]],
+        "executable": sys.executable,
+    }
+    try:
+        d["cwd"] = os.getcwd()
+    except OSError:  # pragma: no cover - the directory was removed
+        pass
+    return d
+
+
+def packages(limit: int = MAX_PACKAGES) -> List[str]:
+    """Installed distributions as name==version, sorted (the first on sys.path wins)."""
+    import importlib.metadata as md
+
+    seen: Dict[str, str] = {}
+    for dist in md.distributions():
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:
+            continue
+        if not name:
+            continue
+        key = name.lower().replace("_", "-")
+        if key not in seen:
+            seen[key] = "%s==%s" % (name, version)
+    out = sorted(seen.values(), key=str.lower)
+    return out[:limit]
+
+
+def _mem_total() -> Optional[float]:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(float(line.split()[1]) / (1024 * 1024), 2)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def collect(base: Dict[str, Any], gpus: Any = None) -> Dict[str, Any]:
+    """The full record: ``base`` (snapshot() plus what init() knew) and the slow parts."""
+    import platform
+    import socket
+
+    d: Dict[str, Any] = {}
+    try:
+        d["host"] = socket.gethostname()
+    except OSError:  # pragma: no cover
+        pass
+    try:
+        d["os"] = platform.platform()
+    except Exception:  # pragma: no cover
+        d["os"] = sys.platform
+    d["python"] = platform.python_version()
+    d["python_implementation"] = platform.python_implementation()
+    d.update(base)
+    d["cpu_count"] = os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            d["cpu_count_usable"] = len(os.sched_getaffinity(0))
+        except OSError:  # pragma: no cover
+            pass
+    mem = _mem_total()
+    if mem is not None:
+        d["memory_total_gb"] = mem
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if cvd is not None:
+        d["cuda_visible_devices"] = cvd
+    info: List[Dict[str, Any]] = []
+    if gpus is not None:
+        try:
+            info = list(gpus.info())
+        except Exception:
+            info = []
+    d["gpu_count"] = len(info)
+    if info:
+        d["gpus"] = info
+        names = sorted({str(g.get("name")) for g in info if g.get("name")})
+        if names:
+            d["gpu"] = ", ".join(names)
+    for var in ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_NODELIST"):
+        if os.environ.get(var):
+            d.setdefault("slurm", {})[var[6:].lower()] = os.environ[var]
+    try:
+        pk = packages()
+        d["packages"] = pk
+    except Exception:  # pragma: no cover - a broken site-packages
+        pass
+    return d
+
+
+def write(run_dir: str, meta: Dict[str, Any]) -> Optional[bytes]:
+    """Save the record under <run dir>/files/ (kept offline, for `fluoro sync` and people); returns its bytes."""
+    data = json.dumps(meta, indent=2, sort_keys=False, default=str).encode() + b"\n"
+    try:
+        d = os.path.join(run_dir, "files")
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, "." + FILE_NAME + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(d, FILE_NAME))
+    except OSError:
+        pass
+    return data
+
+
+class Uploader:
+    """PUTs one run file once the run exists on the server; retried with backoff, never raises.
+
+    ``ready()`` says the run exists (its create record was acknowledged) and
+    returns the (entity, project, run id) to upload to, or None.
+    """
+
+    def __init__(self, client: Client, name: str, ready: Callable[[], Optional[Any]], max_tries: int = 20) -> None:
+        self.client = client
+        self.name = name
+        self.ready = ready
+        self.data: Optional[bytes] = None
+        self.done = False
+        self.tries = 0
+        self.max_tries = max_tries
+        self._wait = 0  # ticks to skip before the next try
+        self.error: Optional[str] = None
+
+    def tick(self) -> bool:
+        """Try to upload (if due); True once there is nothing more to do."""
+        if self.done or self.data is None:
+            return self.done
+        if self._wait > 0:
+            self._wait -= 1
+            return False
+        ident = self.ready()
+        if ident is None:
+            return False
+        entity, project, run_id = ident
+        path = "/api/v1/projects/%s/%s/runs/%s/files/%s" % (quote(entity), quote(project), quote(run_id), self.name)
+        self.tries += 1
+        try:
+            resp = self.client.raw("PUT", path, self.data)
+            status: Optional[int] = resp.status
+        except (TransportError, OSError) as e:
+            status, self.error = None, str(e)
+        except Exception as e:  # a broken transport
+            status, self.error = None, repr(e)
+        if status is not None and 200 <= status < 300:
+            self.done = True
+        elif status is not None and 400 <= status < 500 and status not in (401, 403, 408, 425, 429):
+            self.done, self.error = True, "HTTP %d" % status  # permanent: not worth retrying
+        elif self.tries >= self.max_tries:
+            self.done = True
+        else:
+            self._wait = min(30, 2 ** min(self.tries, 5)) // 2 + random.randint(0, 1)
+        return self.done
