@@ -194,7 +194,7 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want.Pending == nil || len(want.Pending) == 0 {
+			if len(want.Pending) == 0 {
 				res, err := s.Sync(context.Background(), sp)
 				if err != nil || res.Sent != 0 {
 					t.Fatalf("sync of a fully acked spool = %+v, %v", res, err)
