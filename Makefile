@@ -53,9 +53,11 @@ $(VENV)/.installed: sdk/python/requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r sdk/python/requirements-test.txt
 	touch $@
 
-## test-python: the Python SDK's unit and end-to-end tests (against bin/fluoro, built by the fixture)
+## test-python: the Python SDK's unit and end-to-end tests (against bin/fluoro, built by the
+## fixture), and the benchmark harness's own unit tests (no peers needed)
 test-python: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q sdk/python/tests
+	$(VENV)/bin/python -m pytest -q bench/peers/tests
 
 ## test-web: Biome lint, tsc --noEmit and Vitest unit tests of the web UI
 test-web: web-deps

@@ -58,18 +58,18 @@ def _free_port() -> int:
 class Fluoro:
     """bin/fluoro on a free loopback port; `url` parsed from its stdout."""
 
-    def __init__(self, binary: pathlib.Path, data: pathlib.Path) -> None:
-        self.binary, self.data = binary, data
+    def __init__(self, binary: pathlib.Path, data: pathlib.Path, addr: str = "127.0.0.1:0") -> None:
+        self.binary, self.data, self.addr = binary, data, addr
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
     def start(self) -> float:
-        """Start and return seconds until it listened."""
+        """Start and return seconds until it listened (on `addr`; a restart keeps the port)."""
         self.data.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         env = {**os.environ, "FLUORO_ADMIN_API_KEY": FLUORO_KEY}
         self.proc = subprocess.Popen(
-            [str(self.binary), "server", "--addr", "127.0.0.1:0", "--data", str(self.data), "--log-level", "warn"],
+            [str(self.binary), "server", "--addr", self.addr, "--data", str(self.data), "--log-level", "warn"],
             stdout=subprocess.PIPE, text=True, env=env,
         )
         assert self.proc.stdout is not None
@@ -77,6 +77,7 @@ class Fluoro:
             m = re.search(r"listening on (http://\S+)", line)
             if m:
                 self.url = m.group(1)
+                self.addr = urllib.parse.urlsplit(self.url).netloc  # so that a restart binds the same port
                 break
         else:
             raise RuntimeError("fluoro exited before listening")
@@ -85,6 +86,18 @@ class Fluoro:
 
     def client(self) -> Http:
         return Http(self.url, {"Authorization": "Bearer " + FLUORO_KEY})
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Poll /readyz until it answers 200 (the store is open)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                Http(self.url).call("GET", "/readyz")
+                return
+            except (OSError, RuntimeError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"fluoro not ready after {timeout:.0f} s") from None
+                time.sleep(0.01)
 
     def sdk_env(self) -> dict[str, str]:
         return {"FLUORO_BASE_URL": self.url, "FLUORO_API_KEY": FLUORO_KEY, "FLUORO_ENTITY": ENTITY,
