@@ -203,10 +203,13 @@ func rawPoints(chunkPts chunk.Points, rowPts []history.Point, logPts []logPoint)
 	return out
 }
 
-// Scan implements history.Reader: every point of the series in r, in step
-// order. Chunks are decoded one at a time, so memory stays at a chunk plus
-// the (short) write log.
-func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range, fn func(history.Point) error) error {
+// walk visits a series in r chunk by chunk, in step order: for each chunk,
+// its decoded points within r, and the uncompacted points (write log, value
+// rows) that fall before the chunk's end and after the previous one's; a
+// last call with no chunk takes the rest. Memory stays at one chunk plus the
+// (short) write log.
+func (db *DB) walk(ctx context.Context, runPK int64, key string, r history.Range,
+	visit func(pts chunk.Points, rows []history.Point, logs []logPoint) error) error {
 	sr, err := db.openSeries(ctx, runPK, key)
 	if err != nil {
 		return err
@@ -227,11 +230,12 @@ func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range
 	if err != nil {
 		return err
 	}
-	// Walk the chunks in order; points from the log and value rows are
-	// merged into the chunk whose range they fall before or in.
 	sort.SliceStable(logPts, func(i, j int) bool { return logPts[i].step < logPts[j].step })
 	li, ri := 0, 0
 	emit := func(upTo int64, pts chunk.Points) error {
+		lo := sort.Search(pts.Len(), func(i int) bool { return pts.Steps[i] >= r.Min })
+		hi := sort.Search(pts.Len(), func(i int) bool { return pts.Steps[i] > r.Max })
+		in := chunk.Points{Steps: pts.Steps[lo:hi], Times: pts.Times[lo:hi], Values: pts.Values[lo:hi]}
 		lj := li
 		for lj < len(logPts) && logPts[lj].step <= upTo {
 			lj++
@@ -240,21 +244,9 @@ func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range
 		for rj < len(rowPts) && rowPts[rj].Step <= upTo {
 			rj++
 		}
-		var in chunk.Points
-		for i, s := range pts.Steps {
-			if s >= r.Min && s <= r.Max {
-				in.Steps = append(in.Steps, s)
-				in.Times = append(in.Times, pts.Times[i])
-				in.Values = append(in.Values, pts.Values[i])
-			}
-		}
-		for _, p := range rawPoints(in, rowPts[ri:rj], logPts[li:lj]) {
-			if err := fn(p); err != nil {
-				return err
-			}
-		}
+		rows, logs := rowPts[ri:rj], logPts[li:lj]
 		li, ri = lj, rj
-		return nil
+		return visit(in, rows, logs)
 	}
 	for _, c := range chunks {
 		pts, err := chunk.Decode(c.data)
@@ -266,6 +258,19 @@ func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range
 		}
 	}
 	return emit(math.MaxInt64, chunk.Points{})
+}
+
+// Scan implements history.Reader: every point of the series in r, in step
+// order.
+func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range, fn func(history.Point) error) error {
+	return db.walk(ctx, runPK, key, r, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
+		for _, p := range rawPoints(pts, rows, logs) {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Chart implements history.Charter: the series in r reduced to about limit
@@ -410,65 +415,21 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 // that no uncompacted point overlaps go out as decoded, without building a
 // point at a time; that is what makes full-resolution export fast.
 func (db *DB) ScanColumns(ctx context.Context, runPK int64, key string, r history.Range, fn func(chunk.Points) error) error {
-	sr, err := db.openSeries(ctx, runPK, key)
-	if err != nil {
-		return err
-	}
-	defer sr.close()
-	if !sr.found {
-		return nil
-	}
-	logPts, err := sr.logPoints(r)
-	if err != nil {
-		return err
-	}
-	rowPts, err := sr.valueRows(r)
-	if err != nil {
-		return err
-	}
-	chunks, err := sr.chunks(r, true)
-	if err != nil {
-		return err
-	}
-	sort.SliceStable(logPts, func(i, j int) bool { return logPts[i].step < logPts[j].step })
-	li, ri := 0, 0
-	emit := func(upTo int64, pts chunk.Points) error {
-		lo := sort.Search(pts.Len(), func(i int) bool { return pts.Steps[i] >= r.Min })
-		hi := sort.Search(pts.Len(), func(i int) bool { return pts.Steps[i] > r.Max })
-		in := chunk.Points{Steps: pts.Steps[lo:hi], Times: pts.Times[lo:hi], Values: pts.Values[lo:hi]}
-		lj := li
-		for lj < len(logPts) && logPts[lj].step <= upTo {
-			lj++
-		}
-		rj := ri
-		for rj < len(rowPts) && rowPts[rj].Step <= upTo {
-			rj++
-		}
-		if lj > li || rj > ri {
+	return db.walk(ctx, runPK, key, r, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
+		if len(rows) > 0 || len(logs) > 0 {
 			var merged chunk.Points
-			for _, p := range rawPoints(in, rowPts[ri:rj], logPts[li:lj]) {
+			for _, p := range rawPoints(pts, rows, logs) {
 				if p.Value.Kind == history.Number {
 					merged.Steps = append(merged.Steps, p.Step)
 					merged.Times = append(merged.Times, p.Time)
 					merged.Values = append(merged.Values, p.Value.Num)
 				}
 			}
-			in = merged
+			pts = merged
 		}
-		li, ri = lj, rj
-		if in.Len() == 0 {
+		if pts.Len() == 0 {
 			return nil
 		}
-		return fn(in)
-	}
-	for _, c := range chunks {
-		pts, err := chunk.Decode(c.data)
-		if err != nil {
-			return fmt.Errorf("scan %q: chunk at %d: %w", key, c.minStep, err)
-		}
-		if err := emit(c.maxStep, pts); err != nil {
-			return err
-		}
-	}
-	return emit(math.MaxInt64, chunk.Points{})
+		return fn(pts)
+	})
 }
