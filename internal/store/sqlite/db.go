@@ -80,8 +80,6 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	q.Add("_pragma", "query_only(1)")
-	// Readers map the file: chunk reads then cost no syscalls.
-	q.Add("_pragma", "mmap_size(268435456)")
 	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
