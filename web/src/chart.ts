@@ -134,21 +134,9 @@ export function buildPanelData(series: Series[], o: BuildOptions): PanelData {
     steps.set(run, { xs, steps: st });
     perRun.push({ run, xs, ys, sm: smoothing ? smooth(xs, ys, o.smoothing) : null });
   }
-  const xsAll = Float64Array.from(allX).sort();
-  const pos = new Map<number, number>();
-  xsAll.forEach((x, i) => {
-    pos.set(x, i);
-  });
+  const { xs: xsAll, place: scatter } = alignX(allX, (y) => !(o.logY && y <= 0));
   const columns: (number | null)[][] = [];
   const lines: Line[] = [];
-  const scatter = (xs: number[], ys: (number | null)[]) => {
-    const col: (number | null)[] = new Array(xsAll.length).fill(null);
-    for (let i = 0; i < xs.length; i++) {
-      const y = ys[i];
-      if (y != null && !(o.logY && y <= 0)) col[pos.get(xs[i]) as number] = y;
-    }
-    return col;
-  };
   for (const r of perRun) {
     columns.push(scatter(r.xs, r.ys));
     lines.push({ run: r.run, role: "raw" });
@@ -321,4 +309,26 @@ export function sections(keys: string[], search: string): [Section, string[]][] 
     out.get(sectionOf(k))?.push(k);
   }
   return [...out].filter(([, ks]) => ks.length > 0);
+}
+
+/**
+ * The sorted union of the x values of several series, and a function that
+ * places one series on it (null where the series has no point, or where keep
+ * refuses the value): the columnar shape uPlot draws.
+ */
+export function alignX(allX: Iterable<number>, keep: (y: number) => boolean) {
+  const xs = Float64Array.from(allX).sort();
+  const pos = new Map<number, number>();
+  xs.forEach((x, i) => {
+    pos.set(x, i);
+  });
+  const place = (sx: number[], ys: (number | null)[]) => {
+    const col: (number | null)[] = new Array(xs.length).fill(null);
+    for (let i = 0; i < sx.length; i++) {
+      const y = ys[i];
+      if (y != null && keep(y)) col[pos.get(sx[i]) as number] = y;
+    }
+    return col;
+  };
+  return { xs, place };
 }

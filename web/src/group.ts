@@ -6,7 +6,7 @@
 
 import type uPlot from "uplot";
 import type { BuildOptions, Line, NonFinite, PanelData, Series } from "./chart";
-import { toNumber, xValues } from "./chart";
+import { alignX, toNumber, xValues } from "./chart";
 import { flatten } from "./format";
 import { isSmoothing, smooth } from "./smoothing";
 
@@ -226,21 +226,9 @@ export function buildGroupPanelData(series: Series[], o: GroupOptions): PanelDat
   }
   const allX = new Set<number>();
   for (const { a } of aggs) for (const x of a.x) allX.add(x);
-  const xsAll = Float64Array.from(allX).sort();
-  const pos = new Map<number, number>();
-  xsAll.forEach((x, i) => {
-    pos.set(x, i);
-  });
+  const { xs: xsAll, place: scatter } = alignX(allX, (y) => Number.isFinite(y) && !(o.logY && y <= 0));
   const columns: (number | null)[][] = [];
   const lines: Line[] = [];
-  const scatter = (xs: number[], ys: number[]) => {
-    const col: (number | null)[] = new Array(xsAll.length).fill(null);
-    for (let i = 0; i < xs.length; i++) {
-      const y = ys[i];
-      if (Number.isFinite(y) && !(o.logY && y <= 0)) col[pos.get(xs[i]) as number] = y;
-    }
-    return col;
-  };
   for (const { g, a } of aggs) {
     columns.push(scatter(a.x, a.hi), scatter(a.x, a.lo), scatter(a.x, a.mean));
     lines.push({ run: g.id, role: "hi" }, { run: g.id, role: "lo" }, { run: g.id, role: "mean" });
