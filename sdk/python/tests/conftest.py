@@ -229,9 +229,29 @@ def run_script(
     )
 
 
-def spawn_script(code: str, env: Dict[str, str], cwd: Path) -> subprocess.Popen:
+def _default_signals() -> None:
+    # A CI runner may start us with SIGTERM/SIGINT ignored, and children
+    # inherit that; the SDK rightly leaves an ignored SIGTERM alone, so give the
+    # script the disposition a scheduler's SIGTERM would meet.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def spawn_script(code: str, env: Dict[str, str], cwd: Path, *, ignore_sigterm: bool = False) -> subprocess.Popen:
     path = cwd / ("script_%s.py" % secrets.token_hex(3))
     path.write_text(code)
+
+    def prepare() -> None:
+        _default_signals()
+        if ignore_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     return subprocess.Popen(
-        [sys.executable, str(path)], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(path)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=prepare,
     )

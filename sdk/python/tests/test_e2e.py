@@ -360,6 +360,20 @@ def test_sigterm_marks_killed_and_flushes(slurm: bool, server: Server, tmp_path:
     assert runs[0].summary.get("_fluoro") == ({"preempted": True} if slurm else None)
 
 
+def test_ignored_sigterm_stays_ignored(server: Server, tmp_path: Path, project: str) -> None:
+    # Started with SIGTERM ignored (nohup-style), the SDK must not take it over:
+    # the signal does nothing and the run finishes normally at exit.
+    script = SIGTERMED.replace("sys.argv[1]", repr(project)).replace("time.sleep(60)", "time.sleep(1.5)")
+    p = spawn_script(script, server.env(), tmp_path, ignore_sigterm=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    runs = list(api_for(server).runs(project))
+    assert len(runs) == 1 and runs[0].state == "finished"
+    assert sorted(s for _, s in all_points(runs[0])) == list(range(50))
+
+
 def test_login_file_then_init(server: Server, tmp_path: Path, project: str) -> None:
     assert fluoro.login(key=server.key, host=server.url, verify=True)
     run = fluoro.init(project=project, dir=str(tmp_path))  # no FLUORO_* set: the login file decides
