@@ -7,6 +7,8 @@ import json
 import math
 import os
 import sys
+import threading
+import time
 import types
 import warnings
 from pathlib import Path
@@ -373,6 +375,35 @@ def test_spool_is_written_before_sending(fake: FakeServer, tmp_path: Path) -> No
             run.flush(5)
     run.finish()
     assert seen and all(seen)
+
+
+def test_log_spools_on_the_callers_thread_when_the_spool_thread_is_stuck(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    pipe = run._pipe
+    assert pipe is not None
+    run.flush(5)
+    while not pipe.idle:  # let it reach its wait, then starve it of wake-ups
+        time.sleep(0.01)
+    real_wake = pipe.wake
+    pipe.wake = threading.Event()  # the thread waits on the old one: starved of wake-ups
+    try:
+        for i in range(5):
+            run.log({"a": i})
+        assert pipe.stats.catch_ups == 0  # not stuck for long yet: the rows wait in the queue
+        assert len(pipe.q) == 10
+        pipe.progress -= 10 * pipe.lag  # as if the thread had shown no sign of life since
+        run.log({"a": 5})
+        assert pipe.stats.catch_ups == 1 and not pipe.q
+        c = read_spool(run.dir)  # on disk before log() returned, with the thread still stuck
+        spooled = [r["step"] for rec in c.records if rec.body for r in json.loads(rec.body).get("history") or []]
+        assert spooled == [0, 1, 2, 3, 4, 5]
+        run.log({"a": 6})  # progress was just refreshed: back to the queue
+        assert pipe.stats.catch_ups == 1 and len(pipe.q) == 2
+    finally:
+        pipe.wake = real_wake
+        real_wake.set()
+    run.finish()
+    assert sorted(s for s, _ in rows(fake)) == list(range(7))
 
 
 def test_permanent_rejection_is_reported_once_and_skipped(

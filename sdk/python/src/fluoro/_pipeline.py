@@ -94,6 +94,7 @@ class Stats:
         self.retries = 0
         self.console = 0  # console lines spooled
         self.system = 0  # system samples spooled
+        self.catch_ups = 0  # times log() spooled on the caller's thread (catch_up)
 
 
 def _dumps_str(obj: Any) -> str:
@@ -167,6 +168,13 @@ class Pipeline:
         self._last_yield = 0.0
         self._seen = 0  # queue items popped + still queued, at the last _yield
 
+        # Held by whichever thread is turning queue entries into spooled
+        # batches: the spool thread, or the caller's in catch_up().
+        self._lock = threading.Lock()
+        self._halted = False  # a FINISH was handled: the spool thread stops
+        self.progress = time.time()  # wall time of the spool thread's last sign of life
+        self.lag = max(0.5, 2 * batch_interval)  # stuck for this long: log() spools itself
+
         self._cond = threading.Condition()
         self._pending: Deque[List[Any]] = collections.deque()  # [seq, kind, body|None, loc]
         self.acked = first_seq - 1
@@ -191,6 +199,12 @@ class Pipeline:
         """Queue a control item and wake the spool thread."""
         self.q.append(item)
         self.wake.set()
+
+    def nudge(self, now: float) -> None:
+        """Wake the idle spool thread; the wait for it to show progress starts now."""
+        if not self.wake.is_set():
+            self.progress = now
+            self.wake.set()
 
     def mark_acked(self, seq: int) -> None:
         """A record that was applied before the pipeline started (the init-time create)."""
@@ -253,6 +267,7 @@ class Pipeline:
         """In a forked child: no threads exist; forget everything without I/O."""
         self.dead = True
         self.q = collections.deque()
+        self._lock = threading.Lock()  # may have been held by the spool thread at fork time
         self._cond = threading.Condition()
         self._pending = collections.deque()
         self.wake = threading.Event()
@@ -289,6 +304,7 @@ class Pipeline:
 
     def _writer_loop(self) -> None:
         q = self.q
+        lock = self._lock
         popped = 0
         while True:
             if not q:
@@ -302,37 +318,80 @@ class Pipeline:
                 self.wake.clear()
                 if (self._abandon or self.dead) and not q:
                     return
-            n = 0  # queue entries popped (two per row)
-            while q and n < 10000:
-                # Take up to _BULK entries in one C call (the GIL is held throughout,
-                # so a row's two entries are never split by a concurrent log()).
-                k = min(len(q), _BULK)
-                items = list(starmap(q.popleft, repeat((), k)))
-                n += k
-                if not k & 1 and _DICT_ONLY.issuperset(map(type, items[1::2])):
-                    try:  # rows only: (ROW, step, time), values, (ROW, step, time), values, ...
-                        self._add_rows(items[0::2], items[1::2])
-                        if self._points >= self.max_points:
-                            self._flush()
-                    except Exception as e:  # a bug; must not stop the thread
+            with lock:
+                if self._halted:
+                    return
+                self.progress = time.time()
+                n, stop = self._drain(popped, 10000, True)
+                if stop:
+                    self._halted = True
+                    return
+                popped += n
+                busy = self._nrows or self._ops or self._side or self.summary.dirty
+                if busy and time.monotonic() - self._first >= self.interval:
+                    try:
+                        self._flush()
+                    except Exception as e:
                         self._report_once(
-                            "item", "dropped data after an internal error (%r); please report this" % (e,)
+                            "flush", "dropped a batch after an internal error (%r); please report this" % (e,)
                         )
-                else:
-                    extra = self._items(items)
-                    if extra < 0:
-                        return
-                    n += extra
+                self.progress = time.time()
+
+    def _drain(self, popped: int, limit: int, yields: bool) -> Tuple[int, bool]:
+        """Take up to about limit queue entries; returns (entries taken, whether to stop)."""
+        q = self.q
+        n = 0  # queue entries popped (two per row)
+        while q and n < limit:
+            # Take up to _BULK entries in one C call (the GIL is held throughout,
+            # so a row's two entries are never split by a concurrent log()).
+            k = min(len(q), _BULK)
+            items = list(starmap(q.popleft, repeat((), k)))
+            n += k
+            if not k & 1 and _DICT_ONLY.issuperset(map(type, items[1::2])):
+                try:  # rows only: (ROW, step, time), values, (ROW, step, time), values, ...
+                    self._add_rows(items[0::2], items[1::2])
+                    if self._points >= self.max_points:
+                        self._flush()
+                except Exception as e:  # a bug; must not stop the thread
+                    self._report_once("item", "dropped data after an internal error (%r); please report this" % (e,))
+            else:
+                extra = self._items(items)
+                if extra < 0:
+                    return n, True
+                n += extra
+            if yields:
                 self._yield(popped + n)
-            popped += n
-            busy = self._nrows or self._ops or self._side or self.summary.dirty
-            if busy and time.monotonic() - self._first >= self.interval:
-                try:
-                    self._flush()
-                except Exception as e:
-                    self._report_once(
-                        "flush", "dropped a batch after an internal error (%r); please report this" % (e,)
-                    )
+        return n, False
+
+    def catch_up(self) -> None:
+        """Spool what is queued on the caller's thread: the spool thread is stuck.
+
+        log() calls this when the spool thread has shown no progress for
+        ``lag`` seconds while rows wait, as happens when the machine's CPUs are
+        saturated and the thread rarely gets the GIL and a core together. The
+        rows are then encoded and appended to the spool here, so a kill -9
+        cannot take more than about ``lag`` seconds of logged rows with it. If
+        the spool thread is busy (holds the lock) it is making progress, and
+        this returns at once.
+        """
+        lock = self._lock
+        if not lock.acquire(False):
+            return
+        try:
+            if self._halted or self.dead:
+                return
+            self.stats.catch_ups += 1
+            _, stop = self._drain(0, len(self.q) + 1, False)
+            if stop:
+                self._halted = True
+                self.wake.set()
+            if self._nrows or self._ops or self._side or self.summary.dirty:
+                self._flush()
+        except Exception as e:  # never into the training loop
+            self._report_once("flush", "dropped a batch after an internal error (%r); please report this" % (e,))
+        finally:
+            self.progress = time.time()
+            lock.release()
 
     def _items(self, items: List[Any]) -> int:
         """Queue entries one by one; -1 when the thread must stop, else entries taken from q."""

@@ -94,7 +94,7 @@ class Run:
         self._summary_state = SummaryState()
         self._conv = Converter(self._warn_caller)
         self._warned: Set[str] = set()
-        self._max_queue = 2 * int(settings.max_queued_rows or 1_000_000)  # two queue entries per row
+        self._max_queue = 2 * int(settings.max_queued_rows or 100_000)  # two queue entries per row
         self._preempting = False
         self._final_state: Optional[str] = None
         self.id: str = ""
@@ -263,11 +263,14 @@ class Run:
             pipe = self._pipe
             q = pipe.q  # type: ignore[union-attr]
             if d:
-                q.extend(((ROW, self._step, _time()), d))
+                t = _time()
+                q.extend(((ROW, self._step, t), d))
                 if pipe.idle:  # type: ignore[union-attr]
-                    pipe.wake.set()  # type: ignore[union-attr]
+                    pipe.nudge(t)  # type: ignore[union-attr]
                 if len(q) > self._max_queue:
                     self._backpressure()
+                elif t - pipe.progress > pipe.lag:  # type: ignore[union-attr]
+                    pipe.catch_up()  # type: ignore[union-attr]
             self._step += 1
         except Exception as e:  # never into the training loop
             self._warn_once("internal", "log() failed internally and dropped a row (%r); please report this" % (e,))
@@ -319,8 +322,12 @@ class Run:
 
     def _wake(self) -> None:
         pipe = self._pipe
-        if pipe is not None and pipe.idle:
-            pipe.wake.set()
+        if pipe is not None:
+            t = _time()
+            if pipe.idle:
+                pipe.nudge(t)
+            if pipe.q and t - pipe.progress > pipe.lag:
+                pipe.catch_up()
 
     def _backpressure(self) -> None:
         """The spool thread is far behind: give it the GIL for a moment."""

@@ -57,7 +57,7 @@ class Settings:
     batch_interval: Optional[float] = None  # seconds a logged row may wait before it is sent (0.2)
     batch_max_points: Optional[int] = None  # values per batch before it is cut early (100k)
     segment_bytes: Optional[int] = None  # spool segment size before a new one starts (4 MiB)
-    max_queued_rows: Optional[int] = None  # rows waiting for the spool thread before log() yields (1M)
+    max_queued_rows: Optional[int] = None  # rows waiting for the spool thread before log() yields (100k, ~110 MB of 20-key rows)
     send_cache_bytes: Optional[int] = None  # spooled bytes also kept in RAM for sending (32 MiB)
     retry_backoff: Optional[float] = None  # first retry delay in seconds (0.25)
     retry_max_backoff: Optional[float] = None  # longest retry delay in seconds (5)
@@ -82,7 +82,7 @@ _DEFAULTS: Dict[str, Any] = {
     "batch_interval": 0.2,
     "batch_max_points": 100_000,
     "segment_bytes": 4 << 20,
-    "max_queued_rows": 1_000_000,
+    "max_queued_rows": 100_000,
     "send_cache_bytes": 32 << 20,
     "retry_backoff": 0.25,
     "retry_max_backoff": 5.0,
