@@ -11,6 +11,7 @@ import importlib.metadata
 import pathlib
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -49,6 +50,9 @@ def versions() -> dict[str, str]:
 
 def main() -> int:
     args = parse()
+    # A CI runner may start us with SIGTERM ignored; every server and worker we
+    # spawn would inherit that and shrug off the SIGTERM that stops it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     peerenv.ensure(pathlib.Path(args.venv), REPO / "sdk" / "python")
     import harness
     import report
