@@ -13,7 +13,7 @@ FUZZTIME  ?= 10s
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke bench-web clean bench bench-peers-smoke
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke bench-stress bench-web clean bench bench-peers-smoke
 
 all: build
 
@@ -107,6 +107,11 @@ bench-smoke: build-go
 	$(GO) run ./bench/ingest --fluoro $(BIN) --points 100000
 	$(GO) run ./bench/runs --fluoro $(BIN) --runs 200 --repeats 5
 	$(GO) run ./bench/history --fluoro $(BIN) --w9-steps 20000 --w6-runs 3 --w6-steps 20000 --repeats 3
+	$(GO) run ./bench/stress --fluoro $(BIN) --points 200000 --keys 20000
+
+## bench-stress: 10M points in one series and 1M distinct keys in one project (minutes)
+bench-stress: build-go
+	$(GO) run ./bench/stress --fluoro $(BIN)
 
 clean:
 	rm -rf bin test-output $(WEB)/dist $(WEB)/test-output
