@@ -72,6 +72,7 @@ type route struct {
 	Resp    string  // response schema name, for the spec
 	RespCT  string  // response content type when not JSON
 	Status  int     // success status (default 200)
+	OpID    string  // operationId when the generated one would repeat another's
 	h       handlerFunc
 }
 

@@ -347,7 +347,7 @@ func TestHistoryDownsampledKeepsSpikes(t *testing.T) {
 		}
 	}
 	keys := e.do("GET", "/api/v1/projects/admin/p/runs/r1/keys", nil)
-	if !strings.Contains(string(keys.body), `{"key":"loss","points":5000,"min_step":0,"max_step":4999}`) {
+	if !strings.Contains(string(keys.body), `{"key":"loss","points":5000,"min_step":0,"max_step":4999,"type":"number"}`) {
 		t.Errorf("keys = %s", keys.body)
 	}
 }

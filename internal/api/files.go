@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -12,6 +15,7 @@ import (
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/blob"
@@ -33,8 +37,40 @@ func checkFileName(name string) error {
 	return nil
 }
 
-func fileBlobKey(runPK int64, name string) string {
-	return fmt.Sprintf("runs/%d/files/%s", runPK, name)
+// Blob layout of run files. Contents are stored once per SHA-256 digest,
+// under sha256/<first 2 hex>/<other 62 hex>; the files table maps (run,
+// name) to the digest and its key. An upload streams into a temporary blob
+// under uploads/ while it is hashed, then is renamed to its digest key, or
+// dropped when that digest is already stored. Digest blobs are shared, so
+// replacing a file never deletes one: unreferenced digests wait for a
+// garbage collector (not written yet), which may also remove uploads/
+// left by a crash. Files uploaded before content addressing live under
+// runs/<run pk>/files/<name> (their row's blob key says so); such a blob
+// belongs to its one file and is deleted when that file is replaced.
+const (
+	digestPrefix = "sha256/"
+	uploadPrefix = "uploads/"
+	legacyPrefix = "runs/"
+)
+
+// digestKey is the blob key of content with the given hex SHA-256.
+func digestKey(sum string) string { return digestPrefix + sum[:2] + "/" + sum[2:] }
+
+// DigestHeader optionally carries the hex SHA-256 of an upload's content;
+// the server refuses the upload when the content does not match.
+const DigestHeader = "X-Fluoro-SHA256"
+
+// wantDigest reads DigestHeader: "" when absent, else 64 lowercase hex.
+func wantDigest(r *http.Request) (string, error) {
+	v := strings.TrimSpace(r.Header.Get(DigestHeader))
+	if v == "" {
+		return "", nil
+	}
+	v = strings.ToLower(v)
+	if _, err := hex.DecodeString(v); err != nil || len(v) != 2*sha256.Size {
+		return "", badData("%s: want the content's SHA-256 as 64 hex digits", DigestHeader)
+	}
+	return v, nil
 }
 
 type hashingReader struct {
@@ -48,6 +84,44 @@ func (h hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// putContent stores body under its digest and returns the digest, the
+// size and the blob key. When want is set and the content differs, it
+// stores nothing.
+func (a *API) putContent(ctx context.Context, body io.Reader, want string) (sum string, n int64, key string, err error) {
+	tmp := uploadPrefix + rand.Text()
+	h := sha256.New()
+	n, err = a.d.Blobs.Put(ctx, tmp, hashingReader{body, h})
+	if err != nil {
+		return "", 0, "", err
+	}
+	drop := func() {
+		if err := a.d.Blobs.Delete(context.WithoutCancel(ctx), tmp); err != nil {
+			a.d.Log.Warn("drop upload", "key", tmp, "err", err)
+		}
+	}
+	sum = hex.EncodeToString(h.Sum(nil))
+	if want != "" && sum != want {
+		drop()
+		return "", 0, "", badData("content SHA-256 is %s but %s says %s: the upload was damaged or the header is wrong; nothing was stored", sum, DigestHeader, want)
+	}
+	key = digestKey(sum)
+	switch _, err := a.d.Blobs.Stat(ctx, key); {
+	case err == nil:
+		drop() // stored already: same digest, same bytes
+	case errors.Is(err, blob.ErrNotFound):
+		// Two uploads of new content may race to here; either rename
+		// leaves the same bytes under the key.
+		if err := a.d.Blobs.Rename(ctx, tmp, key); err != nil {
+			drop()
+			return "", 0, "", err
+		}
+	default:
+		drop()
+		return "", 0, "", err
+	}
+	return sum, n, key, nil
+}
+
 func (a *API) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	run, err := a.run(r)
 	if err != nil {
@@ -57,20 +131,32 @@ func (a *API) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if err := checkFileName(name); err != nil {
 		return err
 	}
-	h := sha256.New()
-	key := fileBlobKey(run.PK, name)
-	n, err := a.d.Blobs.Put(r.Context(), key, hashingReader{r.Body, h})
+	want, err := wantDigest(r)
+	if err != nil {
+		return err
+	}
+	old, err := a.d.Store.File(r.Context(), run.PK, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	sum, n, key, err := a.putContent(r.Context(), r.Body, want)
 	if err != nil {
 		return err
 	}
 	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		ct = mime.TypeByExtension(path.Ext(name))
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		ct = typeByName(name)
 	}
-	f := store.File{RunPK: run.PK, Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), BlobKey: key,
-		ContentType: ct, UpdatedAt: a.now()}
+	f := store.File{RunPK: run.PK, Name: name, Size: n, SHA256: sum, BlobKey: key, ContentType: ct, UpdatedAt: a.now()}
 	if err := a.d.Store.PutFile(r.Context(), f); err != nil {
 		return err
+	}
+	// A pre-digest blob belonged to this file alone; digest blobs may be
+	// shared and stay.
+	if strings.HasPrefix(old.BlobKey, legacyPrefix) && old.BlobKey != key {
+		if err := a.d.Blobs.Delete(r.Context(), old.BlobKey); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			a.d.Log.Warn("delete replaced file blob", "key", old.BlobKey, "err", err)
+		}
 	}
 	writeJSON(w, http.StatusOK, a.fileJSON(r, run, f))
 	return nil
@@ -142,21 +228,119 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return a.serveFile(w, r, f, "attachment")
+}
+
+// getFile serves a run file's content to the browser (API key or session
+// cookie): inline, so the UI can show media in <img>, <video> or a
+// sandboxed <iframe>.
+func (a *API) getFile(w http.ResponseWriter, r *http.Request) error {
+	run, err := a.run(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := checkFileName(name); err != nil {
+		return err
+	}
+	f, err := a.d.Store.File(r.Context(), run.PK, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "run %s has no file %q", run.RunKey, name)
+	}
+	if err != nil {
+		return err
+	}
+	return a.serveFile(w, r, f, "inline")
+}
+
+// immutableAge is how long a browser may keep a file whose name embeds
+// its content digest without asking again.
+const immutableAge = 365 * 24 * time.Hour
+
+// namesDigest reports whether a file name embeds its content's SHA-256, in
+// full or as the 20-hex-digit prefix wandb puts in media file names: then
+// the name always means these bytes and may be cached as immutable.
+func namesDigest(name, sum string) bool {
+	return len(sum) == 2*sha256.Size && strings.Contains(strings.ToLower(name), sum[:20])
+}
+
+// mediaTypes covers the extensions media files get (docs/media.md) that Go's
+// built-in table lacks, so that audio and video play the same whether or not
+// the host has /etc/mime.types.
+var mediaTypes = map[string]string{
+	".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac", ".m4a": "audio/mp4",
+	".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime", ".bmp": "image/bmp",
+	".txt": "text/plain; charset=utf-8", ".csv": "text/csv; charset=utf-8", ".md": "text/markdown; charset=utf-8",
+}
+
+// typeByName guesses a Content-Type from a file name's extension; "" when
+// unknown (served as application/octet-stream).
+func typeByName(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t, ok := mediaTypes[ext]; ok {
+		return t
+	}
+	return mime.TypeByExtension(ext)
+}
+
+// servedType is the Content-Type a file is served with: the one recorded at
+// upload when it parses, else application/octet-stream (never sniffed).
+func servedType(ct string) string {
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return "application/octet-stream"
+	}
+	if s := mime.FormatMediaType(mt, params); s != "" {
+		return s
+	}
+	return "application/octet-stream"
+}
+
+// setUserContentHeaders marks a response as user content. Files are
+// whatever a training script wrote, HTML and SVG included, served from
+// Fluoro's own origin: the CSP sandbox gives such a document an opaque
+// origin even when it is opened directly, so its scripts (allowed: plotly
+// and bokeh exports need them) can neither read Fluoro's cookies and
+// storage nor call its API as the viewer; nosniff stops browsers from
+// running, say, a text/plain file as a script or a page; no-referrer keeps
+// the file's URL (entity, project, run) from the CDNs such a page loads.
+func setUserContentHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox allow-scripts")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// serveFile writes a file's content with byte ranges and conditional
+// requests (ETag = SHA-256) when the blob can seek. disposition is
+// "inline" or "attachment".
+func (a *API) serveFile(w http.ResponseWriter, r *http.Request, f store.File, disposition string) error {
 	rc, err := a.d.Blobs.Get(r.Context(), f.BlobKey)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	ct := f.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
+	h := w.Header()
+	setUserContentHeaders(h)
+	h.Set("Content-Type", servedType(f.ContentType))
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": path.Base(f.Name)}))
+	h.Set("ETag", `"`+f.SHA256+`"`)
+	if namesDigest(f.Name, f.SHA256) {
+		h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d, immutable", int(immutableAge.Seconds())))
+	} else {
+		h.Set("Cache-Control", "private, no-cache") // revalidate: the name may get new content
 	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(f.Name)}))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("ETag", `"`+f.SHA256+`"`)
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		http.ServeContent(w, r, "", f.UpdatedAt, rs)
+		return nil
+	}
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, `"`+f.SHA256+`"`) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
 	w.WriteHeader(http.StatusOK)
-	_, _ = io.Copy(w, rc)
+	if r.Method != http.MethodHead {
+		_, _ = io.Copy(w, rc)
+	}
 	return nil
 }

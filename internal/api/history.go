@@ -69,12 +69,43 @@ func stepRange(r *http.Request) (history.Range, error) {
 	return rg, nil
 }
 
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string) (bool, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badData("%s=%q: want true or false", name, s)
+	}
+	return b, nil
+}
+
 // keysParam reads keys=a,b; keys may also be repeated (key=a&key=b) when a
 // key contains a comma.
 func keysParam(r *http.Request) []string {
 	keys := splitList(r.URL.Query().Get("keys"))
 	keys = append(keys, r.URL.Query()["key"]...)
 	return keys
+}
+
+// steps lists the steps and times of one series, without its values.
+func (a *API) steps(r *http.Request, run store.Run, key string, rg history.Range, info map[string]history.KeyInfo) (seriesJSON, error) {
+	out := seriesJSON{Run: run.RunID, Key: key, Steps: []int64{}, Times: []float64{}, Values: []history.Value{}}
+	if _, ok := info[key]; !ok {
+		return out, nil
+	}
+	add := func(step int64, t float64) error {
+		out.Steps = append(out.Steps, step)
+		out.Times = append(out.Times, t)
+		out.Total++
+		return nil
+	}
+	if ss, ok := a.d.Store.(history.StepScanner); ok {
+		return out, ss.ScanSteps(r.Context(), run.PK, key, rg, add)
+	}
+	return out, a.d.Store.Scan(r.Context(), run.PK, key, rg, func(p history.Point) error { return add(p.Step, p.Time) })
 }
 
 // series reads one series, downsampled to points (0: every point).
@@ -246,9 +277,21 @@ func (a *API) runHistory(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badData("format=%q: use json, ndjson or binary", r.URL.Query().Get("format"))
 	}
+	stepsOnly, err := boolParam(r, "steps_only")
+	if err != nil {
+		return err
+	}
+	if stepsOnly && points > 0 {
+		return badData("steps_only lists every step in range: leave out points")
+	}
 	out := []seriesJSON{}
 	for _, k := range keys {
-		s, err := a.series(r, run, k, rg, points, info)
+		var s seriesJSON
+		if stepsOnly {
+			s, err = a.steps(r, run, k, rg, info)
+		} else {
+			s, err = a.series(r, run, k, rg, points, info)
+		}
 		if err != nil {
 			return err
 		}
@@ -327,6 +370,7 @@ type keyJSON struct {
 	Points  int64  `json:"points"`
 	MinStep int64  `json:"min_step"`
 	MaxStep int64  `json:"max_step"`
+	Type    string `json:"type"` // number, string, bool, json or a media "_type"
 }
 
 func (a *API) runKeys(w http.ResponseWriter, r *http.Request) error {
@@ -355,6 +399,16 @@ func (a *API) projectKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": ks})
+	// Names as before, plus the types of the keys that are not numbers:
+	// most keys are, and the UI charts those by default.
+	names := make([]string, 0, len(ks))
+	types := map[string]string{}
+	for _, k := range ks {
+		names = append(names, k.Key)
+		if k.Type != history.TypeNumber && k.Type != "" {
+			types[k.Key] = k.Type
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": names, "types": types})
 	return nil
 }

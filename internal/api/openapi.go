@@ -100,6 +100,9 @@ func (a *API) OpenAPI() ([]byte, error) {
 }
 
 func operationID(rt route) string {
+	if rt.OpID != "" {
+		return rt.OpID
+	}
 	p := strings.TrimPrefix(rt.Path, "/api/v1/")
 	p = pathParamRe.ReplaceAllString(p, "")
 	var b strings.Builder

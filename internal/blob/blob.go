@@ -30,9 +30,15 @@ type Attrs struct {
 // whole new one, and a Put that returned nil is durable.
 type Store interface {
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// Get opens a blob. Backends that can seek return an io.ReadSeekCloser,
+	// which lets HTTP serve byte ranges.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	Stat(ctx context.Context, key string) (Attrs, error)
 	Delete(ctx context.Context, key string) error
+	// Rename moves the blob at from to to, replacing any blob there, as
+	// atomically and durably as Put; ErrNotFound if from holds none. Uploads
+	// use it to file a blob under its content digest once it is known.
+	Rename(ctx context.Context, from, to string) error
 	// List returns the keys that start with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
 	Close() error

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strings"
 
 	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 )
@@ -65,6 +66,69 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	}
 }
 
+// Types of values, as Value.Type reports them. A JSON object's type is its
+// "_type" member instead ("histogram", "image-file", ...), when that is a
+// string.
+const (
+	TypeNumber = "number" // NaN and ±Inf included
+	TypeString = "string"
+	TypeBool   = "bool"
+	TypeJSON   = "json" // an array, or an object without a string "_type"
+)
+
+// Type says what a value holds, so that a UI can pick a panel for its key:
+// TypeNumber, TypeString, TypeBool, a JSON object's "_type" (media and
+// histograms: "image-file", "histogram", ...) or TypeJSON.
+func (v Value) Type() string {
+	switch v.Kind {
+	case Number:
+		return TypeNumber
+	case Bool:
+		return TypeBool
+	case JSON:
+		if t, ok := jsonType(v.Text); ok {
+			return t
+		}
+		return TypeJSON
+	default:
+		return TypeString
+	}
+}
+
+// jsonType returns the string "_type" member of a JSON object. Encoders
+// that sort keys (Go's, Python's with sort_keys) put it first or nearly so;
+// the members before it are skipped without being decoded into values.
+func jsonType(text string) (string, bool) {
+	const prefix = `{"_type":"`
+	if rest, ok := strings.CutPrefix(text, prefix); ok {
+		if i := strings.IndexByte(rest, '"'); i >= 0 && !strings.ContainsRune(rest[:i], '\\') {
+			return rest[:i], rest[:i] != ""
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(text))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if tok == "_type" {
+			var t string
+			if err := dec.Decode(&t); err != nil || t == "" {
+				return "", false
+			}
+			return t, true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
 // Field is one key and value of a row.
 type Field struct {
 	Key   string
@@ -91,6 +155,14 @@ type KeyInfo struct {
 	Points  int64
 	MinStep int64
 	MaxStep int64
+	Type    string // of the most recently written value: see Value.Type
+}
+
+// KeyType names a key of a project and the type of its most recently
+// written value (in any run).
+type KeyType struct {
+	Key  string
+	Type string
 }
 
 // Range bounds a query by step, inclusive at both ends.
@@ -127,5 +199,13 @@ type ColumnScanner interface {
 type Reader interface {
 	Scan(ctx context.Context, runPK int64, key string, r Range, fn func(Point) error) error
 	RunKeys(ctx context.Context, runPK int64) ([]KeyInfo, error)
-	ProjectKeys(ctx context.Context, projectPK int64) ([]string, error)
+	ProjectKeys(ctx context.Context, projectPK int64) ([]KeyType, error)
+}
+
+// StepScanner is implemented by backends that can list the steps (and wall
+// times) of a series without reading its values: which steps of a media key
+// hold an image, without loading every image's JSON. Callers fall back to
+// Scan.
+type StepScanner interface {
+	ScanSteps(ctx context.Context, runPK int64, key string, r Range, fn func(step int64, time float64) error) error
 }

@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		{"InvalidKeys", testInvalidKeys},
 		{"List", testList},
 		{"Delete", testDelete},
+		{"Rename", testRename},
+		{"SeekableGet", testSeekableGet},
 		{"ConcurrentPuts", testConcurrent},
 		{"UnicodeKeys", testUnicode},
 	}
@@ -148,6 +150,74 @@ func testDelete(t *testing.T, s blob.Store) {
 	}
 	if _, err := s.Get(context.Background(), "gone/soon"); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
+	}
+}
+
+func testRename(t *testing.T, s blob.Store) {
+	ctx := context.Background()
+	put(t, s, "uploads/tmp1", "content")
+	if err := s.Rename(ctx, "uploads/tmp1", "sha256/ab/cdef"); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	if got := get(t, s, "sha256/ab/cdef"); got != "content" {
+		t.Errorf("renamed blob = %q", got)
+	}
+	if _, err := s.Get(ctx, "uploads/tmp1"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Get(source) after Rename = %v, want ErrNotFound", err)
+	}
+	// Onto an existing key: replaced whole.
+	put(t, s, "uploads/tmp2", "newer")
+	if err := s.Rename(ctx, "uploads/tmp2", "sha256/ab/cdef"); err != nil {
+		t.Fatalf("Rename onto an existing key: %v", err)
+	}
+	if got := get(t, s, "sha256/ab/cdef"); got != "newer" {
+		t.Errorf("after Rename onto an existing key got %q", got)
+	}
+	keys, err := s.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"sha256/ab/cdef"}, keys); diff != "" {
+		t.Errorf("keys after renames (-want +got):\n%s", diff)
+	}
+	if err := s.Rename(ctx, "uploads/missing", "x"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Rename(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.Rename(ctx, "sha256", "x"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Rename(key prefix) = %v, want ErrNotFound", err)
+	}
+	for _, pair := range [][2]string{{"../x", "y"}, {"sha256/ab/cdef", "../escape"}, {"sha256/ab/cdef", "/abs"}, {"sha256/ab/cdef", "a\\b"}} {
+		if err := s.Rename(ctx, pair[0], pair[1]); !errors.Is(err, blob.ErrInvalidKey) {
+			t.Errorf("Rename(%q, %q) = %v, want ErrInvalidKey", pair[0], pair[1], err)
+		}
+	}
+	if got := get(t, s, "sha256/ab/cdef"); got != "newer" {
+		t.Errorf("refused renames changed the blob: %q", got)
+	}
+}
+
+// testSeekableGet checks the optional seeking: a backend whose Get returns
+// an io.Seeker must seek correctly (HTTP range requests rely on it).
+func testSeekableGet(t *testing.T, s blob.Store) {
+	put(t, s, "seek", "0123456789")
+	r, err := s.Get(context.Background(), "seek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rs, ok := r.(io.ReadSeeker)
+	if !ok {
+		t.Skip("Get does not return an io.ReadSeeker")
+	}
+	if n, err := rs.Seek(0, io.SeekEnd); err != nil || n != 10 {
+		t.Fatalf("Seek(end) = %d, %v", n, err)
+	}
+	if _, err := rs.Seek(4, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 3)
+	if _, err := io.ReadFull(rs, b); err != nil || string(b) != "456" {
+		t.Errorf("read after Seek = %q, %v", b, err)
 	}
 }
 

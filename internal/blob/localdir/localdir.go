@@ -165,6 +165,41 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// Rename implements blob.Store: a rename(2) within the directory, then an
+// fsync of both parent directories.
+func (d *Dir) Rename(ctx context.Context, from, to string) error {
+	src, err := d.path(from)
+	if err != nil {
+		return err
+	}
+	dst, err := d.path(to)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(src)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
+		return fmt.Errorf("rename %s: %w", from, blob.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("rename %s: %w", from, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", from, to, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", from, to, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", from, to, err)
+	}
+	if filepath.Dir(src) != filepath.Dir(dst) {
+		if err := syncDir(filepath.Dir(src)); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", from, to, err)
+		}
+	}
+	return nil
+}
+
 // List implements blob.Store.
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	keys := []string{}

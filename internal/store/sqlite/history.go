@@ -116,9 +116,16 @@ func (sr *seriesReader) chunkData(minStep int64) (chunk.Points, error) {
 }
 
 // valueRows returns points stored one row each (non-numeric values, and
-// numbers written before the chunk engine), in step order.
-func (sr *seriesReader) valueRows(r history.Range) ([]history.Point, error) {
-	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT step, wall, kind, num, txt FROM history
+// numbers written before the chunk engine), in step order. Without text,
+// strings and JSON values come back empty (fillText reads them later): a
+// chart of a media key keeps one value per bucket and need not read the
+// others, each up to 1 MiB.
+func (sr *seriesReader) valueRows(r history.Range, withText bool) ([]history.Point, error) {
+	txt := "txt"
+	if !withText {
+		txt = "NULL"
+	}
+	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT step, wall, kind, num, `+txt+` FROM history
 		WHERE run_id = ? AND key_id = ? AND step >= ? AND step <= ? ORDER BY step`, sr.run, sr.keyID, r.Min, r.Max)
 	if err != nil {
 		return nil, fmt.Errorf("read history rows: %w", err)
@@ -148,6 +155,31 @@ func (sr *seriesReader) valueRows(r history.Range) ([]history.Point, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// fillText reads the text of the string and JSON points in pts, which
+// came from valueRows without text.
+func (sr *seriesReader) fillText(pts []history.Point) error {
+	var st *sql.Stmt
+	for i := range pts {
+		if k := pts[i].Value.Kind; k != history.String && k != history.JSON {
+			continue
+		}
+		if st == nil {
+			var err error
+			st, err = sr.tx.PrepareContext(sr.ctx, `SELECT txt FROM history WHERE run_id = ? AND key_id = ? AND step = ?`)
+			if err != nil {
+				return fmt.Errorf("read history values: %w", err)
+			}
+			defer st.Close()
+		}
+		var txt sql.NullString
+		if err := st.QueryRowContext(sr.ctx, sr.run, sr.keyID, pts[i].Step).Scan(&txt); err != nil {
+			return fmt.Errorf("read history value at step %d: %w", pts[i].Step, err)
+		}
+		pts[i].Value.Text = txt.String
+	}
+	return nil
 }
 
 // rawPoints merges decoded chunk points, value rows and log points (in rising
@@ -208,7 +240,7 @@ func rawPoints(chunkPts chunk.Points, rowPts []history.Point, logPts []logPoint)
 // rows) that fall before the chunk's end and after the previous one's; a
 // last call with no chunk takes the rest. Memory stays at one chunk plus the
 // (short) write log.
-func (db *DB) walk(ctx context.Context, runPK int64, key string, r history.Range,
+func (db *DB) walk(ctx context.Context, runPK int64, key string, r history.Range, withText bool,
 	visit func(pts chunk.Points, rows []history.Point, logs []logPoint) error) error {
 	sr, err := db.openSeries(ctx, runPK, key)
 	if err != nil {
@@ -222,7 +254,7 @@ func (db *DB) walk(ctx context.Context, runPK int64, key string, r history.Range
 	if err != nil {
 		return err
 	}
-	rowPts, err := sr.valueRows(r)
+	rowPts, err := sr.valueRows(r, withText)
 	if err != nil {
 		return err
 	}
@@ -263,9 +295,22 @@ func (db *DB) walk(ctx context.Context, runPK int64, key string, r history.Range
 // Scan implements history.Reader: every point of the series in r, in step
 // order.
 func (db *DB) Scan(ctx context.Context, runPK int64, key string, r history.Range, fn func(history.Point) error) error {
-	return db.walk(ctx, runPK, key, r, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
+	return db.walk(ctx, runPK, key, r, true, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
 		for _, p := range rawPoints(pts, rows, logs) {
 			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ScanSteps implements history.StepScanner: the steps and times of the
+// series in r, in step order, without reading string or JSON values.
+func (db *DB) ScanSteps(ctx context.Context, runPK int64, key string, r history.Range, fn func(step int64, time float64) error) error {
+	return db.walk(ctx, runPK, key, r, false, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
+		for _, p := range rawPoints(pts, rows, logs) {
+			if err := fn(p.Step, p.Time); err != nil {
 				return err
 			}
 		}
@@ -294,7 +339,7 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 	if err != nil {
 		return out, err
 	}
-	rowPts, err := sr.valueRows(r)
+	rowPts, err := sr.valueRows(r, false)
 	if err != nil {
 		return out, err
 	}
@@ -337,9 +382,10 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 	}
 	total += int64(len(logPts) + len(rowPts))
 	// Small results (or short ranges) are exact: decode and downsample.
-	lo, hi := r.Min, r.Max
+	// Buckets span the data in r, not r itself (which may be All).
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	if len(blocks) > 0 {
-		lo, hi = max(lo, blocks[0].s.FirstStep), min(hi, blocks[len(blocks)-1].s.LastStep)
+		lo, hi = blocks[0].s.FirstStep, blocks[len(blocks)-1].s.LastStep
 	}
 	if len(logPts) > 0 {
 		lo, hi = min(lo, logPts[0].step), max(hi, logPts[len(logPts)-1].step)
@@ -347,6 +393,7 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 	if len(rowPts) > 0 {
 		lo, hi = min(lo, rowPts[0].Step), max(hi, rowPts[len(rowPts)-1].Step)
 	}
+	lo, hi = max(lo, r.Min), min(hi, r.Max)
 	if total == 0 {
 		return out, nil
 	}
@@ -405,6 +452,9 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 		}
 	}
 	out.Points = ds.Points()
+	if err := sr.fillText(out.Points); err != nil {
+		return out, err
+	}
 	out.Total = ds.Total()
 	out.Sampled = ds.Sampled()
 	return out, nil
@@ -415,7 +465,7 @@ func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Rang
 // that no uncompacted point overlaps go out as decoded, without building a
 // point at a time; that is what makes full-resolution export fast.
 func (db *DB) ScanColumns(ctx context.Context, runPK int64, key string, r history.Range, fn func(chunk.Points) error) error {
-	return db.walk(ctx, runPK, key, r, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
+	return db.walk(ctx, runPK, key, r, false, func(pts chunk.Points, rows []history.Point, logs []logPoint) error {
 		if len(rows) > 0 || len(logs) > 0 {
 			var merged chunk.Points
 			for _, p := range rawPoints(pts, rows, logs) {

@@ -22,11 +22,18 @@ const (
 	kindNaN    = 4 // SQLite turns NaN into NULL, so NaN gets its own kind
 )
 
-// keyCache maps (project, metric name) to metric_keys ids. It is updated
-// only after a commit, so a rolled-back group never leaves stale ids.
+// keyCache maps (project, metric name) to metric_keys ids and types. It is
+// updated only after a commit, so a rolled-back group never leaves stale
+// entries.
 type keyCache struct {
 	mu  sync.Mutex
-	ids map[keyRef]int64
+	ids map[keyRef]keyEntry
+}
+
+// keyEntry is a metric key's id and the type stored with it.
+type keyEntry struct {
+	id  int64
+	typ string
 }
 
 type keyRef struct {
@@ -36,18 +43,18 @@ type keyRef struct {
 
 const maxCachedKeys = 1 << 18
 
-func (c *keyCache) get(k keyRef) (int64, bool) {
+func (c *keyCache) get(k keyRef) (keyEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	id, ok := c.ids[k]
-	return id, ok
+	e, ok := c.ids[k]
+	return e, ok
 }
 
-func (c *keyCache) addAll(m map[keyRef]int64) {
+func (c *keyCache) addAll(m map[keyRef]keyEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ids == nil || len(c.ids)+len(m) > maxCachedKeys {
-		c.ids = make(map[keyRef]int64, len(m))
+		c.ids = make(map[keyRef]keyEntry, len(m))
 	}
 	for k, v := range m {
 		c.ids[k] = v
@@ -58,7 +65,7 @@ type ingestTx struct {
 	ctx       context.Context
 	tx        *sql.Tx
 	cache     *keyCache
-	newKeys   map[keyRef]int64
+	newKeys   map[keyRef]keyEntry
 	insHist   *sql.Stmt
 	updHist   *sql.Stmt
 	insKey    *sql.Stmt
@@ -66,6 +73,7 @@ type ingestTx struct {
 	insCons   *sql.Stmt
 	insSys    *sql.Stmt
 	upRunKeys *sql.Stmt
+	updKeyTyp *sql.Stmt
 	insLog    *sql.Stmt
 }
 
@@ -76,7 +84,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 		return nil, fmt.Errorf("apply batches: begin: %w", err)
 	}
 	defer tx.Rollback()
-	it := &ingestTx{ctx: ctx, tx: tx, cache: &db.keys, newKeys: map[keyRef]int64{}}
+	it := &ingestTx{ctx: ctx, tx: tx, cache: &db.keys, newKeys: map[keyRef]keyEntry{}}
 	if err := it.prepare(); err != nil {
 		return nil, err
 	}
@@ -108,13 +116,14 @@ func (it *ingestTx) prepare() error {
 			ON CONFLICT (run_id, key_id, step) DO NOTHING`},
 		{&it.updHist, `UPDATE history SET wall = ?, kind = ?, num = ?, txt = ? WHERE run_id = ? AND key_id = ? AND step = ?`},
 		{&it.insKey, `INSERT INTO metric_keys (project_id, name) VALUES (?, ?) ON CONFLICT (project_id, name) DO NOTHING`},
-		{&it.selKey, `SELECT id FROM metric_keys WHERE project_id = ? AND name = ?`},
+		{&it.selKey, `SELECT id, type FROM metric_keys WHERE project_id = ? AND name = ?`},
+		{&it.updKeyTyp, `UPDATE metric_keys SET type = ? WHERE id = ?`},
 		{&it.insCons, `INSERT INTO console (run_id, time, stream, line) VALUES (?, ?, ?, ?)`},
 		{&it.insSys, `INSERT INTO system_samples (run_id, time, metrics) VALUES (?, ?, ?)`},
 		{&it.insLog, `INSERT INTO hist_log (run_id, points, payload) VALUES (?, ?, ?)`},
-		{&it.upRunKeys, `INSERT INTO run_keys (run_id, key_id, points, min_step, max_step) VALUES (?, ?, ?, ?, ?)
+		{&it.upRunKeys, `INSERT INTO run_keys (run_id, key_id, points, min_step, max_step, type) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (run_id, key_id) DO UPDATE SET points = points + excluded.points,
-			min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step)`},
+			min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step), type = excluded.type`},
 	}
 	for _, s := range stmts {
 		st, err := it.tx.PrepareContext(it.ctx, s.sql)
@@ -127,27 +136,54 @@ func (it *ingestTx) prepare() error {
 }
 
 func (it *ingestTx) keyID(project int64, name string) (int64, error) {
-	ref := keyRef{project, name}
-	if id, ok := it.newKeys[ref]; ok {
-		return id, nil
+	e, err := it.key(keyRef{project, name})
+	return e.id, err
+}
+
+func (it *ingestTx) key(ref keyRef) (keyEntry, error) {
+	if e, ok := it.newKeys[ref]; ok {
+		return e, nil
 	}
-	if id, ok := it.cache.get(ref); ok {
-		return id, nil
+	if e, ok := it.cache.get(ref); ok {
+		return e, nil
 	}
-	if _, err := it.insKey.ExecContext(it.ctx, project, name); err != nil {
-		return 0, fmt.Errorf("insert metric key: %w", err)
+	if _, err := it.insKey.ExecContext(it.ctx, ref.project, ref.name); err != nil {
+		return keyEntry{}, fmt.Errorf("insert metric key: %w", err)
 	}
-	var id int64
-	if err := it.selKey.QueryRowContext(it.ctx, project, name).Scan(&id); err != nil {
-		return 0, fmt.Errorf("select metric key: %w", err)
+	var e keyEntry
+	if err := it.selKey.QueryRowContext(it.ctx, ref.project, ref.name).Scan(&e.id, &e.typ); err != nil {
+		return keyEntry{}, fmt.Errorf("select metric key: %w", err)
 	}
-	it.newKeys[ref] = id
-	return id, nil
+	it.newKeys[ref] = e
+	return e, nil
+}
+
+// setKeyType records typ as the project-wide type of a key, writing only
+// when it changes (numeric keys, the common case, never write).
+func (it *ingestTx) setKeyType(ref keyRef, typ string) error {
+	e, err := it.key(ref)
+	if err != nil || e.typ == typ {
+		return err
+	}
+	if _, err := it.updKeyTyp.ExecContext(it.ctx, typ, e.id); err != nil {
+		return fmt.Errorf("update metric key type: %w", err)
+	}
+	e.typ = typ
+	it.newKeys[ref] = e
+	return nil
 }
 
 type keyStat struct {
 	points   int64
 	min, max int64
+}
+
+// lastType is the type of the last value of a key in a batch (in row
+// order) and the row it came from.
+type lastType struct {
+	row  int
+	typ  string
+	name string
 }
 
 func encodeValue(v history.Value) (kind int, num any, txt any) {
@@ -196,6 +232,9 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	// turns them into chunks. Other values are stored one row per point.
 	numeric := map[int64][]logPoint{}
 	var numKeys []int64
+	var numNames []string
+	// Types of non-numeric values; a key without an entry is a number.
+	types := map[int64]lastType{}
 	count := func(kid, step int64) {
 		added++
 		s := stats[kid]
@@ -222,10 +261,12 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 			if f.Value.Kind == history.Number {
 				if _, ok := numeric[kid]; !ok {
 					numKeys = append(numKeys, kid)
+					numNames = append(numNames, f.Key)
 				}
 				numeric[kid] = append(numeric[kid], logPoint{row.Step, row.Time, f.Value.Num})
 				continue
 			}
+			types[kid] = lastType{row: i, typ: f.Value.Type(), name: f.Key}
 			kind, num, txt := encodeValue(f.Value)
 			r, err := it.insHist.ExecContext(ctx, b.RunPK, kid, row.Step, row.Time, kind, num, txt)
 			if err != nil {
@@ -235,6 +276,9 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 				// A late or repeated step: the newest value wins.
 				if _, err := it.updHist.ExecContext(ctx, row.Time, kind, num, txt, b.RunPK, kid, row.Step); err != nil {
 					return false, fmt.Errorf("update history: %w", err)
+				}
+				if _, ok := stats[kid]; !ok {
+					stats[kid] = &keyStat{min: row.Step, max: row.Step} // no new point; the type may change
 				}
 				continue
 			}
@@ -264,9 +308,28 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 			return false, fmt.Errorf("append history log: %w", err)
 		}
 	}
+	for kid, lt := range types {
+		if _, ok := numeric[kid]; ok && numberAfter(b.History, lt.row, lt.name) {
+			delete(types, kid) // a number was written last
+		}
+	}
 	for kid, s := range stats {
-		if _, err := it.upRunKeys.ExecContext(ctx, b.RunPK, kid, s.points, s.min, s.max); err != nil {
+		typ := history.TypeNumber
+		if lt, ok := types[kid]; ok {
+			typ = lt.typ
+			if err := it.setKeyType(keyRef{project, lt.name}, typ); err != nil {
+				return false, err
+			}
+		}
+		if _, err := it.upRunKeys.ExecContext(ctx, b.RunPK, kid, s.points, s.min, s.max, typ); err != nil {
 			return false, fmt.Errorf("update run keys: %w", err)
+		}
+	}
+	for i, k := range numKeys {
+		if _, ok := types[k]; !ok {
+			if err := it.setKeyType(keyRef{project, numNames[i]}, history.TypeNumber); err != nil {
+				return false, err
+			}
 		}
 	}
 	for _, l := range b.Console {
@@ -299,6 +362,19 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		return false, fmt.Errorf("update run after ingest: %w", err)
 	}
 	return false, nil
+}
+
+// numberAfter reports whether a row after rows[i] gives key a number: rare
+// (a key that changes type within a batch), so a plain search is fine.
+func numberAfter(rows []history.Row, i int, key string) bool {
+	for _, r := range rows[i+1:] {
+		for _, f := range r.Fields {
+			if f.Key == key && f.Value.Kind == history.Number {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // undoRecord removes the batch's dedup row so that a rejected batch is not

@@ -2,9 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fluoro-dev/fluoro/internal/history"
 	"github.com/fluoro-dev/fluoro/internal/store"
 	"github.com/fluoro-dev/fluoro/internal/store/sqlite"
 	"github.com/fluoro-dev/fluoro/internal/store/storetest"
@@ -33,5 +37,81 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 			t.Fatalf("open #%d: %v", i+1, err)
 		}
 		db.Close()
+	}
+}
+
+// TestKeyTypeBackfill checks migration 3 on data written before it: the
+// value row at the highest step gives a key its type, unless numeric
+// chunks reach past it.
+func TestKeyTypeBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fluoro.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.CreateUser(ctx, store.User{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateEntity(ctx, store.Entity{Name: "alice", Kind: "user", OwnerUserID: u.ID}); err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "r1"}, Resume: store.ResumeAllow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(s string) history.Value { return history.Value{Kind: history.String, Text: s} }
+	js := func(s string) history.Value { return history.Value{Kind: history.JSON, Text: s} }
+	rows := []history.Row{
+		{Step: 0, Fields: []history.Field{{Key: "loss", Value: history.NumberValue(1)}, {Key: "img", Value: js(`{"_type":"image-file"}`)},
+			{Key: "flip", Value: str("s")}, {Key: "flag", Value: history.Value{Kind: history.Bool, Num: 1}}, {Key: "arr", Value: js(`[1]`)}}},
+		{Step: 1, Fields: []history.Field{{Key: "img", Value: js(`{"_type":"histogram"}`)}, {Key: "flip", Value: history.NumberValue(2)}}},
+	}
+	if _, err := db.ApplyBatches(ctx, []store.Batch{{RunPK: run.PK, ProjectPK: run.ProjectPK, Writer: "w", History: rows}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Back to the schema before migration 3.
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`ALTER TABLE run_keys DROP COLUMN type`, `ALTER TABLE metric_keys DROP COLUMN type`, `DELETE FROM schema_migrations WHERE version = 3`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err = sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := map[string]string{"loss": "number", "img": "histogram", "flip": "number", "flag": "bool", "arr": "json"}
+	ks, err := db.RunKeys(ctx, run.PK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, k := range ks {
+		got[k.Key] = k.Type
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("run key types (-want +got):\n%s", diff)
+	}
+	pk, err := db.ProjectKeys(ctx, run.ProjectPK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for _, k := range pk {
+		got[k.Key] = k.Type
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("project key types (-want +got):\n%s", diff)
 	}
 }

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -56,6 +57,8 @@ func Run(t *testing.T, open Opener) {
 		{"LatePointsUpsert", testLatePoints},
 		{"DuplicateStepsInOneBatch", testDuplicateStepsInOneBatch},
 		{"ValueKinds", testValueKinds},
+		{"KeyTypes", testKeyTypes},
+		{"MediaSteps", testMediaSteps},
 		{"ConsoleAndSystem", testConsoleAndSystem},
 		{"Files", testFiles},
 		{"Settings", testSettings},
@@ -413,7 +416,7 @@ func testIngestHistory(t *testing.T, s store.Store, _ func() store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []history.KeyInfo{{Key: "lr", Points: 100, MinStep: 0, MaxStep: 99}, {Key: "train/loss", Points: 100, MinStep: 0, MaxStep: 99}}
+	want := []history.KeyInfo{{Key: "lr", Points: 100, MinStep: 0, MaxStep: 99, Type: "number"}, {Key: "train/loss", Points: 100, MinStep: 0, MaxStep: 99, Type: "number"}}
 	if diff := cmp.Diff(want, keys); diff != "" {
 		t.Errorf("RunKeys (-want +got):\n%s", diff)
 	}
@@ -736,6 +739,152 @@ func testValueKinds(t *testing.T, s store.Store, _ func() store.Store) {
 			(got.Num == want.Num || (math.IsNaN(got.Num) && math.IsNaN(want.Num)))
 		if !same {
 			t.Errorf("%s: got %+v, want %+v", k, got, want)
+		}
+	}
+}
+
+func jsonValue(text string) history.Value { return history.Value{Kind: history.JSON, Text: text} }
+
+// testKeyTypes: each key's type is that of its most recently written
+// value, per run (RunKeys) and per project (ProjectKeys).
+func testKeyTypes(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r1 := newRun(t, s, "p", "r1", nil)
+	r2 := newRun(t, s, "p", "r2", nil)
+	img := jsonValue(`{"_type":"image-file","path":"media/images/img_0_0123456789abcdef0123.png","sha256":"x"}`)
+	hist := jsonValue(`{"_type":"histogram","bins":[0,1,2],"values":[3,4]}`)
+	batches := []struct {
+		run  store.Run
+		rows []history.Row
+	}{
+		{r1, []history.Row{row(0, "loss", 1.0, "img", img, "hist", hist, "note", history.Value{Kind: history.String, Text: "hi"},
+			"flag", history.Value{Kind: history.Bool, Num: 1}, "arr", jsonValue(`[1,2]`), "flip", 1.0)}},
+		// flip: a string last in this batch, then a number in a later one.
+		{r1, []history.Row{row(1, "flip", history.Value{Kind: history.String, Text: "s"}), row(2, "loss", 0.5)}},
+		{r1, []history.Row{row(3, "flip", 2.0)}},
+		// mixed within one batch: the row order decides.
+		{r1, []history.Row{row(4, "mixed", 1.0), row(5, "mixed", jsonValue(`{"_type":"table-file"}`))}},
+		{r1, []history.Row{row(6, "mixed2", jsonValue(`{"_type":"table-file"}`)), row(7, "mixed2", 3.0)}},
+		// The same key as a number in another run, written later.
+		{r2, []history.Row{row(0, "note", 7.0), row(1, "img", jsonValue(`{"_type":"images/separated","count":2}`))}},
+		// A late replacement at an existing step changes the type too.
+		{r1, []history.Row{row(0, "hist", jsonValue(`{"_type":"fluoro.layer-norms","n":[1]}`))}},
+	}
+	for i, b := range batches {
+		if res := apply(t, s, store.Batch{RunPK: b.run.PK, ProjectPK: b.run.ProjectPK, Writer: "w", Seq: int64(i), History: b.rows}); res.Err != nil {
+			t.Fatalf("batch %d: %v", i, res.Err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		types := func(runPK int64) map[string]string {
+			ks, err := s.RunKeys(ctx, runPK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := map[string]string{}
+			for _, k := range ks {
+				m[k.Key] = k.Type
+			}
+			return m
+		}
+		want1 := map[string]string{"loss": "number", "img": "image-file", "hist": "fluoro.layer-norms", "note": "string",
+			"flag": "bool", "arr": "json", "flip": "number", "mixed": "table-file", "mixed2": "number"}
+		if diff := cmp.Diff(want1, types(r1.PK)); diff != "" {
+			t.Errorf("%s: r1 key types (-want +got):\n%s", when, diff)
+		}
+		if diff := cmp.Diff(map[string]string{"note": "number", "img": "images/separated"}, types(r2.PK)); diff != "" {
+			t.Errorf("%s: r2 key types (-want +got):\n%s", when, diff)
+		}
+		pk, err := s.ProjectKeys(ctx, r1.ProjectPK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []history.KeyType{{Key: "arr", Type: "json"}, {Key: "flag", Type: "bool"}, {Key: "flip", Type: "number"},
+			{Key: "hist", Type: "fluoro.layer-norms"}, {Key: "img", Type: "images/separated"}, {Key: "loss", Type: "number"},
+			{Key: "mixed", Type: "table-file"}, {Key: "mixed2", Type: "number"}, {Key: "note", Type: "number"}}
+		if diff := cmp.Diff(want, pk); diff != "" {
+			t.Errorf("%s: ProjectKeys (-want +got):\n%s", when, diff)
+		}
+	}
+	check("before settling")
+	settle(t, s)
+	check("after settling")
+	// Points of a replaced media value are not counted twice.
+	ks, _ := s.RunKeys(ctx, r1.PK)
+	for _, k := range ks {
+		if k.Key == "hist" && (k.Points != 1 || k.MinStep != 0 || k.MaxStep != 0) {
+			t.Errorf("hist after replacement: %+v", k)
+		}
+	}
+}
+
+// testMediaSteps: JSON values come back whole, a step range of one step
+// fetches one value, charts keep one value per bucket with its text, and
+// a StepScanner lists steps without values.
+func testMediaSteps(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	var rows []history.Row
+	for step := int64(0); step < 1000; step++ {
+		fields := []any{"loss", float64(step)}
+		if step%10 == 0 {
+			fields = append(fields, "img", jsonValue(fmt.Sprintf(`{"_type":"image-file","path":"media/images/img_%d.png"}`, step)))
+		}
+		rows = append(rows, row(step, fields...))
+	}
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1, History: rows})
+	for _, settled := range []bool{false, true} {
+		if settled {
+			settle(t, s)
+		}
+		var one []history.Point
+		if err := s.Scan(ctx, r.PK, "img", history.Range{Min: 420, Max: 420}, func(p history.Point) error {
+			one = append(one, p)
+			return nil
+		}); err != nil || len(one) != 1 || one[0].Value.Text != `{"_type":"image-file","path":"media/images/img_420.png"}` || one[0].Time != 1420 {
+			t.Errorf("settled=%v: value at step 420 = %+v, %v", settled, one, err)
+		}
+		if ch, ok := s.(history.Charter); ok {
+			c, err := ch.Chart(ctx, r.PK, "img", history.All, 40) // 10 buckets of 100 steps
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.Sampled || c.Total != 100 || len(c.Points) != 10 {
+				t.Fatalf("settled=%v: chart of img: sampled %v total %d, %d points", settled, c.Sampled, c.Total, len(c.Points))
+			}
+			for i, p := range c.Points {
+				want := fmt.Sprintf(`{"_type":"image-file","path":"media/images/img_%d.png"}`, i*100)
+				if p.Step != int64(i*100) || p.Value.Kind != history.JSON || p.Value.Text != want {
+					t.Errorf("settled=%v: chart point %d = %+v, want step %d %s", settled, i, p, i*100, want)
+				}
+			}
+		}
+		ss, ok := s.(history.StepScanner)
+		if !ok {
+			continue
+		}
+		for _, key := range []string{"img", "loss"} {
+			var steps []int64
+			var times []float64
+			if err := ss.ScanSteps(ctx, r.PK, key, history.Range{Min: 100, Max: 199}, func(step int64, tm float64) error {
+				steps = append(steps, step)
+				times = append(times, tm)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var want []int64
+			for _, p := range scanAll(t, s, r.PK, key) {
+				if p.Step >= 100 && p.Step <= 199 {
+					want = append(want, p.Step)
+				}
+			}
+			if diff := cmp.Diff(want, steps); diff != "" || len(times) != len(steps) || times[0] != 1100 {
+				t.Errorf("settled=%v: ScanSteps(%s) (-want +got):\n%s times %v", settled, key, diff, times)
+			}
 		}
 	}
 }
