@@ -36,7 +36,8 @@ type Deps struct {
 	Observer   Observer       // may be nil
 	SigningKey []byte         // HMAC key for signed file URLs
 	Sessions   *auth.Sessions // browser session cookies; nil: API keys only
-	MaxBody    int64
+	MaxBody    int64          // largest request body (default 32 MiB)
+	MaxFile    int64          // largest run file upload (default 5 GiB)
 	Log        *slog.Logger
 	Now        func() time.Time // defaults to time.Now
 }
@@ -72,6 +73,7 @@ type route struct {
 	Resp    string  // response schema name, for the spec
 	RespCT  string  // response content type when not JSON
 	Status  int     // success status (default 200)
+	Large   bool    // body limited by MaxFile rather than MaxBody (run file uploads)
 	OpID    string  // operationId when the generated one would repeat another's
 	h       handlerFunc
 }
@@ -90,6 +92,9 @@ func New(d Deps) *API {
 	}
 	if d.MaxBody <= 0 {
 		d.MaxBody = 32 << 20
+	}
+	if d.MaxFile <= 0 {
+		d.MaxFile = 5 << 30
 	}
 	a := &API{d: d, auth: &auth.Authenticator{Users: d.Store, Sessions: d.Sessions}, userNames: map[int64]string{}, stopping: make(chan struct{})}
 	a.routes = a.table()
@@ -143,7 +148,11 @@ func (a *API) wrap(rt route) http.Handler {
 				a.d.Observer.ObserveRequest(pattern, code, time.Since(start))
 			}
 		}()
-		r.Body = http.MaxBytesReader(sw, r.Body, a.d.MaxBody)
+		limit := a.d.MaxBody
+		if rt.Large {
+			limit = a.d.MaxFile
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, limit)
 		if !rt.Public {
 			// An API key, or the web UI's session cookie (with a CSRF check
 			// on anything that changes state).

@@ -41,7 +41,7 @@ type env struct {
 
 func newEnv(t *testing.T, maxBody int64) *env { return newEnvTB(t, maxBody) }
 
-func newEnvTB(t testing.TB, maxBody int64) *env {
+func newEnvTB(t testing.TB, maxBody int64, opts ...func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
@@ -49,6 +49,9 @@ func newEnvTB(t testing.TB, maxBody int64) *env {
 	cfg.Blobs = "file://" + filepath.Join(cfg.Data, "blobs")
 	cfg.AdminAPIKey = adminKey
 	cfg.MaxBody = maxBody
+	for _, o := range opts {
+		o(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.New(context.Background(), cfg, log, io.Discard)
 	if err != nil {

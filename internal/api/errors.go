@@ -65,7 +65,7 @@ func toAPIError(err error) *Error {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &maxErr):
-		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body over %d bytes: send smaller batches", maxErr.Limit)
+		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body over %d bytes: send smaller batches, or raise the server's limit (--max-body for API requests, --max-file for run files)", maxErr.Limit)
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return errorf(http.StatusUnauthorized, CodeUnauthorized, "%s", err)
 	case errors.Is(err, ingest.ErrBadBatch), errors.Is(err, store.ErrInvalid), errors.Is(err, blob.ErrInvalidKey):

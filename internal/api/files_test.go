@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fluoro-dev/fluoro/internal/blob/localdir"
+	"github.com/fluoro-dev/fluoro/internal/config"
 )
 
 func sha(b string) string {
@@ -284,5 +285,33 @@ func TestLegacyFileBlob(t *testing.T) {
 	}
 	if left := e.blobFiles("runs"); len(left) != 0 {
 		t.Errorf("the replaced legacy blob is still there: %v", left)
+	}
+}
+
+// TestFileSizeLimit: run files have their own limit (--max-file), above the
+// request body limit that guards JSON endpoints; an upload over it is a 413
+// that says which setting to raise, and stores nothing.
+func TestFileSizeLimit(t *testing.T) {
+	e := newEnvTB(t, 4096, func(c *config.Config) { c.MaxFile = 64 << 10 })
+	e.createRun("p", "r1")
+	put := "/api/v1/projects/admin/p/runs/r1/files/"
+	if r := e.do("PUT", put+"ok.bin", []byte(strings.Repeat("a", 32<<10))); r.status != http.StatusOK {
+		t.Fatalf("32 KiB file over max-body but under max-file: %d %s", r.status, r.body)
+	}
+	r := e.do("PUT", put+"big.bin", []byte(strings.Repeat("b", 100<<10)))
+	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), "65536") {
+		t.Fatalf("100 KiB file: %d %s", r.status, r.body)
+	}
+	files := e.do("GET", "/api/v1/projects/admin/p/runs/r1/files", nil)
+	if strings.Contains(string(files.body), "big.bin") {
+		t.Fatalf("a refused upload was listed: %s", files.body)
+	}
+	if left := e.blobFiles("uploads"); len(left) != 0 {
+		t.Fatalf("temporary blobs left behind: %v", left)
+	}
+	// JSON endpoints keep the small limit.
+	big := batchJSON("r1", 1, `[{"step":1,"values":{"s":"`+strings.Repeat("x", 8000)+`"}}]`)
+	if r := e.do("POST", "/api/v1/ingest", big); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("ingest over max-body: %d %s", r.status, r.body)
 	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	AdminUser   string // name of the local admin created at first start
 	AdminAPIKey string // preset admin key (secret); generated when empty
 	MaxBody     int64  // largest request body in bytes
+	MaxFile     int64  // largest run file upload in bytes
 	LogLevel    string // debug, info, warn, error
 }
 
@@ -69,6 +70,18 @@ func Settings() []Setting {
 					return fmt.Errorf("max-body %q: want a byte count of at least 1024", v)
 				}
 				c.MaxBody = n
+				return nil
+			},
+		},
+		{
+			Name: "max-file", Usage: "largest accepted run file upload in bytes", Flag: true, def: "5368709120",
+			get: func(c *Config) string { return strconv.FormatInt(c.MaxFile, 10) },
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 {
+					return fmt.Errorf("max-file %q: want a byte count of at least 1024", v)
+				}
+				c.MaxFile = n
 				return nil
 			},
 		},

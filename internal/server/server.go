@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.committer = ingest.NewCommitter(s.store, ingest.Options{Observer: s.metrics})
 	s.api = api.New(api.Deps{
 		Store: s.store, Blobs: s.blobs, Committer: s.committer, Hub: s.hub, Observer: s.metrics,
-		SigningKey: signing, Sessions: s.sessions, MaxBody: cfg.MaxBody, Log: log,
+		SigningKey: signing, Sessions: s.sessions, MaxBody: cfg.MaxBody, MaxFile: cfg.MaxFile, Log: log,
 	})
 	s.handler = s.routes()
 	return s, nil
