@@ -3,6 +3,7 @@
 // from Fluoro's own pages (the server's CSRF check for cookie sessions).
 
 import type { Series } from "./chart";
+import { fileUrl, parseLenientJSON } from "./media";
 import type { SystemSample } from "./system";
 
 export interface Run {
@@ -100,12 +101,18 @@ export const api = {
       method: "PATCH",
       body: JSON.stringify(body),
     }),
+  /** the project's keys and the types of its non-numeric ones (absent: numeric) */
   keys: (e: string, proj: string) =>
-    call<{ keys: string[] | null }>(`${p(e, proj)}/keys`).then((r) => r.keys ?? []),
+    call<{ keys: string[] | null; types?: Record<string, string> | null }>(`${p(e, proj)}/keys`).then(
+      (r) => ({
+        keys: r.keys ?? [],
+        types: r.types ?? {},
+      }),
+    ),
   runKeys: (e: string, proj: string, id: string) =>
-    call<{ keys: { key: string; points: number; min_step: number; max_step: number }[] | null }>(
-      `${p(e, proj)}/runs/${encodeURIComponent(id)}/keys`,
-    ).then((r) => r.keys ?? []),
+    call<{
+      keys: { key: string; points: number; min_step: number; max_step: number; type?: string }[] | null;
+    }>(`${p(e, proj)}/runs/${encodeURIComponent(id)}/keys`).then((r) => r.keys ?? []),
   history: (
     e: string,
     proj: string,
@@ -122,6 +129,23 @@ export const api = {
       (r) => r.series ?? [],
     );
   },
+  /** one run's history: every point in range, or (stepsOnly) only the steps that hold a value */
+  runHistory: (
+    e: string,
+    proj: string,
+    id: string,
+    q: { keys: string[]; stepsOnly?: boolean; minStep?: number; maxStep?: number },
+    signal?: AbortSignal,
+  ) => {
+    const u = new URLSearchParams();
+    for (const k of q.keys) u.append("key", k);
+    if (q.stepsOnly) u.set("steps_only", "true");
+    if (q.minStep != null) u.set("min_step", String(q.minStep));
+    if (q.maxStep != null) u.set("max_step", String(q.maxStep));
+    return call<{ series: Series[] | null }>(`${p(e, proj)}/runs/${encodeURIComponent(id)}/history?${u}`, {
+      signal,
+    }).then((r) => r.series ?? []);
+  },
   console: (e: string, proj: string, id: string, after: number) =>
     call<{ lines: { offset: number; time: number; stream: string; line: string }[] | null; next: number }>(
       `${p(e, proj)}/runs/${encodeURIComponent(id)}/console?after=${after}&limit=10000`,
@@ -132,7 +156,27 @@ export const api = {
       { signal },
     ).then((r) => r.samples ?? []),
   files: (e: string, proj: string, id: string) =>
-    call<{ files: { name: string; size: number; url: string; sha256?: string }[] | null }>(
-      `${p(e, proj)}/runs/${encodeURIComponent(id)}/files`,
-    ).then((r) => r.files ?? []),
+    call<{ files: RunFile[] | null }>(`${p(e, proj)}/runs/${encodeURIComponent(id)}/files`).then(
+      (r) => r.files ?? [],
+    ),
+  /** a run file's content as JSON (media tables, boxes, plotly figures, the environment) */
+  fileJSON: async <T = unknown>(e: string, proj: string, id: string, name: string, signal?: AbortSignal) => {
+    const res = await fetch(fileUrl(e, proj, id, name), {
+      credentials: "same-origin",
+      headers: { "X-Fluoro-Client": "web" },
+      signal,
+    });
+    if (!res.ok)
+      throw new ApiError(res.status, res.status === 404 ? "not_found" : "error", `${name}: ${res.status}`);
+    return parseLenientJSON(await res.text()) as T;
+  },
 };
+
+export interface RunFile {
+  name: string;
+  size: number;
+  url: string;
+  sha256?: string;
+  content_type?: string;
+  updated_at?: string;
+}

@@ -151,6 +151,18 @@ describe("panels", () => {
       ["other", ["lr"]],
     ]);
     expect(sections(["lr", "train/loss"], "LOSS")).toEqual([["train", ["train/loss"]]]);
+    expect(sectionOf("gradients/fc1.weight", "histogram")).toBe("gradients");
+    expect(sectionOf("parameters/_norms", "fluoro.layer-norms")).toBe("parameters");
+    expect(sectionOf("examples", "image-file")).toBe("media");
+    expect(sectionOf("samples/table", "table-file")).toBe("media");
+    expect(sectionOf("note", "string")).toBe("other");
+    expect(
+      sections(["examples", "val/img", "lr"], "", { examples: "image-file", "val/img": "image-file" }),
+    ).toEqual([
+      ["val", ["val/img"]],
+      ["media", ["examples"]],
+      ["other", ["lr"]],
+    ]);
   });
   it("formats durations and sizes requests", () => {
     expect(formatDuration(30)).toBe("30s");

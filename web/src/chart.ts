@@ -283,30 +283,43 @@ export function pointsFor(widthPx: number): number {
   return Math.max(400, Math.min(8000, Math.round(widthPx) * 4));
 }
 
-export type Section = "train" | "val" | "system" | "other";
+export type Section = "train" | "val" | "media" | "gradients" | "parameters" | "system" | "other";
 
-/** The panel section of a metric key. */
-export function sectionOf(key: string): Section {
+/**
+ * The panel section of a metric key. `types` (the keys endpoint's, non-numeric
+ * keys only) sends media without a known prefix to "media".
+ */
+export function sectionOf(key: string, type?: string): Section {
   const p = key.split("/")[0].toLowerCase();
-  if (!key.includes("/")) return "other";
+  const media = type != null && type !== "string" && type !== "bool" && type !== "number";
+  if (!key.includes("/")) return media ? "media" : "other";
   if (p === "train" || p === "training") return "train";
   if (p === "val" || p === "valid" || p === "validation" || p === "eval" || p === "test") return "val";
+  if (p === "gradients") return "gradients";
+  if (p === "parameters") return "parameters";
   if (p === "system" || p === "sys") return "system";
-  return "other";
+  return media ? "media" : "other";
 }
 
 /** Keys grouped by section in display order, filtered by a search string. */
-export function sections(keys: string[], search: string): [Section, string[]][] {
+export function sections(
+  keys: string[],
+  search: string,
+  types: Record<string, string> = {},
+): [Section, string[]][] {
   const q = search.trim().toLowerCase();
   const out = new Map<Section, string[]>([
     ["train", []],
     ["val", []],
+    ["media", []],
+    ["gradients", []],
+    ["parameters", []],
     ["system", []],
     ["other", []],
   ]);
   for (const k of [...keys].sort()) {
     if (q && !k.toLowerCase().includes(q)) continue;
-    out.get(sectionOf(k))?.push(k);
+    out.get(sectionOf(k, types[k]))?.push(k);
   }
   return [...out].filter(([, ks]) => ks.length > 0);
 }

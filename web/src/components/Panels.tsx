@@ -2,20 +2,27 @@
 // panels added by hand come first, in their own section. Removed and added
 // panels are the project's layout (localStorage, see layout.ts); collapsed
 // sections are remembered per project too. System metrics (their own
-// endpoint, in time) join the system/ section, drawn against time.
+// endpoint, in time) join the system/ section, drawn against time. Keys
+// the keys endpoint types as non-numeric (histograms, layer norms, media,
+// strings) get the panels of MediaPanels.tsx instead of a line plot.
 
 import { useMemo, useState } from "react";
 import { type Section, type Series, sections } from "../chart";
 import type { Band, RunGroup } from "../group";
 import { addPanel, type Layout, removePanel } from "../layout";
+import { panelKind } from "../media";
 import { systemX } from "../system";
 import type { XAxis } from "../url";
 import { LinePlot, type PlotView } from "./LinePlot";
+import { MediaPanel } from "./MediaPanels";
 
 const titles: Record<Section | "custom", string> = {
   custom: "Custom",
   train: "train/",
   val: "val/",
+  media: "Media",
+  gradients: "gradients/",
+  parameters: "parameters/",
   system: "system/",
   other: "Other",
 };
@@ -39,7 +46,13 @@ interface Props {
   setLayout?: (l: Layout) => void;
   /** system metrics of the drawn runs, by key (system/NAME) */
   system?: Map<string, Series[]>;
+  /** types of the non-numeric keys (histogram, image-file…); a key not here is numeric */
+  types?: Record<string, string>;
+  /** run configs, for media panels (the wandb client keeps mask class labels there) */
+  configs?: Map<string, Record<string, unknown>>;
 }
+
+const noTypes: Record<string, string> = {};
 
 function loadCollapsed(id: string): Record<string, boolean> {
   try {
@@ -65,9 +78,11 @@ export function Panels(p: Props) {
     [p.system, historyKeys],
   );
   const allKeys = useMemo(() => [...p.keys, ...systemKeys], [p.keys, systemKeys]);
+  const types = p.types ?? noTypes;
   const secs = sections(
     allKeys.filter((k) => !removed.has(k)),
     p.keySearch,
+    types,
   );
   const q = p.keySearch.trim().toLowerCase();
   const custom = (layout?.custom ?? []).filter((c) => !q || c.key.toLowerCase().includes(q));
@@ -78,6 +93,25 @@ export function Panels(p: Props) {
     extra: { panelId?: string; x?: XAxis; logY?: boolean; onRemove?: () => void } = {},
   ) => {
     const sys = !historyKeys.has(key) ? p.system?.get(key) : undefined;
+    const kind = sys ? "line" : panelKind(types[key]);
+    if (kind !== "line")
+      return (
+        <MediaPanel
+          key={extra.panelId ?? key}
+          panelId={extra.panelId}
+          entity={p.entity}
+          project={p.project}
+          metric={key}
+          kind={kind}
+          type={types[key]}
+          runs={p.runs}
+          names={p.names}
+          version={p.versions[key] ?? 0}
+          zoom={p.view.zoom}
+          configs={p.configs}
+          onRemove={extra.onRemove}
+        />
+      );
     const view =
       extra.x != null || extra.logY != null
         ? {

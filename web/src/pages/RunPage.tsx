@@ -1,13 +1,15 @@
-// One run: overview, config tree, summary, charts, live logs, files.
+// One run: overview, config tree, summary, charts (media too), live logs,
+// the environment it ran in (fluoro-metadata.json), files.
 
 import { useEffect, useMemo, useState } from "react";
-import { api, type Run } from "../api";
+import { api, type Run, type RunFile } from "../api";
 import type { Series } from "../chart";
 import type { PlotView } from "../components/LinePlot";
 import { Panels } from "../components/Panels";
 import { StateBadge } from "../components/RunsTable";
 import { flatten, formatBytes, formatRuntime, formatTime, formatValue, runtimeSeconds } from "../format";
 import { subscribe, throttle } from "../live";
+import { commandLine, fileUrl, type Metadata } from "../media";
 import { samplesToSeries, systemByKey } from "../system";
 import type { ViewState } from "../url";
 import { PlotToolbar } from "./Workspace";
@@ -20,12 +22,13 @@ interface Props {
   setView: (patch: Partial<ViewState>, push?: boolean) => void;
 }
 
-const tabs = ["overview", "config", "summary", "charts", "system", "logs", "files"] as const;
+const tabs = ["overview", "config", "summary", "charts", "system", "logs", "environment", "files"] as const;
 
 export function RunPage({ entity, project, runId, view, setView }: Props) {
   const [run, setRun] = useState<Run | null>(null);
   const [error, setError] = useState("");
   const [keys, setKeys] = useState<string[]>([]);
+  const [types, setTypes] = useState<Record<string, string>>({});
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [logTick, setLogTick] = useState(0);
   const tab = (tabs as readonly string[]).includes(view.tab) ? view.tab : "overview";
@@ -41,7 +44,14 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
       );
     const loadKeys = () =>
       api.runKeys(entity, project, runId).then(
-        (ks) => setKeys(ks.map((k) => k.key)),
+        (ks) => {
+          setKeys(ks.map((k) => k.key));
+          setTypes(
+            Object.fromEntries(
+              ks.filter((k) => k.type && k.type !== "number").map((k) => [k.key, k.type as string]),
+            ),
+          );
+        },
         () => {},
       );
     load();
@@ -72,6 +82,7 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
     () => new Map(run ? [[runId, Date.parse(run.created_at) / 1000]] : []),
     [runId, run?.created_at, run],
   );
+  const configs = useMemo(() => new Map([[runId, run?.config ?? {}]]), [runId, run?.config]);
   const plotView = useMemo(
     () => ({ x: view.x, smoothing: view.smoothing, logY: view.logY, zoom: view.zoom }),
     [view.x, view.smoothing, view.logY, view.zoom],
@@ -105,7 +116,7 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
       {tab === "summary" && <KeyValues data={run.summary} />}
       {tab === "charts" && (
         <>
-          <PlotToolbar view={view} setView={setView} keys={keys} />
+          <PlotToolbar view={view} setView={setView} keys={keys.filter((k) => !types[k])} />
           <Panels
             entity={entity}
             project={project}
@@ -117,6 +128,8 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
             view={plotView}
             versions={versions}
             onZoom={(zoom) => setView({ zoom }, true)}
+            types={types}
+            configs={configs}
           />
         </>
       )}
@@ -132,6 +145,7 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
         />
       )}
       {tab === "logs" && <Logs entity={entity} project={project} runId={runId} tick={logTick} />}
+      {tab === "environment" && <Environment run={run} />}
       {tab === "files" && <Files entity={entity} project={project} runId={runId} />}
     </div>
   );
@@ -359,26 +373,277 @@ function SystemTab(p: {
 }
 
 function Files({ entity, project, runId }: { entity: string; project: string; runId: string }) {
-  const [files, setFiles] = useState<{ name: string; size: number; url: string }[] | null>(null);
+  const [files, setFiles] = useState<RunFile[] | null>(null);
+  const [q, setQ] = useState("");
   useEffect(() => {
     api.files(entity, project, runId).then(setFiles, () => setFiles([]));
   }, [entity, project, runId]);
   if (!files) return <p className="muted">loading…</p>;
   if (files.length === 0) return <p className="muted">No files. Save some with wandb.save("path").</p>;
+  const shown = files
+    .filter((f) => !q || f.name.toLowerCase().includes(q.toLowerCase()))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const total = files.reduce((n, f) => n + f.size, 0);
   return (
-    <table className="kv">
+    <div className="files" data-testid="files">
+      <div className="toolbar">
+        <input
+          type="search"
+          placeholder="Search files"
+          aria-label="Search files"
+          value={q}
+          onChange={(e) => setQ(e.target.value)}
+        />
+        <span className="muted">
+          {files.length} files, {formatBytes(total)}
+        </span>
+      </div>
+      <table className="kv files-table">
+        <thead>
+          <tr>
+            <th>name</th>
+            <th>size</th>
+            <th>updated</th>
+            <th>SHA-256</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((f) => (
+            <tr key={f.name} data-file={f.name}>
+              <td className="mono">
+                <a
+                  href={fileUrl(entity, project, runId, f.name)}
+                  target="_blank"
+                  rel="noreferrer"
+                  title="Open"
+                >
+                  {f.name}
+                </a>
+              </td>
+              <td className="num">{formatBytes(f.size)}</td>
+              <td className="muted">{f.updated_at ? formatTime(f.updated_at) : ""}</td>
+              <td className="mono muted" title={f.sha256}>
+                {f.sha256 ? `${f.sha256.slice(0, 12)}…` : ""}
+              </td>
+              <td>
+                <a href={f.url} download={f.name.split("/").pop()}>
+                  download
+                </a>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** fluoro-metadata.json (written by the SDK at init) shown readably, and diff.patch when saved. */
+function Environment({ run }: { run: Run }) {
+  const [meta, setMeta] = useState<Metadata | null | "none">(null);
+  const [files, setFiles] = useState<RunFile[]>([]);
+  const [q, setQ] = useState("");
+  useEffect(() => {
+    const ctl = new AbortController();
+    api.fileJSON<Metadata>(run.entity, run.project, run.id, "fluoro-metadata.json", ctl.signal).then(
+      (m) => setMeta(m && typeof m === "object" ? m : "none"),
+      () => setMeta("none"),
+    );
+    api.files(run.entity, run.project, run.id).then(setFiles, () => {});
+    return () => ctl.abort();
+  }, [run.entity, run.project, run.id]);
+  if (meta === null) return <p className="muted">loading…</p>;
+  const m: Metadata = meta === "none" ? {} : meta;
+  const git = { ...(run.git ?? {}), ...(m.git ?? {}) };
+  const patch = files.find((f) => f.name === "diff.patch" || f.name.endsWith("/diff.patch"));
+  const cmd = commandLine(m);
+  const rows: [string, React.ReactNode][] = [
+    ["Host", m.host ?? run.host],
+    ["OS", m.os],
+    [
+      "Python",
+      m.python ? `${m.python}${m.python_implementation ? ` (${m.python_implementation})` : ""}` : "",
+    ],
+    ["Executable", m.executable],
+    ["Program", m.program ?? run.program],
+    ["Command", cmd ? <code key="c">{cmd}</code> : ""],
+    ["Working directory", m.cwd],
+    ["Started", m.started_at ? formatTime(m.started_at) : ""],
+    ["SDK", m.sdk],
+    ["Git remote", git.remote],
+    ["Git branch", git.branch],
+    [
+      "Git commit",
+      git.commit ? (
+        <span key="g">
+          <code data-testid="git-commit">{git.commit}</code>
+          {git.dirty ? <span className="badge nonfinite"> dirty</span> : null}
+        </span>
+      ) : (
+        ""
+      ),
+    ],
+    [
+      "Diff",
+      patch ? (
+        <a
+          key="d"
+          href={fileUrl(run.entity, run.project, run.id, patch.name)}
+          target="_blank"
+          rel="noreferrer"
+        >
+          {patch.name} ({formatBytes(patch.size)})
+        </a>
+      ) : git.dirty ? (
+        <span key="u" className="muted">
+          uncommitted changes (no diff.patch saved)
+        </span>
+      ) : (
+        ""
+      ),
+    ],
+    [
+      "CPUs",
+      m.cpu_count != null
+        ? `${m.cpu_count}${m.cpu_count_usable != null && m.cpu_count_usable !== m.cpu_count ? ` (${m.cpu_count_usable} usable)` : ""}`
+        : "",
+    ],
+    ["Memory", m.memory_total_gb != null ? `${m.memory_total_gb} GiB` : ""],
+    ["GPUs", m.gpu_count ? `${m.gpu_count} × ${m.gpu ?? "GPU"}` : m.gpu_count === 0 ? "none" : ""],
+    ["CUDA_VISIBLE_DEVICES", m.cuda_visible_devices],
+    [
+      "Slurm",
+      m.slurm
+        ? Object.entries(m.slurm)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ")
+        : "",
+    ],
+  ];
+  const known = new Set([
+    "host",
+    "os",
+    "python",
+    "python_implementation",
+    "executable",
+    "program",
+    "args",
+    "cwd",
+    "started_at",
+    "sdk",
+    "git",
+    "cpu_count",
+    "cpu_count_usable",
+    "memory_total_gb",
+    "gpu_count",
+    "gpu",
+    "gpus",
+    "cuda_visible_devices",
+    "slurm",
+    "packages",
+  ]);
+  const extra = Object.entries(m).filter(([k]) => !known.has(k));
+  const pk = (m.packages ?? []).filter((p) => !q || p.toLowerCase().includes(q.toLowerCase()));
+  return (
+    <div className="environment" data-testid="environment">
+      {meta === "none" && (
+        <p className="muted">
+          No fluoro-metadata.json for this run (the SDK writes it at init unless metadata is disabled): what
+          the server knows follows.
+        </p>
+      )}
+      <table className="kv">
+        <tbody>
+          {rows
+            .filter(([, v]) => v !== "" && v != null)
+            .map(([k, v]) => (
+              <tr key={k} data-field={k}>
+                <th>{k}</th>
+                <td>{v}</td>
+              </tr>
+            ))}
+          {extra.map(([k, v]) => (
+            <tr key={k} data-field={k}>
+              <th>{k}</th>
+              <td className="mono">{formatValue(v)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {m.gpus && m.gpus.length > 0 && <GpuTable gpus={m.gpus} />}
+      {patch && <PatchView run={run} name={patch.name} />}
+      {m.packages && m.packages.length > 0 && (
+        <details className="packages">
+          <summary>{m.packages.length} Python packages</summary>
+          <input
+            type="search"
+            placeholder="Search packages"
+            aria-label="Search packages"
+            value={q}
+            onChange={(e) => setQ(e.target.value)}
+          />
+          <ul className="mono small">
+            {pk.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </div>
+  );
+}
+
+function GpuTable({ gpus }: { gpus: Record<string, unknown>[] }) {
+  const cols = [...new Set(gpus.flatMap((g) => Object.keys(g)))];
+  return (
+    <table className="kv gpus">
+      <thead>
+        <tr>
+          {cols.map((c) => (
+            <th key={c}>{c}</th>
+          ))}
+        </tr>
+      </thead>
       <tbody>
-        {files.map((f) => (
-          <tr key={f.name}>
-            <th>
-              <a href={f.url} download>
-                {f.name}
-              </a>
-            </th>
-            <td>{formatBytes(f.size)}</td>
+        {gpus.map((g, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: GPUs are listed by index
+          <tr key={i}>
+            {cols.map((c) => (
+              <td key={c}>{formatValue(g[c])}</td>
+            ))}
           </tr>
         ))}
       </tbody>
     </table>
+  );
+}
+
+/** The uncommitted changes the run started with, fetched when opened. */
+function PatchView({ run, name }: { run: Run; name: string }) {
+  const [text, setText] = useState<string | null>(null);
+  const load = () => {
+    if (text != null) return;
+    setText("loading…");
+    fetch(fileUrl(run.entity, run.project, run.id, name), { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`${r.status}`))))
+      .then(
+        (t) =>
+          setText(t.length > 500_000 ? `${t.slice(0, 500_000)}\n… (cut: open the file for the rest)` : t),
+        (e: Error) => setText(`could not load ${name}: ${e.message}`),
+      );
+  };
+  return (
+    <details className="patch" onToggle={(e) => e.currentTarget.open && load()}>
+      <summary>{name}</summary>
+      <pre className="code diff">
+        {(text ?? "").split("\n").map((l, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: lines of a fixed text
+          <div key={i} className={l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : undefined}>
+            {l}
+          </div>
+        ))}
+      </pre>
+    </details>
   );
 }

@@ -29,6 +29,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   const [runs, setRuns] = useState<Run[] | null>(null);
   const [total, setTotal] = useState(0);
   const [keys, setKeys] = useState<string[]>([]);
+  const [types, setTypes] = useState<Record<string, string>>({});
   const [error, setError] = useState("");
   const [missing, setMissing] = useState(false);
   const [versions, setVersions] = useState<Record<string, number>>({});
@@ -62,7 +63,13 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   }, [entity, project, filter, view.sort, reload]);
 
   const loadKeys = useCallback(() => {
-    api.keys(entity, project).then(setKeys, () => {});
+    api.keys(entity, project).then(
+      (r) => {
+        setKeys(r.keys);
+        setTypes(r.types);
+      },
+      () => {},
+    );
   }, [entity, project]);
   useEffect(loadKeys, [loadKeys]);
 
@@ -115,6 +122,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     });
   }, [entity, project, loadKeys]);
 
+  const configs = useMemo(() => new Map((runs ?? []).map((r) => [r.id, r.config])), [runs]);
+  const numericKeys = useMemo(() => keys.filter((k) => !types[k]), [keys, types]);
   const names = useMemo(() => new Map((runs ?? []).map((r) => [r.id, r.name || r.id])), [runs]);
   const runStart = useMemo(
     () => new Map((runs ?? []).map((r) => [r.id, Date.parse(r.created_at) / 1000])),
@@ -338,7 +347,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
         />
       </aside>
       <main className="panels-pane">
-        <PlotToolbar view={view} setView={setView} keys={keys} />
+        <PlotToolbar view={view} setView={setView} keys={numericKeys} />
         <Panels
           entity={entity}
           project={project}
@@ -355,6 +364,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
           layout={layout}
           setLayout={setLayout}
           system={system}
+          types={types}
+          configs={configs}
         />
       </main>
     </div>
