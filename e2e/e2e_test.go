@@ -462,8 +462,17 @@ func TestGoSyncOfPythonSpool(t *testing.T) {
 	work := t.TempDir()
 	script := `
 import os, sys, fluoro
+class Media:  # the _fluoro_encode contract of fluoro's media classes
+    def _fluoro_encode(self, key, step):
+        name = "media/%s_%d.bin" % (key, step)
+        return {"_type": "fake-file", "path": name, "size": 3}, [(name, b"abc")]
 run = fluoro.init(project="gosync", entity="admin", id=sys.argv[1], mode="offline", dir=sys.argv[2], config={"lr": 0.1})
+with open(os.path.join(sys.argv[2], sys.argv[1] + ".txt"), "w") as f:
+    f.write("notes of " + sys.argv[1])
+run.save(os.path.join(sys.argv[2], sys.argv[1] + ".txt"), base_path=sys.argv[2], policy="now")
 for step in range(3000):
+    if step == 5:
+        fluoro.log({"sample": Media()}, commit=False)
     fluoro.log({"train/loss": 1.0 / (step + 1), "nan": float("nan") if step == 7 else step})
     if sys.argv[3] == "kill" and step == 2000:
         run.flush(30)
@@ -492,7 +501,8 @@ fluoro.finish()
 		id    string
 		steps int
 		state string
-	}{{"offline1", 3000, "finished"}, {"killed1", 2001, "crashed"}} {
+		mode  string
+	}{{"offline1", 3000, "finished", "finish"}, {"killed1", 2001, "crashed", "kill"}} {
 		var run struct {
 			State  string `json:"state"`
 			Points int64  `json:"points"`
@@ -503,6 +513,26 @@ fluoro.finish()
 		}
 		if run.State != c.state || run.Points < int64(2*c.steps) {
 			t.Errorf("%s: state %q points %d; want %q and at least %d", c.id, run.State, run.Points, c.state, 2*c.steps)
+		}
+		// The run files the SDK saved offline: the media file, the save()d file, the environment.
+		var files struct {
+			Files []struct {
+				Name string `json:"name"`
+				Size int64  `json:"size"`
+			} `json:"files"`
+		}
+		if err := json.Unmarshal(s.mustCall("GET", "/api/v1/projects/admin/gosync/runs/"+c.id+"/files", nil, 200), &files); err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]int64{}
+		for _, f := range files.Files {
+			names[f.Name] = f.Size
+		}
+		if names["media/sample_5.bin"] != 3 || names[c.id+".txt"] != int64(len("notes of "+c.id)) {
+			t.Errorf("%s: run files %v; want media/sample_5.bin and %s.txt", c.id, names, c.id)
+		}
+		if _, ok := names["fluoro-metadata.json"]; !ok && c.mode == "finish" {
+			t.Errorf("%s: no fluoro-metadata.json in %v", c.id, names)
 		}
 		var h struct {
 			Series []struct {

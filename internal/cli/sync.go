@@ -20,8 +20,9 @@ import (
 const syncUsage = `usage: fluoro sync [--url URL] [--key KEY] DIR...
 
 Sends what the Python SDK spooled but did not deliver (offline runs, runs
-killed mid-way, runs cut off from the server) and finishes runs whose
-process died as "crashed". DIR is a run directory, its spool/, or a folder
+killed mid-way, runs cut off from the server), uploads the run files it
+saved (media, save()d files, diff.patch, fluoro-metadata.json) and
+finishes runs whose process died as "crashed". DIR is a run directory, its spool/, or a folder
 holding run directories (e.g. ./fluoro). Safe to run twice, or while the
 run is still alive: the server applies each batch once.
 
@@ -135,6 +136,12 @@ func runSync(ctx context.Context, env Env, args []string) error {
 			continue
 		}
 		line := fmt.Sprintf("%s: %d of %d pending records sent", name, res.Sent, pending)
+		if res.Files > 0 {
+			line += fmt.Sprintf(", %d run files uploaded", res.Files)
+		}
+		if res.FilesLeft > 0 {
+			line += fmt.Sprintf(", %d run files left to the live process", res.FilesLeft)
+		}
 		if res.Refused > 0 {
 			line += fmt.Sprintf(", %d refused (first: %s)", res.Refused, res.FirstFail)
 		}

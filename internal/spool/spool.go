@@ -62,6 +62,11 @@ type Spool struct {
 	Records   []Record // in seq order
 	HasFinish bool
 	Skipped   int // lines of unknown kind
+
+	Files        []File // run files of spool/files.idx: each name's latest record
+	HasFileIndex bool   // whether spool/files.idx exists
+	FilesTorn    bool   // whether its last line is torn
+	FilesErr     error  // a file index this package cannot read (its files are not uploaded)
 }
 
 // Read parses the spool of a run directory (one that holds spool/) or a
@@ -93,6 +98,9 @@ func Read(dir string) (*Spool, error) {
 		}
 	}
 	sort.SliceStable(sp.Records, func(i, j int) bool { return sp.Records[i].Seq < sp.Records[j].Seq })
+	if err := sp.readFiles(); err != nil {
+		return nil, err
+	}
 	return sp, nil
 }
 
@@ -229,4 +237,116 @@ func (sp *Spool) Request(r Record, entity string) Request {
 		body = append(append([]byte(`{"entity":`), q...), body[len(`{"entity":""`):]...)
 	}
 	return Request{"POST", "/api/v1/ingest", body}
+}
+
+// FileIndexName is the spool's index of run files (docs/spool.md, "Run
+// files"): JSON lines saying which files under <run dir>/files/ are to be
+// uploaded, and which were.
+const FileIndexName = "files.idx"
+
+// FilesVersion is the file index format this package reads.
+const FilesVersion = 1
+
+// File is the latest record of one run file in the file index.
+type File struct {
+	Name   string
+	SHA256 string
+	Size   int64
+	Acked  bool // uploaded (or refused for good) with this content
+}
+
+// RunDir is the run directory that holds the spool (and files/).
+func (sp *Spool) RunDir() string {
+	return filepath.Dir(sp.Dir)
+}
+
+// readFiles parses spool/files.idx when there is one: for each name, its
+// latest record, in the order of those records.
+func (sp *Spool) readFiles() error {
+	data, err := os.ReadFile(filepath.Join(sp.Dir, FileIndexName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read file index: %w", err)
+	}
+	sp.HasFileIndex = true
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		sp.FilesTorn = true
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var rec struct {
+			Version *int    `json:"fluoro_files"`
+			File    *string `json:"file"`
+			Ack     *string `json:"file_ack"`
+			SHA256  string  `json:"sha256"`
+			Size    int64   `json:"size"`
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if json.Unmarshal(line, &rec) != nil {
+			sp.Skipped++
+			continue
+		}
+		switch {
+		case rec.Version != nil:
+			if *rec.Version != FilesVersion {
+				sp.Files = nil
+				sp.FilesErr = fmt.Errorf("file index: format %d; this fluoro reads version %d", *rec.Version, FilesVersion)
+				return nil
+			}
+		case rec.File != nil:
+			sp.Files = slicesDeleteName(sp.Files, *rec.File)
+			sp.Files = append(sp.Files, File{Name: *rec.File, SHA256: rec.SHA256, Size: rec.Size})
+		case rec.Ack != nil:
+			for i := range sp.Files {
+				if sp.Files[i].Name == *rec.Ack && sp.Files[i].SHA256 == rec.SHA256 {
+					sp.Files[i].Acked = true
+				}
+			}
+		default:
+			sp.Skipped++
+		}
+	}
+	return nil
+}
+
+func slicesDeleteName(fs []File, name string) []File {
+	out := fs[:0]
+	for _, f := range fs {
+		if f.Name != name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// PendingFiles returns the run files whose latest content is not uploaded,
+// in the order of their latest records.
+func (sp *Spool) PendingFiles() []File {
+	var out []File
+	for _, f := range sp.Files {
+		if !f.Acked {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// FileRequest returns the upload request of a run file, without its body
+// (the content of <run dir>/files/<name>).
+func (sp *Spool) FileRequest(f File, entity string) Request {
+	segs := strings.Split(f.Name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	run := "/api/v1/projects/" + url.PathEscape(entity) + "/" + url.PathEscape(sp.Header.Project) + "/runs/" + url.PathEscape(sp.Header.RunID)
+	return Request{"PUT", run + "/files/" + strings.Join(segs, "/"), nil}
+}
+
+// FilePath is where a run file's content is kept.
+func (sp *Spool) FilePath(name string) string {
+	return filepath.Join(sp.RunDir(), "files", filepath.FromSlash(name))
 }

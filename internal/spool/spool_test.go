@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,6 +42,14 @@ type expected struct {
 	ViewerEntity string `json:"viewer_entity"`
 	HasFinish    bool   `json:"has_finish"`
 	AfterSync    string `json:"after_sync"`
+	FilesPending []struct {
+		Name   string `json:"name"`
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+		Method string `json:"method"`
+		Path   string `json:"path"`
+	} `json:"files_pending"`
+	FilesDone []string `json:"files_done"`
 }
 
 func vectorNames(t *testing.T) []string {
@@ -114,6 +123,27 @@ func TestVectors(t *testing.T) {
 				if diff := cmp.Diff([]string{w.Method, w.Path, w.Body}, got); diff != "" || pending[i].Seq != w.Seq {
 					t.Errorf("pending %d (seq %d) (-want +got):\n%s", i, w.Seq, diff)
 				}
+			}
+			files := sp.PendingFiles()
+			if len(files) != len(want.FilesPending) {
+				t.Fatalf("%d pending files, want %d", len(files), len(want.FilesPending))
+			}
+			for i, w := range want.FilesPending {
+				req := sp.FileRequest(files[i], want.ViewerEntity)
+				got := []any{files[i].Name, files[i].SHA256, files[i].Size, req.Method, req.Path}
+				if diff := cmp.Diff([]any{w.Name, w.SHA256, w.Size, w.Method, w.Path}, got); diff != "" {
+					t.Errorf("pending file %d (-want +got):\n%s", i, diff)
+				}
+			}
+			var done []string
+			for _, f := range sp.Files {
+				if f.Acked {
+					done = append(done, f.Name)
+				}
+			}
+			sort.Strings(done)
+			if len(done)+len(want.FilesDone) > 0 && !cmp.Equal(done, want.FilesDone) {
+				t.Errorf("files done = %v, want %v", done, want.FilesDone)
 			}
 		})
 	}
@@ -216,6 +246,25 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sync: %v", err)
 			}
+			if res.Files != len(want.FilesPending) {
+				t.Errorf("sync uploaded %d files, want %d", res.Files, len(want.FilesPending))
+			}
+			for _, f := range want.FilesPending {
+				var list struct {
+					Files []struct {
+						Name   string `json:"name"`
+						SHA256 string `json:"sha256"`
+					} `json:"files"`
+				}
+				get(t, hs.URL+"/api/v1/projects/admin/"+sp.Header.Project+"/runs/"+sp.Header.RunID+"/files", &list)
+				found := false
+				for _, g := range list.Files {
+					found = found || (g.Name == f.Name && g.SHA256 == f.SHA256)
+				}
+				if !found {
+					t.Errorf("file %s (%s) not on the server: %+v", f.Name, f.SHA256, list.Files)
+				}
+			}
 			if !res.Owner || res.Sent+res.Refused != len(want.Pending) {
 				t.Errorf("sync result %+v, want %d records sent", res, len(want.Pending))
 			}
@@ -235,13 +284,60 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := len(sp2.Pending()); n != 0 {
-				t.Errorf("after sync %d records still pending", n)
+			if n := len(sp2.Pending()) + len(sp2.PendingFiles()); n != 0 {
+				t.Errorf("after sync %d records or files still pending", n)
 			}
 			res2, err := s.Sync(context.Background(), sp2)
 			if err != nil || res2.Sent != 0 || writes.Load() != before {
 				t.Errorf("second sync = %+v, %v, %d writes; want nothing", res2, err, writes.Load()-before)
 			}
 		})
+	}
+}
+
+// TestSyncUploadsLegacyMetadata: a run directory written before the file
+// index existed still gets its files/fluoro-metadata.json uploaded, once.
+func TestSyncUploadsLegacyMetadata(t *testing.T) {
+	hs, writes := startServer(t)
+	dir := copyDir(t, filepath.Join(vectors, "offline"))
+	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := []byte(`{"python": "3.11"}` + "\n")
+	if err := os.WriteFile(filepath.Join(dir, "files", "fluoro-metadata.json"), meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &spool.Syncer{BaseURL: hs.URL, Key: key}
+	sp, err := spool.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.HasFileIndex || len(sp.PendingFiles()) != 0 {
+		t.Fatalf("an old spool has no file index: %+v", sp.Files)
+	}
+	res, err := s.Sync(context.Background(), sp)
+	if err != nil || res.Files != 1 {
+		t.Fatalf("sync = %+v, %v; want 1 file", res, err)
+	}
+	var list struct {
+		Files []struct {
+			Name string `json:"name"`
+			Size int64  `json:"size"`
+		} `json:"files"`
+	}
+	get(t, hs.URL+"/api/v1/projects/admin/vectors/runs/offline01/files", &list)
+	if len(list.Files) != 1 || list.Files[0].Name != "fluoro-metadata.json" || list.Files[0].Size != int64(len(meta)) {
+		t.Errorf("files on the server: %+v", list.Files)
+	}
+	sp2, err := spool.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sp2.HasFileIndex || len(sp2.Files) != 1 || !sp2.Files[0].Acked {
+		t.Errorf("index after sync: %+v", sp2.Files)
+	}
+	before := writes.Load()
+	if res, err := s.Sync(context.Background(), sp2); err != nil || res.Files != 0 || writes.Load() != before {
+		t.Errorf("second sync = %+v, %v, %d writes", res, err, writes.Load()-before)
 	}
 }

@@ -3,6 +3,8 @@ package spool
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -36,6 +39,8 @@ type Result struct {
 	Finished  string // state the run was finished with by this sync, if any
 	Owner     bool   // whether this sync owned the spool (its writer was gone)
 	FirstFail string // the first refusal, for the report
+	Files     int    // run files uploaded
+	FilesLeft int    // run files not uploaded (the run is alive: its process uploads them)
 }
 
 // lock takes the spool's lock without blocking; ok is false when the
@@ -66,7 +71,12 @@ func (s *Syncer) call(ctx context.Context, method, path string, body []byte) (an
 		return answer{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Key)
-	req.Header.Set("Content-Type", "application/json")
+	if method == http.MethodPut { // a run file: the server takes its type from the name
+		sum := sha256.Sum256(body)
+		req.Header.Set("X-Fluoro-SHA256", hex.EncodeToString(sum[:]))
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	client := s.Client
 	if client == nil {
 		client = http.DefaultClient
@@ -219,6 +229,13 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 			return res, err
 		}
 	}
+	if owner {
+		if err := s.syncFiles(ctx, sp, entity, &res); err != nil {
+			return res, err
+		}
+	} else {
+		res.FilesLeft = len(sp.PendingFiles())
+	}
 	if owner && !sp.HasFinish {
 		state, err := s.runState(ctx, sp, entity)
 		if err != nil {
@@ -237,6 +254,130 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// syncFiles uploads the run files the index has not acknowledged, and
+// acknowledges each in spool/files.idx (owner only). A run directory from
+// before the index gets its files/fluoro-metadata.json indexed first.
+func (s *Syncer) syncFiles(ctx context.Context, sp *Spool, entity string, res *Result) error {
+	if sp.FilesErr != nil {
+		return sp.FilesErr
+	}
+	if sp.FilesTorn {
+		p := filepath.Join(sp.Dir, FileIndexName)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("repair file index: %w", err)
+		}
+		if err := os.Truncate(p, int64(bytes.LastIndexByte(data, '\n')+1)); err != nil {
+			return fmt.Errorf("repair file index: %w", err)
+		}
+		sp.FilesTorn = false
+	}
+	if err := sp.adoptLegacyMetadata(); err != nil {
+		return err
+	}
+	for _, f := range sp.PendingFiles() {
+		req := sp.FileRequest(f, entity)
+		body, err := os.ReadFile(sp.FilePath(f.Name))
+		if err != nil {
+			res.Refused++
+			if res.FirstFail == "" {
+				res.FirstFail = fmt.Sprintf("run file %s: %v", f.Name, err)
+			}
+			if err := sp.appendFileAck(f, 0, "cannot read: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		req.Body = body
+		a, err := s.send(ctx, req)
+		if err != nil {
+			return err
+		}
+		if a.status/100 == 2 {
+			res.Files++
+			if err := sp.appendFileAck(f, 0, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		res.Refused++
+		msg := string(bytes.TrimSpace(a.body))
+		if res.FirstFail == "" {
+			res.FirstFail = fmt.Sprintf("run file %s: %d %s", f.Name, a.status, msg)
+		}
+		if err := sp.appendFileAck(f, a.status, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendFileAck records in the file index that f is done (refused for good
+// when errMsg is set).
+func (sp *Spool) appendFileAck(f File, status int, errMsg string) error {
+	ack := struct { // fields in the documented order: the first key says the line's kind
+		FileAck string `json:"file_ack"`
+		SHA256  string `json:"sha256"`
+		Status  int    `json:"status,omitempty"`
+		Error   string `json:"error,omitempty"`
+	}{f.Name, f.SHA256, status, errMsg[:min(len(errMsg), 500)]}
+	line, _ := json.Marshal(ack)
+	if err := sp.appendFileIndex(string(line)); err != nil {
+		return err
+	}
+	for i := range sp.Files {
+		if sp.Files[i].Name == f.Name && sp.Files[i].SHA256 == f.SHA256 {
+			sp.Files[i].Acked = true
+		}
+	}
+	return nil
+}
+
+func (sp *Spool) appendFileIndex(lines ...string) error {
+	p := filepath.Join(sp.Dir, FileIndexName)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("append to file index: %w", err)
+	}
+	_, err = f.WriteString(strings.Join(lines, "\n") + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("append to file index: %w", err)
+	}
+	return nil
+}
+
+// adoptLegacyMetadata indexes files/fluoro-metadata.json of a run directory
+// written before the file index existed, so that it is uploaded.
+func (sp *Spool) adoptLegacyMetadata() error {
+	if sp.HasFileIndex {
+		return nil
+	}
+	const name = "fluoro-metadata.json"
+	data, err := os.ReadFile(sp.FilePath(name))
+	if err != nil {
+		return nil // nothing to adopt
+	}
+	sum := sha256.Sum256(data)
+	f := File{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+	now := float64(time.Now().UnixMilli()) / 1000
+	hdr := fmt.Sprintf(`{"fluoro_files":%d,"created":%.3f}`, FilesVersion, now)
+	rec, _ := json.Marshal(struct {
+		File   string  `json:"file"`
+		SHA256 string  `json:"sha256"`
+		Size   int64   `json:"size"`
+		Time   float64 `json:"time"`
+	}{f.Name, f.SHA256, f.Size, now})
+	if err := sp.appendFileIndex(hdr, string(rec)); err != nil {
+		return err
+	}
+	sp.HasFileIndex = true
+	sp.Files = append(sp.Files, f)
+	return nil
 }
 
 func (s *Syncer) resume(ctx context.Context, sp *Spool, entity string) error {

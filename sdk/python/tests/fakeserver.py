@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
 import fluoro
@@ -38,6 +39,8 @@ class FakeServer:
         self.seen: set = set()
         self.batches: List[Dict[str, Any]] = []  # every ingest body received (parsed), in order
         self.raw: List[bytes] = []
+        self.files: Dict[Tuple[str, str, str], Dict[str, bytes]] = {}  # run -> name -> content
+        self.file_puts: List[Tuple[str, bytes]] = []  # (name, content) of every upload, in order
         self.duplicates = 0
         self.down = False
         self.fail: List[Optional[int]] = []  # statuses to answer next (None: no answer)
@@ -67,6 +70,12 @@ class FakeServer:
             if r == run_id and e == entity and (project is None or p == project):
                 return v
         raise KeyError(run_id)
+
+    def run_files(self, run_id: str) -> Dict[str, bytes]:
+        for (_, _, r), v in self.files.items():
+            if r == run_id:
+                return v
+        return {}
 
     def history(self, run_id: str) -> Dict[Tuple[str, int], Any]:
         for (_, _, r), v in self.points.items():
@@ -100,6 +109,21 @@ class FakeServer:
         m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs", path)
         if m and req.method == "POST":
             return self._create(m.group(1), m.group(2), req.json())
+        m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs/([^/]+)/files(?:/(.+))?", path)
+        if m:
+            key = (m.group(1), m.group(2), m.group(3))
+            if key not in self.runs:
+                return _err(404, "not_found", "run not found")
+            if m.group(4) and req.method == "PUT":
+                name = urllib.parse.unquote(m.group(4))
+                if ".." in name.split("/"):
+                    return _err(400, "bad_data", "bad file name")
+                self.files.setdefault(key, {})[name] = req.body or b""
+                self.file_puts.append((name, req.body or b""))
+                return Response(200, {"name": name, "size": len(req.body or b"")})
+            if m.group(4) is None and req.method == "GET":
+                fs = self.files.get(key, {})
+                return Response(200, {"files": [{"name": n, "size": len(b)} for n, b in sorted(fs.items())]})
         m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs/([^/]+)(/finish)?", path)
         if m:
             key = (m.group(1), m.group(2), m.group(3))

@@ -11,6 +11,7 @@ request to send) and what it must do at the end (finish or not).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, List
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from fluoro import _files  # noqa: E402
 from fluoro._pipeline import CONFIG, META, SUMSET, Pipeline  # noqa: E402
 from fluoro._records import Ident, complete_entity, request_for  # noqa: E402
 from fluoro._spool import SpoolWriter, op_line, read_spool  # noqa: E402
@@ -165,11 +167,44 @@ def multi_segment(d: Path) -> None:
     w.close()
 
 
+def _put_file(d: Path, name: str, data: bytes) -> bytes:
+    p = d / "files" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return _files.record_line(name, hashlib.sha256(data).hexdigest(), len(data), T0 + 1)
+
+
+def with_files(d: Path) -> None:
+    """An offline run with run files (spool/files.idx): some uploaded, some pending, one refused, a torn tail."""
+    w = _writer(d, "", "files01", "offline")
+    w.append(1, op_line("create", 1, {"id": "files01", "resume": "allow"}))
+    p = _pipe(w)
+    img = {"_type": "image-file", "path": "media/images/sample_0_5d41402abc4b2a76b971.png", "size": 5}
+    _rows(p, range(0, 1), lambda s: {"sample": img, "loss": 0.5})
+    p._flush()
+    p._emit_op("finish", {"state": "finished", "exit_code": 0})
+    w.close()
+    old = b"checkpoint v1\n"
+    lines = [
+        _files.header_line(T0),
+        _put_file(d, "notes/a.txt", old),
+        _files.ack_line("notes/a.txt", hashlib.sha256(old).hexdigest()),
+        _put_file(d, "gone.txt", b"refused\n"),
+        _files.ack_line("gone.txt", hashlib.sha256(b"refused\n").hexdigest(), 400, "bad_data file name"),
+        _put_file(d, "notes/a.txt", b"checkpoint v2\n"),  # rewritten (save policy live): pending again
+        _put_file(d, "media/images/sample_0_5d41402abc4b2a76b971.png", b"hello"),
+        _put_file(d, "fluoro-metadata.json", b'{"python": "3.11.7"}\n'),
+        b'{"file":"torn.txt","sha2',
+    ]
+    (d / "spool" / _files.INDEX).write_bytes(b"".join(lines))
+
+
 GENERATORS: Dict[str, Callable[[Path], None]] = {
     "online-clean": online_clean,
     "killed-mid-run": killed_mid_run,
     "offline": offline,
     "multi-segment": multi_segment,
+    "with-files": with_files,
 }
 
 
@@ -192,7 +227,20 @@ def expected(d: Path) -> Dict[str, Any]:
                 "spooled_body": r.body.decode("utf-8"),
             }
         )
+    idx = _files.read_index(str(d))
+    files = [
+        {
+            "name": e.name,
+            "sha256": e.sha256,
+            "size": e.size,
+            "method": "PUT",
+            "path": _files.url_path(ident, e.name),
+        }
+        for e in idx.pending
+    ]
     return {
+        "files_pending": files,
+        "files_done": sorted(e.name for e in idx.entries.values() if e.acked),
         "header": h,
         "segments": [os.path.basename(s) for s in c.segments],
         "torn_segments": [os.path.basename(s) for s in c.torn],

@@ -14,6 +14,7 @@ import fluoro
 from conftest import SRC
 
 EXPECTED_ALL = {
+    "Audio",
     "AuthError",
     "Api",
     "CommError",
@@ -22,17 +23,23 @@ EXPECTED_ALL = {
     "FluoroError",
     "FluoroWarning",
     "HTTPTransport",
+    "Histogram",
+    "Html",
+    "Image",
     "MetricDefinition",
     "MockTransport",
+    "Plotly",
     "Request",
     "Response",
     "Run",
     "Settings",
     "SpoolError",
     "Summary",
+    "Table",
     "Transport",
     "TransportError",
     "UsageError",
+    "Video",
     "__version__",
     "config",
     "define_metric",
@@ -42,8 +49,11 @@ EXPECTED_ALL = {
     "login",
     "mark_preempting",
     "run",
+    "save",
     "summary",
     "sync",
+    "unwatch",
+    "watch",
 }
 
 

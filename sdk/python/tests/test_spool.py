@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fluoro
+from fluoro import _files
 from fluoro._records import complete_entity
 from fluoro._spool import SpoolWriter, find_spool_dir, op_line, read_spool
 
@@ -56,6 +57,11 @@ def test_vectors_read_as_expected(name: str) -> None:
         sent = complete_entity(r.body, exp["viewer_entity"]) if r.kind == "batch" else r.body
         assert sent == p["body"].encode()
     assert c.finished == exp["has_finish"]
+    idx = _files.read_index(str(d))
+    assert [(e.name, e.sha256, e.size) for e in idx.pending] == [
+        (f["name"], f["sha256"], f["size"]) for f in exp["files_pending"]
+    ]
+    assert sorted(e.name for e in idx.entries.values() if e.acked) == exp["files_done"]
 
 
 @pytest.mark.parametrize("name", sorted(spool_vectors.GENERATORS))
@@ -69,7 +75,12 @@ def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None
     if exp["acked"] >= 1:
         fake._create(h["entity"], h["project"], {"id": h["run_id"], "resume": "allow"})
     res = fluoro.sync(str(d), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
-    sent = [r for r in fake.transport.requests if r.path != "/api/v1/viewer" and r.method != "GET"]
+    sent = [r for r in fake.transport.requests if r.path != "/api/v1/viewer" and r.method not in ("GET", "PUT")]
+    puts = [r for r in fake.transport.requests if r.method == "PUT"]
+    assert [(r.path, r.body) for r in puts] == [
+        (f["path"], (d / "files" / f["name"]).read_bytes()) for f in exp["files_pending"]
+    ]
+    assert res.files == len(exp["files_pending"])
     pend = exp["pending"]
     assert [(r.method, r.path, r.body) for r in sent[: len(pend)]] == [
         (p["method"], p["path"], p["body"].encode()) for p in pend
@@ -83,9 +94,10 @@ def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None
     # Synced: nothing pending, torn tail repaired, spent segments trimmed; a second sync sends nothing.
     c = read_spool(str(d))
     assert c.pending == [] and c.torn == []
+    assert _files.read_index(str(d)).pending == []
     n = len(fake.transport.requests)
     again = fluoro.sync(str(d), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
-    assert again.sent == 0 and again.ok
+    assert again.sent == 0 and again.files == 0 and again.ok
     assert all(r.method == "GET" for r in fake.transport.requests[n:])
 
 

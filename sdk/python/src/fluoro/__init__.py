@@ -18,13 +18,16 @@ import typing as _typing
 from ._config import Config
 from ._errors import AuthError, CommError, ConfigError, FluoroError, FluoroWarning, SpoolError, UsageError
 from ._login import login
-from ._run import Run, config, define_metric, finish, init, log, mark_preempting, summary
+from ._media import Audio, Histogram, Html, Image, Plotly, Table, Video
+from ._run import Run, config, define_metric, finish, init, log, mark_preempting, save, summary
 from ._settings import Settings
 from ._summary import MetricDefinition, Summary
 from ._transport import HTTPTransport, MockTransport, Request, Response, Transport, TransportError
 from ._version import __version__
+from ._watch import unwatch, watch
 
 __all__ = [
+    "Audio",
     "AuthError",
     "Api",
     "CommError",
@@ -33,17 +36,23 @@ __all__ = [
     "FluoroError",
     "FluoroWarning",
     "HTTPTransport",
+    "Histogram",
+    "Html",
+    "Image",
     "MetricDefinition",
     "MockTransport",
+    "Plotly",
     "Request",
     "Response",
     "Run",
     "Settings",
     "SpoolError",
     "Summary",
+    "Table",
     "Transport",
     "TransportError",
     "UsageError",
+    "Video",
     "__version__",
     "config",
     "define_metric",
@@ -53,8 +62,11 @@ __all__ = [
     "login",
     "mark_preempting",
     "run",
+    "save",
     "summary",
     "sync",
+    "unwatch",
+    "watch",
 ]
 
 

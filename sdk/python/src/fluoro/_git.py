@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     import subprocess
@@ -168,3 +169,105 @@ def info(start: Optional[str] = None, probe: Optional[DirtyProbe] = None) -> Dic
 def _strip_credentials(url: str) -> str:
     """https://user:token@host/x -> https://host/x: never send a token to the tracker."""
     return re.sub(r"^(\w+://)[^/@]+@", r"\1", url)
+
+
+DIFF_NAME = "diff.patch"
+DIFF_TIMEOUT = 5.0  # seconds `git diff` may take, at most, on the fluoro-git-diff thread
+_UNTRACKED_MAX = 200  # untracked files named in the header
+
+
+def _run_capped(args: List[str], cwd: str, cap: int, deadline: float) -> Optional[Tuple[bytes, bool]]:
+    """A git command's stdout, at most cap bytes (and whether there was more); None on error or timeout."""
+    import subprocess
+
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_PAGER="cat")
+    try:
+        p = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # its own process group: a timeout kills git's children too
+        )
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+    def kill() -> None:
+        try:
+            os.killpg(p.pid, 9)
+        except (OSError, AttributeError):
+            try:
+                p.kill()
+            except OSError:
+                pass
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), kill)
+    timer.daemon = True
+    timer.start()
+    chunks: List[bytes] = []
+    n = 0
+    more = False
+    try:
+        assert p.stdout is not None
+        while True:
+            b = p.stdout.read1(1 << 16) if hasattr(p.stdout, "read1") else p.stdout.read(1 << 16)
+            if not b:
+                break
+            if n + len(b) > cap:
+                chunks.append(b[: cap - n])
+                n = cap
+                more = True
+                kill()
+                break
+            chunks.append(b)
+            n += len(b)
+        rc = p.wait()
+    except (OSError, ValueError):
+        kill()
+        return None
+    finally:
+        timer.cancel()
+        if p.stdout is not None:
+            p.stdout.close()
+    if time.monotonic() >= deadline or (rc != 0 and not more):
+        return None
+    return b"".join(chunks), more
+
+
+def diff_patch(
+    start: Optional[str] = None, max_bytes: int = 10 << 20, timeout: float = DIFF_TIMEOUT
+) -> Optional[bytes]:
+    """``git diff HEAD`` (staged and unstaged changes) of the repository at start, for diff.patch.
+
+    Untracked files are listed in a header comment (``git apply`` skips it),
+    not diffed. Cut at max_bytes with a last line saying so. None outside a
+    repository, with a clean tree, without a HEAD commit, on errors, or when
+    git takes longer than timeout.
+    """
+    cwd = os.path.abspath(start or os.getcwd())
+    if _find_git_dir(cwd) is None or max_bytes <= 0:
+        return None
+    deadline = time.monotonic() + timeout
+    got = _run_capped(["git", "diff", "HEAD", "--no-color", "--no-ext-diff"], cwd, max_bytes, deadline)
+    if got is None or not got[0].strip():
+        return None
+    body, cut = got
+    head = b""
+    untracked = _run_capped(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd, 1 << 20, deadline)
+    if untracked is not None and untracked[0]:
+        names = [x.decode("utf-8", "replace") for x in untracked[0].split(b"\0") if x]
+        lines = ["# fluoro: untracked files, not in this diff:"]
+        lines += ["#   " + n.replace("\n", "\\n") for n in names[:_UNTRACKED_MAX]]
+        if len(names) > _UNTRACKED_MAX or untracked[1]:
+            lines.append("#   ... and more")
+        head = ("\n".join(lines) + "\n\n").encode("utf-8")
+    note = b"\n# fluoro: diff cut at %d bytes (diff_max_bytes); the full diff is larger\n" % max_bytes
+    if cut or len(head) + len(body) > max_bytes:
+        room = max(0, max_bytes - len(head) - len(note))
+        body = body[:room]
+        nl = body.rfind(b"\n")
+        body = body[: nl + 1] if nl >= 0 else b""
+        return head + body + note
+    return head + body

@@ -3,19 +3,17 @@
 ``snapshot()`` runs on the caller's thread at ``init()`` and only copies what
 may change later (arguments, working directory): microseconds. ``collect()``
 does the slow part (``platform``, ``importlib.metadata``, the GPU models) on
-the ``fluoro-system`` thread. The result is saved as ``fluoro-metadata.json``
-under ``<run dir>/files/`` and uploaded as a run file by ``Uploader``.
+the ``fluoro-system`` thread. The result is handed to the run's file sender
+(``_files``): saved as ``<run dir>/files/fluoro-metadata.json``, indexed in the
+spool, uploaded live or by ``fluoro sync``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import sys
-from typing import Any, Callable, Dict, List, Optional
-
-from ._transport import Client, TransportError, quote
+from typing import Any, Dict, List, Optional
 
 FILE_NAME = "fluoro-metadata.json"
 MAX_PACKAGES = 5000
@@ -121,9 +119,14 @@ def collect(base: Dict[str, Any], gpus: Any = None) -> Dict[str, Any]:
     return d
 
 
+def dumps(meta: Dict[str, Any]) -> bytes:
+    """The record as saved in fluoro-metadata.json."""
+    return json.dumps(meta, indent=2, sort_keys=False, default=str).encode() + b"\n"
+
+
 def write(run_dir: str, meta: Dict[str, Any]) -> Optional[bytes]:
     """Save the record under <run dir>/files/ (kept offline, for `fluoro sync` and people); returns its bytes."""
-    data = json.dumps(meta, indent=2, sort_keys=False, default=str).encode() + b"\n"
+    data = dumps(meta)
     try:
         d = os.path.join(run_dir, "files")
         os.makedirs(d, exist_ok=True)
@@ -134,52 +137,3 @@ def write(run_dir: str, meta: Dict[str, Any]) -> Optional[bytes]:
     except OSError:
         pass
     return data
-
-
-class Uploader:
-    """PUTs one run file once the run exists on the server; retried with backoff, never raises.
-
-    ``ready()`` says the run exists (its create record was acknowledged) and
-    returns the (entity, project, run id) to upload to, or None.
-    """
-
-    def __init__(self, client: Client, name: str, ready: Callable[[], Optional[Any]], max_tries: int = 20) -> None:
-        self.client = client
-        self.name = name
-        self.ready = ready
-        self.data: Optional[bytes] = None
-        self.done = False
-        self.tries = 0
-        self.max_tries = max_tries
-        self._wait = 0  # ticks to skip before the next try
-        self.error: Optional[str] = None
-
-    def tick(self) -> bool:
-        """Try to upload (if due); True once there is nothing more to do."""
-        if self.done or self.data is None:
-            return self.done
-        if self._wait > 0:
-            self._wait -= 1
-            return False
-        ident = self.ready()
-        if ident is None:
-            return False
-        entity, project, run_id = ident
-        path = "/api/v1/projects/%s/%s/runs/%s/files/%s" % (quote(entity), quote(project), quote(run_id), self.name)
-        self.tries += 1
-        try:
-            resp = self.client.raw("PUT", path, self.data)
-            status: Optional[int] = resp.status
-        except (TransportError, OSError) as e:
-            status, self.error = None, str(e)
-        except Exception as e:  # a broken transport
-            status, self.error = None, repr(e)
-        if status is not None and 200 <= status < 300:
-            self.done = True
-        elif status is not None and 400 <= status < 500 and status not in (401, 403, 408, 425, 429):
-            self.done, self.error = True, "HTTP %d" % status  # permanent: not worth retrying
-        elif self.tries >= self.max_tries:
-            self.done = True
-        else:
-            self._wait = min(30, 2 ** min(self.tries, 5)) // 2 + random.randint(0, 1)
-        return self.done

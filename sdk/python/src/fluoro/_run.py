@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any, Dict, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from . import _git, _hooks
+from . import _files, _git, _hooks
 from ._config import Config, to_dict
 from ._errors import AuthError, CommError, FluoroWarning, UsageError
 from ._pipeline import CONFIG, CONSOLE, DEFINE, META, ROW, SUMDEL, SUMSET, SYSTEM, Pipeline
@@ -28,7 +28,7 @@ from ._settings import Settings, resolve
 from ._spool import SpoolWriter, op_line
 from ._summary import GOALS, MetricDefinition, Summary, SummaryState, parse_summary, summary_value
 from ._transport import Client, HTTPTransport, quote
-from ._values import PLAIN, Converter, json_safe
+from ._values import DROP, PLAIN, Converter, json_safe
 from ._version import __version__
 
 _issuperset = PLAIN.issuperset
@@ -92,7 +92,7 @@ class Run:
         self._spool: Optional[SpoolWriter] = None
         self._client: Optional[Client] = None
         self._summary_state = SummaryState()
-        self._conv = Converter(self._warn_caller)
+        self._conv = Converter(self._warn_caller, self._encode_media)
         self._warned: Set[str] = set()
         self._max_queue = 2 * int(settings.max_queued_rows or 100_000)  # two queue entries per row
         self._preempting = False
@@ -109,7 +109,8 @@ class Run:
         self.dir: Optional[str] = None
         self._capture: Any = None  # _console.Capture while stdout/stderr are tee'd
         self._sampler: Any = None  # _system.Sampler: system metrics, environment
-        self._uploader: Any = None  # _metadata.Uploader of fluoro-metadata.json
+        self._files: Optional[_files.FileSender] = None  # the fluoro-files thread: run files
+        self._diff_thread: Optional[threading.Thread] = None  # writes diff.patch
         self.resumed = False
         self.start_time = _time()
         self.config = Config(on_change=self._config_changed)
@@ -245,7 +246,7 @@ class Run:
                 )
                 return
             if not _issuperset(map(type, d.values())):
-                d = self._conv.row(d)
+                d = self._conv.row(d, step)
             if step is not None:
                 self._log_step(d, step, commit)
                 return
@@ -356,6 +357,109 @@ class Run:
             self._step += 1
         self._pending = None
 
+    # --- media and files -----------------------------------------------
+
+    def _encode_media(self, key: str, values: List[Any], step: Any, seq: bool) -> Any:
+        """The history value of media logged at key (one object, or a list of them); files go to the sender.
+
+        Called by the Converter on the caller's thread, so the object is
+        encoded as it is now, at the step its row will have. A list is
+        encoded by ``_media.encode_sequence`` when it takes it (wandb's
+        ``images/separated`` and friends), else as a list of the objects'
+        values. Never raises: a failure drops the key, with a warning.
+        """
+        at = self._media_step(step)
+        try:
+            files: List[Tuple[str, bytes]] = []
+            got = _encode_sequence(values, key, at) if seq else None
+            if got is not None:
+                js, files = got
+                out: Any = json_safe(js, False)
+            elif seq:
+                out = []
+                for v in values:
+                    js, fl = v._fluoro_encode(key, at)
+                    out.append(json_safe(js, False))
+                    files.extend(fl)
+            else:
+                js, files = values[0]._fluoro_encode(key, at)
+                out = json_safe(js, False)
+            if not isinstance(out, (dict, list)):
+                raise TypeError("_fluoro_encode returned %s, not a dict" % type(js).__name__)
+        except Exception as e:
+            self._warn_once(
+                "media:" + key, "key %r: cannot encode %s (%r); dropped" % (key, type(values[0]).__name__, e)
+            )
+            return DROP
+        fs = self._files
+        if fs is not None:
+            for name, data in files:
+                fs.put_bytes(str(name), bytes(data) if not isinstance(data, bytes) else data)
+        return out
+
+    def _media_step(self, step: Any) -> int:
+        """The step a row logged now with this step= argument will have."""
+        if step is not None and not isinstance(step, bool):
+            try:
+                if int(step) == step and int(step) >= 0:
+                    return int(step)
+            except (TypeError, ValueError):
+                pass
+        return self._step
+
+    def save(
+        self,
+        glob_str: Any = None,
+        base_path: Any = None,
+        policy: str = "live",
+        glob: bool = True,
+    ) -> List[str]:
+        """Upload files matching a glob as run files (``wandb.save``).
+
+        Names are paths relative to ``base_path``: by default the working
+        directory for a relative glob, and the folder above the glob's folder
+        for an absolute one (as wandb). ``policy``: ``"live"`` uploads now
+        and again whenever a file changes (checked every 2 s; new matches are
+        picked up too), ``"now"`` once now, ``"end"`` at ``finish()``.
+        Returns the paths of the copies under the run directory
+        (``<run dir>/files/<name>``) for the files that match now.
+        """
+        if isinstance(glob_str, bytes):
+            glob_str = glob_str.decode("utf-8")
+        if glob_str is None or not isinstance(glob_str, (str, os.PathLike)):
+            raise UsageError("save() takes a path or a glob, e.g. save('checkpoints/*.pt')")
+        pattern = os.fspath(glob_str)
+        if pattern.startswith(("gs://", "s3://")):
+            self._warn_once("save-cloud", "save(%r): a cloud storage URL cannot be saved as a run file" % pattern)
+            return []
+        if policy not in ("live", "end", "now"):
+            raise UsageError("save(policy=%r): use 'live', 'now' or 'end'" % (policy,))
+        fs = self._files
+        if self._mode == "disabled" or fs is None or self._finished:
+            return []
+        absolute = os.path.abspath(pattern)
+        if base_path is not None:
+            base = os.path.abspath(os.fspath(base_path))
+        elif not os.path.isabs(pattern):
+            base = os.getcwd()
+        else:
+            base = os.path.dirname(os.path.dirname(absolute))
+        rel = os.path.relpath(absolute, base)
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            raise UsageError("save(%r): base_path %r must be a folder above the files" % (pattern, base))
+        w = _files.Watch(absolute, base, policy, bool(glob))
+        fs.watch(w)
+        try:
+            matches = w.matches()
+        except OSError:
+            matches = []
+        run_dir = self.dir or ""
+        return [
+            _files.local_path(run_dir, os.path.relpath(m, base).replace(os.sep, "/"))
+            for m in matches
+            if os.path.isfile(m)
+        ]
+
     # --- config, summary, metrics -------------------------------------
 
     def _config_changed(self, changes: Dict[str, Any], allow: bool) -> None:
@@ -433,6 +537,30 @@ class Run:
         """Say the job is being preempted: the run ends as preempted, not killed or failed."""
         self._preempting = True
 
+    def watch(
+        self,
+        models: Any,
+        criterion: Any = None,
+        log: Optional[str] = "gradients",
+        log_freq: int = 1000,
+        idx: Optional[int] = None,
+        log_graph: bool = False,
+    ) -> None:
+        """Log histograms and norms of a torch model's gradients (and/or parameters) every ``log_freq`` steps.
+
+        ``log`` is "gradients", "parameters", "all" or None. Raises ValueError
+        for anything but a ``torch.nn.Module`` (or a list of them). See docs/sdk.md.
+        """
+        from ._watch import watch_run
+
+        watch_run(self, models, criterion, log, log_freq, idx, log_graph)
+
+    def unwatch(self, models: Any = None) -> None:
+        """Remove the hooks ``watch()`` put on ``models`` (default: every watched model)."""
+        from ._watch import unwatch_run
+
+        unwatch_run(self, models)
+
     # --- flushing and finishing ---------------------------------------
 
     def flush(self, timeout: Optional[float] = None) -> bool:
@@ -449,6 +577,11 @@ class Run:
         seq = pipe.barrier(timeout)
         if seq is None:
             return False
+        fs = self._files
+        if fs is not None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not fs.flush(left):
+                return False
         if pipe.client is None:
             return True
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -507,7 +640,14 @@ class Run:
         self._commit_pending()
         t0 = time.monotonic()
         to = self._settings.finish_timeout if timeout is None else timeout
+        fs = self._files
+        if fs is not None:
+            th = self._diff_thread
+            if th is not None:
+                th.join(timeout=min(float(to or 0), 2.0))  # a slow `git diff` does not hold up a short run
+            fs.begin_finish()  # copies and uploads go on while the metrics drain
         _, acked = self._pipe.finish(body, float(to or 0))
+        files_left = self._finish_files(max(0.0, float(to or 0) - (time.monotonic() - t0)))
         st = self._pipe.stats
         if self._spool is not None:
             self._spool.close()
@@ -529,6 +669,8 @@ class Run:
                 st.batches,
                 took,
             )
+            if self._files is not None and self._files.uploaded:
+                msg += ", %d file(s)" % self._files.uploaded
             if st.rejected or st.rejected_rows:
                 msg += "; the server refused %d batch(es) and %d row(s)" % (st.rejected, st.rejected_rows)
             self._termlog(msg + ("\n        " + self.url if self.url else ""), quiet)
@@ -542,6 +684,22 @@ class Run:
                 "%s: %d record(s) are still unsent. They are safe in the spool; send them with:\n"
                 "        python -m fluoro sync %s" % (why, self._pipe.unacked, self.dir)
             )
+        if files_left and self._mode != "offline":
+            self._warn_bg(
+                "%d run file(s) were not uploaded; they are saved in %s/files; upload them with:\n"
+                "        python -m fluoro sync %s" % (files_left, self.dir, self.dir)
+            )
+
+    def _finish_files(self, timeout: float) -> int:
+        """Wait for save(policy="end") files and uploads; returns the files left for sync."""
+        fs = self._files
+        if fs is None:
+            return 0
+        try:
+            return fs.finish(timeout)
+        except Exception as e:  # pragma: no cover - never fail finish on it
+            self._warn_bg("run files were not all saved (%r)" % (e,))
+            return 0
 
     def _finish_from_hook(self, exit_code: Optional[int], state: Optional[str]) -> None:
         self._finish(exit_code, state)
@@ -581,6 +739,9 @@ class Run:
             self._sampler = None
         if self._pipe is not None:
             self._pipe.after_fork_child()
+        if self._files is not None:
+            self._files.after_fork_child()
+            self._files = None
         self._client = None
 
     def __enter__(self) -> "Run":
@@ -614,6 +775,16 @@ class Run:
             return
         self._warned.add(key)
         warnings.warn(msg + " (reported once)", FluoroWarning, stacklevel=4)
+
+
+def _encode_sequence(values: List[Any], key: str, step: int) -> Any:
+    """``_media.encode_sequence`` (imported on first use), or None when it is missing or declines."""
+    try:
+        from . import _media  # type: ignore[attr-defined,unused-ignore]
+    except Exception:
+        return None
+    fn = getattr(_media, "encode_sequence", None)
+    return fn(values, key, step) if fn is not None else None
 
 
 def _termlog(msg: str) -> None:
@@ -871,8 +1042,29 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
     except OSError:
         pass
     pipe.start()
+
+    def ready() -> Optional[Ident]:
+        ident = pipe.ident
+        if pipe.acked < 1 or not ident.entity:
+            return None
+        return ident
+
+    fs = _files.FileSender(
+        run_dir,
+        client,
+        ready,
+        max_bytes=int(s.max_file_bytes or 1 << 30),
+        warn=run._warn_bg,
+        backoff=float(s.retry_backoff or 0.25),
+        max_backoff=float(s.retry_max_backoff or 5.0),
+        exclude=root,
+    )
+    fs.start()
+    run._files = fs
     run._off = False
     _hooks.register(run)
+    if s.git and run._git and run._git.get("dirty") is not False and int(s.diff_max_bytes or 0) > 0:
+        run._diff_thread = _start_diff(fs, int(s.diff_max_bytes or 0))
     try:
         _start_extras(run, s, pipe, client, run_dir)
     except Exception as e:  # never fail init() on them
@@ -914,53 +1106,45 @@ def _start_extras(run: Run, s: Settings, pipe: Pipeline, client: Optional[Client
                 pipe.wake.set()
 
     base: Dict[str, Any] = {}
-    uploader = None
     if meta:
         base = _metadata.snapshot()
         base["started_at"] = datetime.datetime.fromtimestamp(run.start_time, datetime.timezone.utc).isoformat()
         base["sdk"] = __version__
         if run._git is not None:
             base["git"] = dict(run._git)
-        if client is not None:
-
-            def ready() -> Optional[Tuple[str, str, str]]:
-                ident = pipe.ident
-                if pipe.acked < 1 or not ident.entity:
-                    return None
-                return ident.entity, ident.project, ident.run_id
-
-            uploader = _metadata.Uploader(client.for_thread(), _metadata.FILE_NAME, ready)
-            run._uploader = uploader
+    files = run._files
 
     def on_start(gpus: Any) -> None:
-        if not meta:
-            return
-        data = _metadata.write(run_dir, _metadata.collect(base, gpus))
-        if uploader is not None:
-            uploader.data = data
-            uploader.tick()
-
-    def on_stop() -> None:
-        if uploader is None:
-            return
-        try:
-            if not uploader.done:
-                uploader._wait = 0
-                uploader.tick()
-        finally:
-            uploader.client.close()
+        # Saved under files/ and indexed by the file sender: uploaded live, or by `fluoro sync`.
+        if meta and files is not None:
+            files.put_bytes(_metadata.FILE_NAME, _metadata.dumps(_metadata.collect(base, gpus)))
 
     smp = _system.Sampler(
         interval,
         emit_sample,
         on_start=on_start,
-        on_tick=uploader.tick if uploader is not None else None,
-        on_stop=on_stop if uploader is not None else None,
         gpus=lambda: _system.open_gpus(),
         disk_path=run_dir,
     )
     smp.start()
     run._sampler = smp
+
+
+def _start_diff(fs: _files.FileSender, max_bytes: int) -> threading.Thread:
+    """Save `git diff HEAD` as diff.patch, off the caller's thread (bounded by _git.DIFF_TIMEOUT)."""
+    cwd = os.getcwd()
+
+    def work() -> None:
+        try:
+            data = _git.diff_patch(cwd, max_bytes)
+        except Exception:  # never fail the run on it
+            data = None
+        if data:
+            fs.put_bytes(_git.DIFF_NAME, data)
+
+    t = threading.Thread(target=work, name="fluoro-git-diff", daemon=True)
+    t.start()
+    return t
 
 
 def _create_online(run: Run, s: Settings, client: Client, resume: Optional[str]) -> Optional[Dict[str, Any]]:
@@ -1060,6 +1244,11 @@ def define_metric(
         overwrite=overwrite,
         **kwargs,
     )
+
+
+def save(glob_str: Any = None, base_path: Any = None, policy: str = "live", glob: bool = True) -> List[str]:
+    """``run.save`` on the current run (``wandb.save``)."""
+    return _need_run("save()").save(glob_str, base_path=base_path, policy=policy, glob=glob)
 
 
 def mark_preempting() -> None:

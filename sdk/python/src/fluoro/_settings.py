@@ -57,7 +57,7 @@ class Settings:
     batch_interval: Optional[float] = None  # seconds a logged row may wait before it is sent (0.2)
     batch_max_points: Optional[int] = None  # values per batch before it is cut early (100k)
     segment_bytes: Optional[int] = None  # spool segment size before a new one starts (4 MiB)
-    max_queued_rows: Optional[int] = None  # rows waiting for the spool thread before log() yields (100k, ~110 MB of 20-key rows)
+    max_queued_rows: Optional[int] = None  # rows waiting for the spool thread before log() yields (100k)
     send_cache_bytes: Optional[int] = None  # spooled bytes also kept in RAM for sending (32 MiB)
     retry_backoff: Optional[float] = None  # first retry delay in seconds (0.25)
     retry_max_backoff: Optional[float] = None  # longest retry delay in seconds (5)
@@ -71,6 +71,8 @@ class Settings:
     x_disable_stats: Optional[bool] = None  # no system metrics at all (as wandb's setting)
     console: Optional[str] = None  # "wrap" (tee stdout/stderr into the run; the default) or "off"
     x_disable_meta: Optional[bool] = None  # do not record the environment (fluoro-metadata.json)
+    max_file_bytes: Optional[int] = None  # largest run file saved and uploaded (1 GiB); larger ones are skipped
+    diff_max_bytes: Optional[int] = None  # diff.patch of a dirty git tree is cut at this size (10 MiB); 0: none
     config_dir: Optional[str] = None  # where login.json lives (~/.config/fluoro)
     transport: Optional[Transport] = None  # e.g. MockTransport in tests
 
@@ -96,6 +98,8 @@ _DEFAULTS: Dict[str, Any] = {
     "x_disable_stats": False,
     "console": "wrap",
     "x_disable_meta": False,
+    "max_file_bytes": 1 << 30,
+    "diff_max_bytes": 10 << 20,
 }
 
 _CONSOLE = {"auto": "wrap", "wrap": "wrap", "on": "wrap", "redirect": "wrap", "true": "wrap"}

@@ -18,11 +18,12 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from . import _files
 from ._errors import AuthError, CommError, SpoolError
 from ._records import AUTH, OK, REJECTED, RETRY, Ident, describe, dumps_body, rejected_records, run_path, send
 from ._settings import config_dir, login_entry, read_login, resolve
 from ._spool import Lock, append_line, dumps_strict, find_spool_dir, op_line, read_spool, repair_tail, trim_segments
-from ._transport import Client, HTTPTransport, Transport, quote
+from ._transport import Client, FileBody, HTTPTransport, Transport, quote
 
 
 class SyncResult:
@@ -36,20 +37,23 @@ class SyncResult:
         self.rejected = 0  # records refused for good
         self.left = 0  # records still unsent (the server stayed unreachable)
         self.live = False  # the run's process still holds the spool
+        self.files = 0  # run files uploaded now
+        self.files_left = 0  # run files still to upload
         self.finished_as: Optional[str] = None  # state sent by this sync, if any
         self.errors: List[str] = []
 
     @property
     def ok(self) -> bool:
-        return self.left == 0 and not self.errors
+        return self.left == 0 and (self.files_left == 0 or self.live) and not self.errors
 
     def __repr__(self) -> str:
-        return "SyncResult(%s: sent=%d duplicates=%d rejected=%d left=%d)" % (
+        return "SyncResult(%s: sent=%d duplicates=%d rejected=%d left=%d files=%d)" % (
             self.path or self.run_dir,
             self.sent,
             self.duplicates,
             self.rejected,
             self.left,
+            self.files,
         )
 
 
@@ -213,8 +217,11 @@ def _sync_one(
         if show:
             sys.stderr.write("\r")
         if owner and res.left == 0:
+            _sync_files(sy, run_dir, res)
             _finish_if_needed(sy, contents, last_seg, mark_crashed, res)
             trim_segments(contents)
+        elif not owner:
+            res.files_left = len(_files.read_index(run_dir).pending)  # the live process uploads them
         client.close()
     finally:
         if owner:
@@ -222,13 +229,58 @@ def _sync_one(
     if not quiet:
         state = " (run still live: sent only)" if res.live else ""
         fin = ", finished as %s" % res.finished_as if res.finished_as else ""
+        fl = ", %d file(s) uploaded" % res.files if res.files else ""
+        if res.files_left:
+            fl += ", %d file(s) left" % res.files_left
         sys.stderr.write(
-            "fluoro: synced %s: %d sent, %d already there, %d refused, %d left%s%s\n"
-            % (res.path or run_dir, res.sent, res.duplicates, res.rejected, res.left, fin, state)
+            "fluoro: synced %s: %d sent, %d already there, %d refused, %d left%s%s%s\n"
+            % (res.path or run_dir, res.sent, res.duplicates, res.rejected, res.left, fl, fin, state)
         )
         for e in res.errors[:5]:
             sys.stderr.write("fluoro:   %s\n" % e)
     return res
+
+
+def _sync_files(sy: _Syncer, run_dir: str, res: SyncResult) -> None:
+    """Upload the run files the index has not acknowledged (docs/spool.md, "Run files"); owner only."""
+    _files.repair_index(run_dir)
+    try:
+        idx = _files.read_index(run_dir)
+    except SpoolError as err:  # a newer index format: the records are sent, the files wait
+        res.errors.append(str(err))
+        return
+    _files.adopt_legacy_metadata(run_dir, idx)
+    pending = idx.pending
+    for i, ent in enumerate(pending):
+        try:
+            path = _files.local_path(run_dir, ent.name)
+            data = FileBody(path, os.path.getsize(path))  # streamed, never whole in memory
+        except OSError as err:
+            res.errors.append("run file %s: cannot read its saved copy (%s)" % (ent.name, err))
+            _files.append_index(run_dir, [_files.ack_line(ent.name, ent.sha256, None, "cannot read: %s" % err)])
+            continue
+        delay = 0.25
+        for attempt in range(sy.retries + 1):
+            out = _files.upload(sy.client, sy.ident, ent.name, data, ent.sha256)
+            if out.kind != RETRY or attempt == sy.retries:
+                break
+            time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            delay = min(delay * 2, 5.0)
+        if out.kind == AUTH:
+            raise AuthError("the server refused the API key: HTTP %s %s" % (out.status, out.message), status=out.status)
+        if out.kind == RETRY:
+            res.files_left = len(pending) - i
+            res.errors.append("the server stayed unreachable; %d run file(s) left" % res.files_left)
+            return
+        if out.kind == REJECTED:
+            res.rejected += 1
+            res.errors.append("the server refused run file %s: HTTP %s %s" % (ent.name, out.status, out.message))
+            _files.append_index(
+                run_dir, [_files.ack_line(ent.name, ent.sha256, out.status, "%s %s" % (out.code, out.message))]
+            )
+            continue
+        res.files += 1
+        _files.append_index(run_dir, [_files.ack_line(ent.name, ent.sha256)])
 
 
 def _finish_if_needed(sy: _Syncer, contents: Any, last_seg: str, mark_crashed: bool, res: SyncResult) -> None:

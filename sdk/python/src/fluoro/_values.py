@@ -13,24 +13,38 @@ import math
 import numbers
 import sys
 import warnings
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ._errors import FluoroWarning
 
 PLAIN = frozenset((float, int, str, bool))
 
 _DROP = object()  # marker: leave this key out
+DROP = _DROP
 
 
 class Converter:
-    """Converts log rows; warns once per (key, type) that cannot be logged."""
+    """Converts log rows; warns once per (key, type) that cannot be logged.
 
-    def __init__(self, warn: Optional[Callable[[str], None]] = None) -> None:
+    ``media(key, values, step)`` encodes media objects (anything with a
+    ``_fluoro_encode`` method, or a list of them) into their history value;
+    it returns ``DROP`` to leave the key out. ``step`` is what was given to
+    ``row()``: the ``step=`` argument of ``log()``.
+    """
+
+    def __init__(
+        self,
+        warn: Optional[Callable[[str], None]] = None,
+        media: Optional[Callable[[str, List[Any], Any, bool], Any]] = None,
+    ) -> None:
         self._warned: Set[Tuple[str, str]] = set()
         self._warn = warn or _warn
+        self._media = media
+        self._step: Any = None
 
-    def row(self, data: Dict[Any, Any]) -> Dict[str, Any]:
+    def row(self, data: Dict[Any, Any], step: Any = None) -> Dict[str, Any]:
         """A converted copy of one row (top-level dict from log())."""
+        self._step = step
         out: Dict[str, Any] = {}
         for k, v in data.items():
             key = self._key(k, "")
@@ -55,6 +69,8 @@ class Converter:
             return v
         if v is None:
             return _DROP
+        if self._media is not None and hasattr(v, "_fluoro_encode"):
+            return self._media(key, [v], self._step, False)
         if isinstance(v, dict) or _is_mapping(v):
             if depth > 15:
                 self._once(key, "depth", "%r is nested deeper than 16 levels; dropped" % key)
@@ -90,6 +106,8 @@ class Converter:
                 key, v, "tensors of %d values are not supported yet; log a statistic (e.g. .mean()) instead" % v.numel()
             )
         if isinstance(v, (list, tuple)):
+            if v and self._media is not None and all(hasattr(x, "_fluoro_encode") for x in v):
+                return self._media(key, list(v), self._step, True)
             items = [self.value(x, key, depth + 1) for x in v]
             if any(x is _DROP and y is not None for x, y in zip(items, v)):
                 return _DROP
@@ -106,6 +124,10 @@ class Converter:
                 return self._scalar(v.item(), key, v)
             except Exception:
                 pass
+        if self._media is not None:
+            m = _coerce(v)  # a plotly or matplotlib figure, made a media object by _media
+            if m is not None and m is not v and hasattr(m, "_fluoro_encode"):
+                return self._media(key, [m], self._step, False)
         return self._unsupported(key, v, "values of type %s cannot be logged" % type(v).__name__)
 
     def _scalar(self, x: Any, key: str, orig: Any) -> Any:
@@ -124,6 +146,21 @@ class Converter:
             return
         self._warned.add((key, kind))
         self._warn(msg + " (reported once per key)")
+
+
+def _coerce(v: Any) -> Any:
+    """``fluoro._media.coerce(v)`` (a plotly or matplotlib figure, a DataFrame) when available, else None."""
+    try:
+        from . import _media  # type: ignore[attr-defined,unused-ignore]
+    except Exception:
+        return None
+    fn = getattr(_media, "coerce", None)
+    if fn is None:
+        return None
+    try:
+        return fn(v)
+    except Exception:
+        return None
 
 
 def _is_mapping(v: Any) -> bool:

@@ -1,0 +1,548 @@
+"""``watch()``: histograms and norms of a PyTorch model's gradients and parameters.
+
+wandb's rules: a hook on each parameter tensor sees its gradient in every
+backward pass and counts its calls; every ``log_freq``-th call the gradient
+is summarised under ``gradients/<name>``. A forward hook on the model counts
+forward passes and every ``log_freq``-th one summarises every parameter under
+``parameters/<name>``. Both are logged with ``commit=False``, so they join
+the row of the user's next ``log()``.
+
+The summaries are computed on the tensor's own device without a host sync
+per tensor: min and max (``aminmax``), a 64-bin histogram (``torch.histc`` of
+the values scaled to [0, 1] by that device-side min and max) and the L2 norm,
+69 numbers per tensor. The tensors of one backward pass are stacked and
+copied to the host once, at the end of the pass (a callback queued on the
+autograd engine), so the cost is one device-to-host copy per logged step,
+not one per parameter. A tensor whose min or max is NaN or Inf is then
+redone exactly (non-finite values masked, counted apart) from the
+parameter's ``.grad``, with one more copy. Besides one histogram per tensor,
+one ``fluoro.layer-norms`` value per step lists the norm of every summarised
+tensor: the UI draws layers x steps from one series.
+
+torch is never imported here: a model can only be a ``torch.nn.Module`` if
+the program imported torch already, so ``sys.modules`` tells. Nothing in a
+hook ever raises into backward(): an error is reported once and the model's
+hooks stop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import sys
+import threading
+import warnings
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ._errors import FluoroWarning
+
+NUM_BINS = 64
+_LO, _HI, _NORM, _NAN, _INF = range(NUM_BINS, NUM_BINS + 5)  # columns after the counts
+LOG_CHOICES = ("gradients", "parameters", "all", None)
+NORMS_TYPE = "fluoro.layer-norms"
+_EXACT_CONST = NUM_BINS // 2  # the bin a tensor of one repeated value goes to
+
+# A summary waiting for the host copy: name, stats tensor, element count, whether
+# the stats are exact (non-finite values masked), and where to read the tensor again.
+Item = Tuple[str, Any, int, bool, Callable[[], Any]]
+GRAPH_FILE = "fluoro-graph-%d.json"
+
+
+def _const(x: Any) -> Callable[[], Any]:
+    return lambda: x
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, FluoroWarning, stacklevel=3)
+
+
+def _g(x: float) -> float:
+    """A float32 result rounded to the 9 digits that identify it (shorter JSON)."""
+    return float("%.9g" % x)
+
+
+class Watcher:
+    """The watched models of one run (``run._watcher``)."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.models: List[Watched] = []
+        self.next_idx = 0  # wandb's running model index, per run here
+        self.lock = threading.Lock()
+
+    def add(self, w: "Watched") -> None:
+        with self.lock:
+            self.models.append(w)
+
+    def remove(self, module: Any = None) -> int:
+        with self.lock:
+            keep: List[Watched] = []
+            drop: List[Watched] = []
+            for w in self.models:
+                (drop if module is None or w.module_ref() is module else keep).append(w)
+            self.models = keep
+        for w in drop:
+            w.close()
+        return len(drop)
+
+    def find(self, module: Any) -> Optional["Watched"]:
+        with self.lock:
+            for w in self.models:
+                if w.module_ref() is module:
+                    return w
+        return None
+
+
+class Watched:
+    """One watched model: its hooks, counters and the summaries waiting for the end of a backward pass."""
+
+    def __init__(
+        self,
+        torch: Any,
+        run: Any,
+        module: Any,
+        prefix: str,
+        log_freq: int,
+        gradients: bool,
+        parameters: bool,
+    ) -> None:
+        self.torch = torch
+        self.run_ref = weakref.ref(run)
+        self.module_ref = weakref.ref(module)
+        self.prefix = prefix
+        self.log_freq = log_freq
+        self.gradients = gradients
+        self.parameters = parameters
+        self.handles: List[Any] = []
+        self.active = True
+        self.failed = False
+        self.forwards = 0
+        self.lock = threading.Lock()
+        self.pending: List[Item] = []  # the summaries of this backward pass
+        self.flush_queued = False
+        self.logged_steps = 0  # summaries logged (gradients or parameters), for tests
+        self.norms: Dict[str, Tuple[int, Dict[str, float]]] = {}  # kind -> (run step, name -> norm) of the open row
+
+    # --- hooks --------------------------------------------------------
+
+    def install(self, module: Any) -> None:
+        if self.gradients:
+            for name, p in module.named_parameters():
+                if p.requires_grad:
+                    self.handles.append(p.register_hook(self._grad_hook(name, weakref.ref(p))))
+        # One forward hook: counts forwards for parameters, and flushes summaries
+        # a failed backward pass left behind (its end-of-pass callback never ran).
+        self.handles.append(module.register_forward_hook(self._forward_hook))
+
+    def _grad_hook(self, name: str, param: Callable[[], Any]) -> Callable[[Any], None]:
+        count = [0]
+        freq = self.log_freq
+
+        def hook(grad: Any) -> None:
+            if not self.active:
+                return None
+            count[0] += 1
+            if count[0] < freq:
+                return None
+            count[0] = 0
+            try:
+                self._grad_due(name, grad, param)
+            except Exception as e:  # never into backward()
+                self.fail("summarising the gradient of %r" % name, e)
+            return None
+
+        return hook
+
+    def _grad_due(self, name: str, grad: Any, param: Callable[[], Any]) -> None:
+        run = self.run_ref()
+        if run is None or run._finished:
+            self.active = False
+            return
+        s = summarise(self.torch, grad)
+        if s is None:
+            return
+
+        def source() -> Any:  # for a gradient with NaN or Inf: its .grad at the end of the pass
+            p = param()
+            return None if p is None else p.grad
+
+        with self.lock:
+            queue = not self.flush_queued
+            self.flush_queued = True
+            if not queue:
+                self.pending.append((name, s[0], s[1], s[2], source))
+                return
+        try:
+            self.torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
+        except Exception:
+            # Not inside an autograd pass (or no such API): summarise now, from this very tensor.
+            with self.lock:
+                self.pending.append((name, s[0], s[1], s[2], lambda: grad))
+            self._end_of_backward()
+            return
+        with self.lock:
+            self.pending.append((name, s[0], s[1], s[2], source))
+
+    def _end_of_backward(self) -> None:
+        try:
+            self.flush()
+        except Exception as e:
+            self.fail("logging gradients", e)
+
+    def flush(self) -> None:
+        with self.lock:
+            items, self.pending = self.pending, []
+            self.flush_queued = False
+        if items and self.active:
+            self._log("gradients/", items)
+
+    def _forward_hook(self, module: Any, inputs: Any, output: Any) -> None:
+        if not self.active:
+            return None
+        try:
+            if self.pending:
+                self.flush()
+            if not self.parameters:
+                return None
+            self.forwards += 1
+            if self.forwards < self.log_freq:
+                return None
+            self.forwards = 0
+            run = self.run_ref()
+            if run is None or run._finished:
+                self.active = False
+                return None
+            items: List[Item] = []
+            for name, p in module.named_parameters():
+                s = summarise(self.torch, p)
+                if s is not None:
+                    items.append((name, s[0], s[1], s[2], _const(p)))
+            if items:
+                self._log("parameters/", items)
+        except Exception as e:  # never into forward()
+            self.fail("summarising the parameters", e)
+        return None
+
+    # --- output ---------------------------------------------------------
+
+    def _log(self, kind: str, items: List[Item]) -> None:
+        run = self.run_ref()
+        if run is None or run._finished:
+            self.active = False
+            return
+        rows = host_rows(self.torch, items)
+        data: Dict[str, Any] = {}
+        # Several flushes into one row (gradient accumulation, hooks outside a backward
+        # pass) add to the row's norms instead of replacing them.
+        step = run.step
+        acc_step, acc = self.norms.get(kind, (-1, {}))
+        if acc_step != step:
+            acc = {}
+            self.norms[kind] = (step, acc)
+        for item, row in zip(items, rows):
+            key = self.prefix + item[0]
+            h = histogram(row)
+            if h is not None:
+                data[kind + key] = h
+            acc[key] = _g(row[_NORM])
+        data[kind + self.prefix + "_norms"] = {"_type": NORMS_TYPE, "names": list(acc), "values": list(acc.values())}
+        self.logged_steps += 1
+        run.log(data, commit=False)
+
+    def fail(self, what: str, e: BaseException) -> None:
+        self.active = False
+        if not self.failed:
+            self.failed = True
+            _warn("watch(): %s failed (%r); this model is no longer watched (reported once)" % (what, e))
+
+    def close(self) -> None:
+        self.active = False
+        handles, self.handles = self.handles, []
+        for h in handles:
+            try:
+                h.remove()
+            except Exception:  # pragma: no cover - torch internals
+                pass
+        with self.lock:
+            self.pending = []
+            self.flush_queued = False
+
+
+# --- the numbers ------------------------------------------------------------
+
+
+def summarise(torch: Any, t: Any) -> Optional[Tuple[Any, int, bool]]:
+    """(stats tensor, element count, exact) for t, computed on t's device without waiting for it.
+
+    The fast path (8 kernels) assumes every value is finite: min and max in one
+    pass, the values scaled to [0, 1] and binned by ``torch.histc``, the L2
+    norm. A NaN or Inf shows in the min or max, and ``host_rows`` then redoes
+    that tensor with ``stats`` (exact, slower). None for an empty tensor.
+    """
+    if getattr(t, "is_sparse", False):
+        st = stats(torch, t)
+        return None if st is None else (st, int(t.numel()), True)
+    x = t.detach().reshape(-1)
+    n = x.numel()
+    if n == 0:
+        return None
+    if x.dtype != torch.float32:
+        x = x.float()
+    lo, hi = torch.aminmax(x)
+    counts = torch.histc((x - lo) / (hi - lo), bins=NUM_BINS, min=0.0, max=1.0)
+    norm = torch.linalg.vector_norm(x)
+    return torch.cat([counts, torch.stack([lo, hi, norm]), _zeros2(torch, x.device)]), n, False
+
+
+_ZEROS: Dict[Any, Any] = {}
+
+
+def _zeros2(torch: Any, device: Any) -> Any:
+    z = _ZEROS.get(device)
+    if z is None:
+        z = _ZEROS[device] = torch.zeros(2, device=device)
+    return z
+
+
+def stats(torch: Any, t: Any) -> Any:
+    """A float32 tensor of NUM_BINS + 5 values on t's device: bin counts, lo, hi, L2 norm, NaNs, Infs.
+
+    Exact with non-finite values: the bins split [lo, hi], the range of the
+    finite values, into NUM_BINS equal parts (when every finite value is the
+    same v, [v - pad, v + pad]); NaN and Inf are counted apart. Nothing here
+    waits for the device. None for an empty tensor.
+    """
+    zeros = 0
+    if getattr(t, "is_sparse", False):
+        t = t.detach().coalesce()
+        vals = t.values()
+        zeros = t.numel() - vals.numel()  # implicit zeros, counted below
+        t = vals
+    x = t.detach().reshape(-1)
+    n = x.numel()
+    if n == 0 and zeros == 0:
+        return None
+    if x.dtype != torch.float32:
+        x = x.float()
+    inf = float("inf")
+    fin = torch.isfinite(x)
+    n_nan = torch.isnan(x).sum()
+    n_inf = n - fin.sum() - n_nan
+    lo = torch.where(fin, x, inf).amin() if n else torch.tensor(inf, device=x.device)
+    hi = torch.where(fin, x, -inf).amax() if n else torch.tensor(-inf, device=x.device)
+    if zeros:
+        lo = torch.clamp(lo, max=0.0)
+        hi = torch.clamp(hi, min=0.0)
+    span = hi - lo
+    spread = span > 0
+    # One value (or none): centre it in a range that float32 can tell from it.
+    pad = torch.clamp(lo.abs() * (1.0 / 1024), min=0.5)
+    any_finite = torch.isfinite(lo)
+    lo2 = torch.where(spread, lo, torch.where(any_finite, lo - pad, torch.zeros_like(lo)))
+    hi2 = torch.where(spread, hi, torch.where(any_finite, lo + pad, torch.ones_like(hi)))
+    # Non-finite values are moved below the range, which histc leaves out (some of its
+    # CPU paths would count a NaN in the first bin).
+    y = ((x - lo2) / (hi2 - lo2)).masked_fill_(~fin, -1.0)
+    counts = torch.histc(y, bins=NUM_BINS, min=0.0, max=1.0)
+    if zeros:
+        b = torch.clamp(((0.0 - lo2) / (hi2 - lo2) * NUM_BINS).floor(), 0, NUM_BINS - 1).long()
+        counts = counts.index_add(0, b.reshape(1), torch.full((1,), float(zeros), device=counts.device))
+    norm = torch.linalg.vector_norm(x) if n else torch.zeros((), device=x.device)
+    tail = torch.stack([lo2, hi2, norm.float(), n_nan.float(), n_inf.float()])
+    return torch.cat([counts, tail])
+
+
+def to_host(torch: Any, sts: Sequence[Any]) -> List[List[float]]:
+    """The stats tensors as lists, with one stack and one copy per device."""
+    by_dev: Dict[Any, List[int]] = {}
+    for i, st in enumerate(sts):
+        by_dev.setdefault(st.device, []).append(i)
+    out: List[List[float]] = [[] for _ in sts]
+    for idxs in by_dev.values():
+        rows = torch.stack([sts[i] for i in idxs]).cpu().tolist()
+        for i, row in zip(idxs, rows):
+            out[i] = row
+    return out
+
+
+def host_rows(torch: Any, items: Sequence[Item]) -> List[List[float]]:
+    """The items' stats as lists: one copy per device; tensors with NaN or Inf redone exactly (one more copy)."""
+    rows = to_host(torch, [it[1] for it in items])
+    redo: List[int] = []
+    for i, (it, row) in enumerate(zip(items, rows)):
+        if it[3]:
+            continue
+        lo, hi = row[_LO], row[_HI]
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            redo.append(i)
+        elif lo == hi:  # one value, n times: the fast path cannot scale it
+            pad = max(0.5, abs(lo) / 1024)
+            row[:NUM_BINS] = [0.0] * NUM_BINS
+            row[_EXACT_CONST] = float(it[2])
+            row[_LO], row[_HI] = lo - pad, lo + pad
+    if redo:
+        again: List[int] = []
+        sts = []
+        for i in redo:
+            t = items[i][4]()
+            st = stats(torch, t) if t is not None else None
+            if st is None:
+                rows[i][:NUM_BINS] = [0.0] * NUM_BINS  # no histogram; the norm stays
+            else:
+                again.append(i)
+                sts.append(st)
+        for i, row in zip(again, to_host(torch, sts) if sts else []):
+            row[_NORM] = rows[i][_NORM]  # the norm of what the hook saw
+            rows[i] = row
+    return rows
+
+
+def histogram(row: Sequence[float]) -> Optional[Dict[str, Any]]:
+    """wandb's histogram JSON from one stats row; None when the tensor has no finite value."""
+    counts = [int(c) for c in row[:NUM_BINS]]
+    n_nan, n_inf = int(row[_NAN]), int(row[_INF])
+    if not any(counts):
+        return None
+    lo, hi = row[_LO], row[_HI]
+    step = (hi - lo) / NUM_BINS
+    bins = [lo + step * i for i in range(NUM_BINS)]
+    bins.append(hi)
+    h: Dict[str, Any] = {"_type": "histogram", "values": counts, "bins": bins}
+    if n_nan:
+        h["nan"] = n_nan
+    if n_inf:
+        h["inf"] = n_inf
+    return h
+
+
+# --- watch / unwatch --------------------------------------------------------
+
+
+def _torch_module(torch: Any, m: Any) -> bool:
+    return torch is not None and isinstance(m, torch.nn.Module)
+
+
+def watch_run(
+    run: Any,
+    models: Any,
+    criterion: Any = None,
+    log: Optional[str] = "gradients",
+    log_freq: int = 1000,
+    idx: Optional[int] = None,
+    log_graph: bool = False,
+) -> None:
+    if log not in LOG_CHOICES:
+        raise ValueError("watch(log=%r): use 'gradients', 'parameters', 'all' or None" % (log,))
+    if isinstance(log_freq, bool) or not isinstance(log_freq, numbers.Real) or math.isnan(log_freq):
+        raise ValueError("watch(log_freq=%r): use a number of steps" % (log_freq,))
+    # wandb logs when its count reaches log_freq: every ceil(log_freq)-th call, every call below 1.
+    log_freq = max(1, math.ceil(log_freq)) if math.isfinite(log_freq) else 1 << 62
+    if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int) or idx < 0):
+        raise ValueError("watch(idx=%r): use a model index, 0 or more" % (idx,))
+    mlist = list(models) if isinstance(models, (list, tuple)) else [models]
+    torch = sys.modules.get("torch")
+    for m in mlist:
+        if not _torch_module(torch, m):
+            raise ValueError(
+                "watch() takes a torch.nn.Module (or a list of them), not %s%s"
+                % (type(m).__name__, "" if torch is not None else "; torch is not imported")
+            )
+    if not mlist:
+        raise ValueError("watch() needs a model")
+    if run._finished:
+        _warn("watch() after finish() is ignored")
+        return
+    w_all = getattr(run, "_watcher", None)
+    if w_all is None:
+        w_all = run._watcher = Watcher(run)
+    if idx is None:
+        idx = w_all.next_idx
+    gradients = log in ("gradients", "all")
+    parameters = log in ("parameters", "all")
+    for i, m in enumerate(mlist):
+        gidx = idx + i
+        w_all.next_idx = max(w_all.next_idx, gidx + 1)
+        if w_all.find(m) is not None:
+            _warn("watch(): this model was already watched; its old hooks were replaced")
+            w_all.remove(m)
+        prefix = "graph_%d" % gidx if gidx > 0 else ""  # wandb: gradients/graph_1fc.weight
+        if log_graph:
+            _log_graph(run, m, gidx)
+        if run.disabled or log is None:
+            continue
+        w = Watched(torch, run, m, prefix, log_freq, gradients, parameters)
+        w.install(m)
+        w_all.add(w)
+
+
+def unwatch_run(run: Any, models: Any = None) -> None:
+    w_all = getattr(run, "_watcher", None)
+    if models is None:
+        if w_all is not None:
+            w_all.remove()
+        return
+    for m in list(models) if isinstance(models, (list, tuple)) else [models]:
+        if w_all is None or not w_all.remove(m):
+            _warn("unwatch(): %s was not watched" % type(m).__name__)
+
+
+def watch(
+    models: Any,
+    criterion: Any = None,
+    log: Optional[str] = "gradients",
+    log_freq: int = 1000,
+    idx: Optional[int] = None,
+    log_graph: bool = False,
+) -> None:
+    """``run.watch()`` on the current run; raises UsageError before ``fluoro.init()``."""
+    from ._run import _need_run
+
+    _need_run("watch()").watch(models, criterion, log, log_freq, idx, log_graph)
+
+
+def unwatch(models: Any = None) -> None:
+    """``run.unwatch()`` on the current run; nothing to do before ``fluoro.init()``."""
+    from ._run import current_run
+
+    r = current_run()
+    if r is not None:
+        r.unwatch(models)
+
+
+# --- log_graph: the module tree as a run file -------------------------------
+
+
+def module_tree(module: Any) -> Dict[str, Any]:
+    """Names, types and own parameter shapes of every submodule (static; not the traced graph)."""
+    mods = []
+    total = 0
+    for name, m in module.named_modules():
+        params = {}
+        for pn, p in m.named_parameters(recurse=False):
+            params[pn] = {"shape": list(p.shape), "trainable": bool(p.requires_grad)}
+            total += p.numel()
+        t = type(m)
+        mods.append({"name": name, "type": "%s.%s" % (t.__module__, t.__qualname__), "params": params})
+    return {"format": "fluoro.module-tree/1", "modules": mods, "parameters": total}
+
+
+def _log_graph(run: Any, module: Any, gidx: int) -> None:
+    """Save the module tree as the run file fluoro-graph-<idx>.json (uploaded by the run's file sender)."""
+    if run.disabled or not run.dir:
+        return
+    name = GRAPH_FILE % gidx
+    try:
+        data = json.dumps(module_tree(module), separators=(",", ":")).encode()
+        files = getattr(run, "_files", None)
+        if files is not None and hasattr(files, "put_bytes"):
+            files.put_bytes(name, data)  # written to <run dir>/files/ and uploaded (or sent by `fluoro sync`)
+            return
+        d = os.path.join(run.dir, "files")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    except Exception as e:
+        _warn("watch(log_graph=True): could not record the module tree (%r)" % (e,))

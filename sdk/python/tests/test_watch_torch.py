@@ -1,0 +1,250 @@
+"""watch() with real PyTorch (CPU): the numbers, the steps, and the round trip through the real server.
+
+``make test-python-torch`` runs this file in .venv-torch (Debian's python3-torch)
+with FLUORO_TEST_TORCH=1: then a missing torch is an error, not a skip. In the
+main suite (no torch there) the file is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+import fluoro
+from fluoro import _watch
+
+from conftest import Server
+
+if os.environ.get("FLUORO_TEST_TORCH") == "1":
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - the point is to fail loudly
+        raise ImportError(
+            "FLUORO_TEST_TORCH=1 but torch cannot be imported (%s); install Debian's python3-torch "
+            "(apt-get install python3-torch) and run `make test-python-torch`" % e
+        ) from e
+else:
+    torch = pytest.importorskip("torch", reason="torch is not installed here; `make test-python-torch` runs these")
+
+
+def mlp() -> Any:
+    return torch.nn.Sequential(
+        torch.nn.Linear(16, 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 4),
+    )
+
+
+def offline_run(tmp_path: Path) -> fluoro.Run:
+    return fluoro.init(mode="offline", project="watch", dir=str(tmp_path), settings={"quiet": True, "console": "off"})
+
+
+def close(a: float, b: float, rel: float = 1e-5) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-30)
+
+
+@pytest.mark.e2e
+def test_watch_against_the_real_server(online: Server, tmp_path: Path, project: str) -> None:
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    explode = {"on": False}
+    # A hook registered before watch() runs before watch()'s: watch sees the huge gradient.
+    model[2].weight.register_hook(lambda g: g * 1e6 if explode["on"] else None)
+    run = fluoro.init(project=project, dir=str(tmp_path), settings={"quiet": True, "console": "off"})
+    run.watch(model, log="all", log_freq=10)
+    grads: Dict[int, Dict[str, Any]] = {}
+    params: Dict[int, Dict[str, Any]] = {}
+    names = [n for n, _ in model.named_parameters()]
+    for i in range(300):
+        x = torch.randn(64, 16)
+        y = x[:, :4].sum(dim=1, keepdim=True).repeat(1, 4)
+        out = model(x)
+        if i < 200 and (i + 1) % 10 == 0:  # the forward hook summarised the parameters as they are now
+            params[i] = {n: p.detach().clone() for n, p in model.named_parameters()}
+        loss = torch.nn.functional.mse_loss(out, y)
+        opt.zero_grad()
+        explode["on"] = i == 49
+        loss.backward()
+        if i < 200 and (i + 1) % 10 == 0:
+            grads[i] = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+        if not explode["on"]:
+            opt.step()
+        run.log({"train/loss": loss.item()})
+        if i == 199:
+            run.unwatch()
+    run.finish()
+
+    r = fluoro.Api(overrides={"base_url": online.url, "api_key": online.key}).run("%s/%s" % (project, run.id))
+    keys = {k["key"] for k in r.keys()}
+    assert {"gradients/" + n for n in names} <= keys and {"parameters/" + n for n in names} <= keys
+    assert {"gradients/_norms", "parameters/_norms", "train/loss"} <= keys
+    want_steps = list(range(9, 200, 10))  # the 10th, 20th, ... backward pass; none after unwatch()
+
+    def series(key: str) -> Dict[int, Any]:
+        out = {}
+        for row in r.scan_history(keys=[key]):
+            v = row[key]
+            out[row["_step"]] = json.loads(v) if isinstance(v, str) else v
+        return out
+
+    for kind, ref in (("gradients", grads), ("parameters", params)):
+        for n in names:
+            s = series("%s/%s" % (kind, n))
+            assert sorted(s) == want_steps, (kind, n)
+            for step in (9, 49, 199):
+                h, t = s[step], ref[step][n]
+                assert h["_type"] == "histogram" and len(h["values"]) == 64 and len(h["bins"]) == 65
+                assert sum(h["values"]) == t.numel()  # every value is finite here
+                assert "nan" not in h and "inf" not in h
+                assert close(h["bins"][0], t.min().item()) and close(h["bins"][-1], t.max().item())
+                # The same bins as torch.histc over [min, max], up to values on an edge.
+                want = torch.histc(t.float(), bins=64, min=t.min().item(), max=t.max().item())
+                assert sum(abs(a - b) for a, b in zip(h["values"], want.tolist())) <= 2
+        norms = series("%s/_norms" % kind)
+        assert sorted(norms) == want_steps
+        for step, rec in norms.items():
+            assert rec["_type"] == "fluoro.layer-norms" and sorted(rec["names"]) == sorted(names)
+            got = dict(zip(rec["names"], rec["values"]))
+            for n in names:
+                assert close(got[n], torch.linalg.vector_norm(ref[step][n]).item()), (kind, step, n)
+
+    # The exploding layer stands out in the one series of norms.
+    g = {step: dict(zip(rec["names"], rec["values"])) for step, rec in series("gradients/_norms").items()}
+    assert max(g[49], key=lambda n: g[49][n]) == "2.weight"
+    others = [g[s]["2.weight"] for s in want_steps if s != 49]
+    assert g[49]["2.weight"] > 1e4 * max(others)
+    loss_steps = [row["_step"] for row in r.scan_history(keys=["train/loss"])]
+    assert loss_steps == list(range(300))
+
+
+def test_nan_and_inf_are_counted_apart(tmp_path: Path) -> None:
+    run = offline_run(tmp_path)
+    model = torch.nn.Linear(8, 8)
+
+    def poison(g: Any) -> Any:
+        g = g.clone()
+        g[0, 0], g[0, 1], g[1, 0] = math.nan, math.nan, -math.inf
+        return g
+
+    model.weight.register_hook(poison)
+    run.watch(model, log_freq=1)
+    model(torch.randn(4, 8)).sum().backward()
+    p = run._pending or {}
+    h = p["gradients/weight"]
+    assert sum(h["values"]) == 64 - 3 and h["nan"] == 2 and h["inf"] == 1
+    finite = model.weight.grad[torch.isfinite(model.weight.grad)]
+    assert close(h["bins"][0], finite.min().item()) and close(h["bins"][-1], finite.max().item())
+    norms = dict(zip(p["gradients/_norms"]["names"], p["gradients/_norms"]["values"]))
+    assert math.isnan(norms["weight"]) and close(norms["bias"], model.bias.grad.norm().item())
+    run.finish(quiet=True)
+
+
+def test_one_copy_to_the_host_per_backward_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: List[int] = []
+    real = _watch.to_host
+
+    def counting(t: Any, sts: Any) -> Any:
+        calls.append(len(sts))
+        assert all(st.device == torch.device("cpu") and st.dtype == torch.float32 for st in sts)
+        return real(t, sts)
+
+    monkeypatch.setattr(_watch, "to_host", counting)
+    run = offline_run(tmp_path)
+    model = mlp()
+    run.watch(model, log_freq=2)
+    for _ in range(6):
+        model(torch.randn(8, 16)).sum().backward()
+        run.log({"x": 1.0})
+    assert calls == [6, 6, 6]  # all 6 tensors of a pass at once, on passes 2, 4 and 6
+    run.finish(quiet=True)
+
+
+def summaries(*tensors: Any) -> List[Any]:
+    """histogram(), element count and norm of each tensor, through the fast path and host_rows()."""
+    items = []
+    for i, x in enumerate(tensors):
+        s = _watch.summarise(torch, x)
+        assert s is not None
+        items.append(("t%d" % i, s[0], s[1], s[2], lambda x=x: x))
+    return [(_watch.histogram(row), row) for row in _watch.host_rows(torch, items)]
+
+
+def test_constant_sparse_half_and_non_finite_tensors() -> None:
+    t = torch.tensor
+    mixed = torch.randn(1000)
+    mixed[3], mixed[7], mixed[9] = math.nan, math.inf, -math.inf
+    (const, _), (sparse, srow), (half, _), (none, nrow), (mix, mrow) = summaries(
+        torch.full((10,), 3.0),
+        torch.sparse_coo_tensor(t([[1, 7]]), t([2.0, -1.0]), (100,)),
+        torch.linspace(-1, 1, 101).to(torch.bfloat16),
+        t([math.nan, math.inf]),
+        mixed,
+    )
+    assert const is not None and sum(const["values"]) == 10 and const["bins"][0] < 3.0 < const["bins"][-1]
+    assert sparse is not None and sum(sparse["values"]) == 100  # the 98 implicit zeros are counted
+    assert sparse["bins"][0] == -1.0 and sparse["bins"][-1] == 2.0 and close(srow[_watch._NORM], math.sqrt(5))
+    assert half is not None and sum(half["values"]) == 101 and half["bins"][0] == -1.0 and half["bins"][-1] == 1.0
+    assert none is None and nrow[_watch._NAN] == 1 and nrow[_watch._INF] == 1
+    assert mix is not None and sum(mix["values"]) == 997 and mix["nan"] == 1 and mix["inf"] == 2
+    finite = mixed[torch.isfinite(mixed)]
+    assert close(mix["bins"][0], finite.min().item()) and close(mix["bins"][-1], finite.max().item())
+    assert math.isnan(mrow[_watch._NORM])
+    assert _watch.summarise(torch, torch.zeros(0)) is None
+
+
+def test_fast_and_exact_paths_agree() -> None:
+    torch.manual_seed(1)
+    xs = [torch.randn(4096) * 3 + 1, torch.rand(300, 7), torch.randn(64).double()]
+    for (h, row), x in zip(summaries(*xs), xs):
+        exact = _watch.histogram(_watch.to_host(torch, [_watch.stats(torch, x)])[0])
+        assert h is not None and exact is not None
+        assert sum(abs(a - b) for a, b in zip(h["values"], exact["values"])) <= 2
+        assert h["bins"] == exact["bins"] and close(row[_watch._NORM], torch.linalg.vector_norm(x.float()).item())
+
+
+def test_an_error_in_a_hook_never_reaches_backward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(t: Any, x: Any) -> Any:
+        raise RuntimeError("histc is not implemented here")
+
+    monkeypatch.setattr(_watch, "summarise", boom)
+    run = offline_run(tmp_path)
+    model = mlp()
+    run.watch(model, log="all", log_freq=1)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            model.zero_grad()
+            model(torch.randn(4, 16)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    msgs = [str(x.message) for x in w if issubclass(x.category, fluoro.FluoroWarning)]
+    assert len(msgs) == 1 and "histc is not implemented here" in msgs[0]
+    assert run._pending is None
+    run.finish(quiet=True)
+
+
+def test_unwatch_removes_the_torch_hooks(tmp_path: Path) -> None:
+    run = offline_run(tmp_path)
+    model = mlp()
+    run.watch(model, log="all", log_freq=1, log_graph=True)
+    assert all(len(p._backward_hooks or {}) == 1 for p in model.parameters())
+    assert len(model._forward_hooks) == 1
+    fluoro.unwatch(model)
+    assert all(len(p._backward_hooks or {}) == 0 for p in model.parameters())
+    assert len(model._forward_hooks) == 0
+    model(torch.randn(4, 16)).sum().backward()
+    assert run._pending is None
+    assert run.flush(10)
+    tree = json.loads((Path(run.dir or "") / "files" / "fluoro-graph-0.json").read_text())
+    types = {m["name"]: m["type"] for m in tree["modules"]}
+    assert types["0"] == "torch.nn.modules.linear.Linear" and types[""].endswith("Sequential")
+    assert tree["parameters"] == sum(p.numel() for p in model.parameters())
+    run.finish(quiet=True)
