@@ -8,12 +8,16 @@ LDFLAGS   := -s -w -X github.com/fluoro-dev/fluoro/internal/version.Version=$(VE
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PYTHON    ?= python3
 VENV      := .venv
+# watch()'s real-torch tests run on Debian's CPU PyTorch (apt: python3-torch), which
+# only /usr/bin/python3 sees: a second venv made from it, with the system packages.
+TORCH_PYTHON ?= /usr/bin/python3
+VENV_TORCH := .venv-torch
 FUZZTIME  ?= 10s
 
 WEB       := web
 WEBDIST   := internal/web/dist
 
-.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke bench-stress bench-web clean bench bench-peers-smoke
+.PHONY: all build build-go web web-deps run test test-go test-web test-web-e2e test-python test-python-torch check check-python fmt fuzz bench-ingest bench-history bench-runs bench-smoke bench-stress bench-web clean bench bench-peers-smoke
 
 all: build
 
@@ -41,7 +45,7 @@ run: build
 
 ## test: every test: Go unit, conformance, API and end-to-end tests; Python SDK unit and
 ## end-to-end tests; web lint, types, unit and browser tests
-test: test-go test-python test-web test-web-e2e
+test: test-go test-python test-python-torch test-web test-web-e2e
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
@@ -58,6 +62,16 @@ $(VENV)/.installed: sdk/python/requirements-test.txt
 test-python: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q sdk/python/tests
 	$(VENV)/bin/python -m pytest -q bench/peers/tests
+
+$(VENV_TORCH)/.installed: sdk/python/requirements-torch.txt
+	$(TORCH_PYTHON) -m venv --system-site-packages $(VENV_TORCH)
+	$(VENV_TORCH)/bin/pip install --quiet --disable-pip-version-check -r sdk/python/requirements-torch.txt
+	touch $@
+
+## test-python-torch: watch() against real PyTorch and the real server; fails (never skips)
+## when torch is missing: install it with `apt-get install python3-torch` (.ci/run does)
+test-python-torch: $(VENV_TORCH)/.installed
+	FLUORO_TEST_TORCH=1 $(VENV_TORCH)/bin/python -m pytest -q sdk/python/tests/test_watch_torch.py
 
 ## test-web: Biome lint, tsc --noEmit and Vitest unit tests of the web UI
 test-web: web-deps

@@ -412,6 +412,14 @@ func TestConsoleAndSystem(t *testing.T) {
 	if !strings.Contains(string(next.body), `"lines":[]`) {
 		t.Errorf("console after the last line = %s", next.body)
 	}
+	txt := e.do("GET", "/api/v1/projects/admin/p/runs/r1/console?format=text", nil)
+	if string(txt.body) != "epoch 1\n[stderr] warning\n" || !strings.HasPrefix(txt.header.Get("Content-Type"), "text/plain") ||
+		!strings.Contains(txt.header.Get("Content-Disposition"), `filename=r1-console.txt`) {
+		t.Errorf("console as text = %q %v", txt.body, txt.header)
+	}
+	if r := e.do("GET", "/api/v1/projects/admin/p/runs/r1/console?format=xml", nil); r.status != http.StatusBadRequest {
+		t.Errorf("format=xml: %d", r.status)
+	}
 	s := e.do("GET", "/api/v1/projects/admin/p/runs/r1/system", nil)
 	if !strings.Contains(string(s.body), `"gpu.0.util":99`) {
 		t.Errorf("system = %s", s.body)

@@ -61,6 +61,10 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if !res.Duplicate && len(b.History) > 0 {
 		a.publishHistory(run, b)
 	}
+	if !res.Duplicate && (len(b.Console) > 0 || len(b.System) > 0) {
+		a.d.Hub.Publish(live.Console, run.Entity, run.Project,
+			map[string]any{"run": run.RunID, "lines": len(b.Console), "samples": len(b.System)})
+	}
 	writeJSON(w, http.StatusOK, ingestResponse{
 		Writer: b.Writer, Seq: b.Seq, Duplicate: res.Duplicate,
 		Accepted: d.Records - len(rejected), Rejected: rejected,

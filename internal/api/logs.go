@@ -1,8 +1,11 @@
 package api
 
 import (
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
@@ -17,6 +20,11 @@ func (a *API) console(w http.ResponseWriter, r *http.Request) error {
 		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
 			return badData("after=%q: want the offset of the last line you have", s)
 		}
+	}
+	if f := r.URL.Query().Get("format"); f == "text" {
+		return a.consoleText(w, r, run, after)
+	} else if f != "" && f != "json" {
+		return badData("format=%q: want json (default) or text", f)
 	}
 	limit, err := intParam(r, "limit", 1000, 1, 10000)
 	if err != nil {
@@ -42,6 +50,43 @@ func (a *API) console(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"lines": out, "next": next})
 	return nil
+}
+
+// consoleText streams every line after `after` as a plain-text download
+// (stderr lines marked), page by page so a long log never sits in memory.
+func (a *API) consoleText(w http.ResponseWriter, r *http.Request, run store.Run, after int64) error {
+	const page = 10000
+	first := true
+	for {
+		lines, err := a.d.Store.ConsoleLines(r.Context(), run.PK, after, page)
+		if err != nil {
+			if first {
+				return err
+			}
+			return nil // headers are out: the cut-short download is all we can say
+		}
+		if first {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": run.RunID + "-console.txt"}))
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			first = false
+		}
+		var b strings.Builder
+		for _, l := range lines {
+			if l.Stream == "stderr" {
+				b.WriteString("[stderr] ")
+			}
+			b.WriteString(l.Line)
+			b.WriteByte('\n')
+		}
+		if _, err := io.WriteString(w, b.String()); err != nil {
+			return nil
+		}
+		if len(lines) < page {
+			return nil
+		}
+		after = lines[len(lines)-1].Offset
+	}
 }
 
 func (a *API) system(w http.ResponseWriter, r *http.Request) error {

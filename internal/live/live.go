@@ -31,6 +31,7 @@ const (
 	RunUpdated  = "run.updated"
 	RunFinished = "run.finished"
 	History     = "history"
+	Console     = "console" // new console lines or system samples of a run
 	Reset       = "reset" // the client must reload: events were missed
 )
 

@@ -81,7 +81,64 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
   return res.json() as Promise<T>;
 }
 
+// Chart history goes out a few requests at a time, in the order the panels
+// asked (top first): the server spreads one chart over its cores, so six
+// charts at once would all finish late, and keep the browser's six
+// connections (one is the live stream) from everything else. Other
+// requests that can wait (system metrics) wait for this queue to drain.
+const chartConcurrency = 2;
+let chartActive = 0;
+const chartWaiting: (() => void)[] = [];
+let idleWaiters: (() => void)[] = [];
+
+function chartDone() {
+  chartActive--;
+  const next = chartWaiting.shift();
+  if (next) next();
+  else if (chartActive === 0) {
+    const ws = idleWaiters;
+    idleWaiters = [];
+    for (const w of ws) w();
+  }
+}
+
+async function chartSlot<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (chartActive >= chartConcurrency) {
+    await new Promise<void>((ok, fail) => {
+      const go = () => {
+        signal?.removeEventListener("abort", drop);
+        ok();
+      };
+      const drop = () => {
+        const i = chartWaiting.indexOf(go);
+        if (i >= 0) chartWaiting.splice(i, 1);
+        fail(new DOMException("aborted", "AbortError"));
+      };
+      if (signal?.aborted) return drop();
+      signal?.addEventListener("abort", drop, { once: true });
+      chartWaiting.push(go);
+    });
+  }
+  chartActive++;
+  try {
+    return await fn();
+  } finally {
+    chartDone();
+  }
+}
+
+/** Resolves once no chart history request is queued or in flight. */
+export function chartsIdle(): Promise<void> {
+  if (chartActive === 0 && chartWaiting.length === 0) return Promise.resolve();
+  return new Promise((ok) => idleWaiters.push(ok));
+}
+
 const p = (e: string, proj: string) => `/projects/${encodeURIComponent(e)}/${encodeURIComponent(proj)}`;
+
+/** Every console line of a run as a plain-text download (the session cookie authenticates it). */
+export function consoleTextUrl(e: string, proj: string, id: string): string {
+  return `/api/v1${p(e, proj)}/runs/${encodeURIComponent(id)}/console?format=text`;
+}
 
 export const api = {
   viewer: () => call<Viewer>("/viewer"),
@@ -116,7 +173,15 @@ export const api = {
   history: (
     e: string,
     proj: string,
-    q: { runs: string[]; keys: string[]; points: number; minStep?: number; maxStep?: number },
+    q: {
+      runs: string[];
+      keys: string[];
+      points: number;
+      minStep?: number;
+      maxStep?: number;
+      /** the columns to send (steps, times, values); all when absent. Left-out columns come back empty. */
+      fields?: ("steps" | "times" | "values")[];
+    },
     signal?: AbortSignal,
   ) => {
     const u = new URLSearchParams();
@@ -125,8 +190,17 @@ export const api = {
     u.set("points", String(q.points));
     if (q.minStep != null) u.set("min_step", String(q.minStep));
     if (q.maxStep != null) u.set("max_step", String(q.maxStep));
-    return call<{ series: Series[] | null }>(`${p(e, proj)}/history?${u}`, { signal }).then(
-      (r) => r.series ?? [],
+    if (q.fields) u.set("fields", q.fields.join(","));
+    return chartSlot(
+      () => call<{ series: Series[] | null }>(`${p(e, proj)}/history?${u}`, { signal }),
+      signal,
+    ).then((r) =>
+      (r.series ?? []).map((s) => ({
+        ...s,
+        steps: s.steps ?? [],
+        times: s.times ?? [],
+        values: s.values ?? [],
+      })),
     );
   },
   /** one run's history: every point in range, or (stepsOnly) only the steps that hold a value */

@@ -2,7 +2,7 @@
 // the environment it ran in (fluoro-metadata.json), files.
 
 import { useEffect, useMemo, useState } from "react";
-import { api, type Run, type RunFile } from "../api";
+import { api, consoleTextUrl, type Run, type RunFile } from "../api";
 import type { Series } from "../chart";
 import type { PlotView } from "../components/LinePlot";
 import { Panels } from "../components/Panels";
@@ -66,9 +66,14 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
       });
       setLogTick((t) => t + 1);
     }, 100);
+    const tickLogs = throttle(() => setLogTick((t) => t + 1), 100);
     return subscribe(entity, project, (ev) => {
       const id = ev.data.run ?? ev.data.id;
       if (id !== runId && ev.type !== "reset") return;
+      if (ev.type === "console") {
+        tickLogs(); // new console lines or system samples: the logs and system tabs refetch
+        return;
+      }
       if (ev.type === "history") {
         reKeys();
         bump(ev.data.keys ?? []);
@@ -297,13 +302,23 @@ function Logs({
   const shown = q ? lines.filter((l) => l.line.toLowerCase().includes(q.toLowerCase())) : lines;
   return (
     <div className="logs">
-      <input
-        type="search"
-        placeholder="Search logs"
-        aria-label="Search logs"
-        value={q}
-        onChange={(e) => setQ(e.target.value)}
-      />
+      <div className="toolbar">
+        <input
+          type="search"
+          placeholder="Search logs"
+          aria-label="Search logs"
+          value={q}
+          onChange={(e) => setQ(e.target.value)}
+        />
+        <a href={consoleTextUrl(entity, project, runId)} download>
+          Download
+        </a>
+        {q && (
+          <span className="muted">
+            {shown.length} of {lines.length} lines
+          </span>
+        )}
+      </div>
       <pre className="console" data-testid="console">
         {shown.map((l) => (
           <div key={l.offset} className={l.stream === "stderr" ? "stderr" : ""}>

@@ -38,6 +38,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._errors import FluoroWarning
+from ._values import Prepared
 
 NUM_BINS = 64
 _LO, _HI, _NORM, _NAN, _INF = range(NUM_BINS, NUM_BINS + 5)  # columns after the counts
@@ -248,7 +249,7 @@ class Watched:
             if h is not None:
                 data[kind + key] = h
             acc[key] = _g(row[_NORM])
-        data[kind + self.prefix + "_norms"] = {"_type": NORMS_TYPE, "names": list(acc), "values": list(acc.values())}
+        data[kind + self.prefix + "_norms"] = Prepared(_type=NORMS_TYPE, names=list(acc), values=list(acc.values()))
         self.logged_steps += 1
         run.log(data, commit=False)
 
@@ -410,7 +411,7 @@ def histogram(row: Sequence[float]) -> Optional[Dict[str, Any]]:
     step = (hi - lo) / NUM_BINS
     bins = [lo + step * i for i in range(NUM_BINS)]
     bins.append(hi)
-    h: Dict[str, Any] = {"_type": "histogram", "values": counts, "bins": bins}
+    h: Dict[str, Any] = Prepared(_type="histogram", values=counts, bins=bins)
     if n_nan:
         h["nan"] = n_nan
     if n_inf:

@@ -1,0 +1,195 @@
+"""A fine-tuning run on a GPU with everything Fluoro offers switched on.
+
+A small transformer language model (built from a config: no downloaded
+weights) trains on synthetic token data for PHASE_S seconds three times:
+without Fluoro, with Fluoro (`watch(model, log="all")`, system metrics every
+1 s, a loss row every step, media every 200 steps), and without again. It
+prints steps/s of each phase, the slowdown against the mean of the two
+baselines (target: at most 1 %), and then checks on the server that the
+gradient/parameter histograms, the GPU metrics and the media files arrived.
+
+    FLUORO_BASE_URL=... FLUORO_API_KEY=... python3 bench/gpu/finetune.py
+
+Needs torch with CUDA; exits 1 on a FAIL line. Used by bench/gpu/run.sh.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import fluoro
+
+PHASE_S = float(os.environ.get("PHASE_S", "40"))
+DEVICE = os.environ.get("FINETUNE_DEVICE", "cuda")  # "cpu": a dry run of the script itself, tiny model
+VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 8192, 256, 32, 512, 8, 6
+if DEVICE == "cpu":
+    VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 512, 32, 4, 64, 4, 2
+
+
+def build(torch: Any) -> Any:
+    nn = torch.nn
+
+    class LM(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(VOCAB, D)
+            self.pos = nn.Parameter(torch.zeros(SEQ, D))
+            layer = nn.TransformerEncoderLayer(D, HEADS, 4 * D, dropout=0.0, batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, LAYERS)
+            self.norm = nn.LayerNorm(D)
+            self.head = nn.Linear(D, VOCAB, bias=False)
+
+        def forward(self, x: Any) -> Any:
+            mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
+            h = self.encoder(self.embed(x) + self.pos[: x.shape[1]], mask=mask)
+            return self.head(self.norm(h))
+
+    return LM()
+
+
+def batch(torch: Any, gen: Any) -> Any:
+    # An in-context rule: each row counts up from a random token by a random
+    # stride (1-16) mod VOCAB; the model learns to read the stride off the context.
+    start = torch.randint(0, VOCAB, (BATCH, 1), device=DEVICE, generator=gen)
+    stride = torch.randint(1, 17, (BATCH, 1), device=DEVICE, generator=gen)
+    seq = (start + stride * torch.arange(SEQ + 1, device=DEVICE)) % VOCAB
+    return seq[:, :-1], seq[:, 1:]
+
+
+def sync(torch: Any) -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def phase(torch: Any, model: Any, opt: Any, gen: Any, seconds: float, run: Optional[Any]) -> Dict[str, Any]:
+    loss_fn = torch.nn.functional.cross_entropy
+    steps, last = 0, float("nan")
+    sync(torch)
+    t0 = time.perf_counter()
+    while True:
+        x, y = batch(torch, gen)
+        with torch.autocast(DEVICE, dtype=torch.bfloat16):
+            logits = model(x)
+            loss = loss_fn(logits.float().reshape(-1, VOCAB), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        last = loss.item()  # both phases read the loss every step, as a training loop does
+        steps += 1
+        if run is not None:
+            row: Dict[str, Any] = {"train/loss": last, "train/lr": opt.param_groups[0]["lr"]}
+            if steps % 200 == 0:
+                row.update(media(torch, model, logits, y))
+            run.log(row)
+        if time.perf_counter() - t0 >= seconds:
+            break
+    sync(torch)
+    dt = time.perf_counter() - t0
+    return {"steps": steps, "seconds": dt, "steps_per_s": steps / dt, "loss": last}
+
+
+def media(torch: Any, model: Any, logits: Any, y: Any) -> Dict[str, Any]:
+    with torch.no_grad():
+        e = model.embed.weight[:64].float()
+        e = e / e.norm(dim=1, keepdim=True)
+        sim = ((e @ e.T + 1) * 127.5).clamp(0, 255).to(torch.uint8).cpu()
+        pred = logits[0, :10].argmax(-1).tolist()
+        want = y[0, :10].tolist()
+    table = fluoro.Table(columns=["position", "predicted", "target", "correct"])
+    for i, (p, w) in enumerate(zip(pred, want)):
+        table.add_data(i, p, w, p == w)
+    return {
+        "samples/embedding_similarity": fluoro.Image(sim.numpy() if hasattr(sim, "numpy") else sim.tolist(),
+                                                     caption="cosine similarity of 64 token embeddings"),
+        "samples/predictions": table,
+        "samples/logits": fluoro.Histogram(logits[0, 0].float().cpu().tolist()),
+    }
+
+
+def main() -> int:
+    import torch
+
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        print("FAIL finetune: torch sees no CUDA device")
+        return 1
+    torch.manual_seed(0)
+    model = build(torch).to(DEVICE)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    gen = torch.Generator(device=DEVICE)
+    gen.manual_seed(0)
+    nparams = sum(p.numel() for p in model.parameters())
+    print("model: %d layers, d=%d, %.1fM parameters, batch %dx%d tokens, %s"
+          % (LAYERS, D, nparams / 1e6, BATCH, SEQ, torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"))
+    phase(torch, model, opt, gen, 5, None)  # warm-up: kernels, allocator
+
+    results: List[Dict[str, Any]] = []
+    base1 = phase(torch, model, opt, gen, PHASE_S, None)
+    results.append(base1)
+    run = fluoro.init(project="gpu-finetune", name="transformer-watch",
+                      config={"layers": LAYERS, "d_model": D, "heads": HEADS, "batch": BATCH, "seq": SEQ,
+                              "params": nparams},
+                      settings=fluoro.Settings(system_interval=1.0))
+    fluoro.watch(model, log="all", log_freq=100)
+    with_fluoro = phase(torch, model, opt, gen, PHASE_S, run)
+    t_fin = time.perf_counter()
+    run.finish()
+    finish_s = time.perf_counter() - t_fin
+    base2 = phase(torch, model, opt, gen, PHASE_S, None)
+    base = (base1["steps_per_s"] + base2["steps_per_s"]) / 2
+    slowdown = 1 - with_fluoro["steps_per_s"] / base
+    print("| phase | steps | seconds | steps/s | last loss |")
+    print("|---|---|---|---|---|")
+    for name, r in (("without Fluoro", base1), ("with Fluoro (watch all, system 1 s, media)", with_fluoro),
+                    ("without Fluoro, again", base2)):
+        print("| %s | %d | %.1f | %.2f | %.3f |" % (name, r["steps"], r["seconds"], r["steps_per_s"], r["loss"]))
+    print("slowdown against the mean baseline: %.2f %% (baselines differ by %.2f %%); finish() took %.2f s"
+          % (100 * slowdown, 100 * abs(base1["steps_per_s"] - base2["steps_per_s"]) / base, finish_s))
+    ok = True
+    print(("PASS" if slowdown <= 0.01 else "WARN") + " finetune: slowdown %.2f %% (target <= 1 %%)" % (100 * slowdown))
+
+    api = fluoro.Api()
+    pr = api.run("gpu-finetune/%s" % run.id)
+    keys = {k["key"]: k for k in pr.keys()}
+    grads = [k for k in keys if k.startswith("gradients/") and not k.endswith("_norms")]
+    params = [k for k in keys if k.startswith("parameters/") and not k.endswith("_norms")]
+    print("keys: %d gradient histograms, %d parameter histograms, %d in total" % (len(grads), len(params), len(keys)))
+    nmat = sum(1 for _ in model.named_parameters())
+    if len(grads) != nmat or len(params) != nmat:
+        print("FAIL finetune: want %d gradient and parameter histograms (one per parameter tensor)" % nmat)
+        ok = False
+    want_points = with_fluoro["steps"] // 100
+    short = [k for k in grads if abs(keys[k]["points"] - want_points) > 1]
+    if short:
+        print("FAIL finetune: %s has %d points, want about %d (log_freq=100)" % (short[0], keys[short[0]]["points"],
+                                                                                 want_points))
+        ok = False
+    samples = api.client.call("GET", pr._run_path() + "/system").json().get("samples") or []
+    gpu = [s for s in samples if "gpu.0.util" in s.get("values", {})]
+    if not gpu:
+        print("FAIL finetune: no GPU metrics among %d system samples" % len(samples))
+        ok = False
+    else:
+        util = [s["values"]["gpu.0.util"] for s in gpu]
+        mem = [s["values"].get("gpu.0.memory_used_mb", 0) for s in gpu]
+        power = [s["values"].get("gpu.0.power_w", 0) for s in gpu]
+        print("GPU metrics: %d samples over %.0f s; util %.0f-%.0f %%, memory used up to %.0f MB, power up to %.0f W"
+              % (len(gpu), gpu[-1]["time"] - gpu[0]["time"], min(util), max(util), max(mem), max(power)))
+    files = [f["name"] for f in pr.files()]
+    imgs = [f for f in files if f.startswith("media/images/")]
+    tables = [f for f in files if f.startswith("media/table/")]
+    print("files: %d in total, %d images, %d tables; diff/metadata: %s"
+          % (len(files), len(imgs), len(tables), ", ".join(f for f in files if not f.startswith("media/"))))
+    if not imgs or not tables:
+        print("FAIL finetune: media files missing")
+        ok = False
+    if ok:
+        print("PASS finetune: histograms, GPU metrics and media arrived")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The GPU checks, as one short script for a lent GPU machine (CI has no GPU):
+# NVML system metrics under load (system_check.py), a transformer fine-tuned
+# with and without Fluoro (finetune.py: watch, system metrics, media; steps/s)
+# and watch() on CUDA (bench/watch/gpu_check.py), all against the real bin/fluoro.
+#
+#   make build-go && bash bench/gpu/run.sh        # results under $OUT (default /tmp/fluoro-gpu)
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/fluoro-gpu}
+mkdir -p "$OUT"
+nvidia-smi -L 2>&1 | tee "$OUT/nvidia-smi.txt"
+python3 -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available())' | tee -a "$OUT/nvidia-smi.txt"
+data=$(mktemp -d)
+export FLUORO_ADMIN_API_KEY=fluoro-gpucheck000000000000000000000000000000
+bin/fluoro server --addr 127.0.0.1:0 --data "$data" --log-level warn >"$OUT/server.stdout" 2>"$OUT/server.log" &
+server=$!
+url=""
+for _ in $(seq 1 100); do
+  url=$(grep -o 'listening on http://[^ ]*' "$OUT/server.stdout" | head -1 | cut -d' ' -f3)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+if [ -z "$url" ]; then echo "FAIL: fluoro did not start"; cat "$OUT/server.log"; exit 1; fi
+export FLUORO_BASE_URL=$url FLUORO_API_KEY=$FLUORO_ADMIN_API_KEY FLUORO_ENTITY=admin PYTHONPATH=$PWD/sdk/python/src
+rc=0
+timeout 120 python3 bench/gpu/system_check.py 2>&1 | tee "$OUT/system.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+timeout 400 python3 bench/gpu/finetune.py 2>&1 | tee "$OUT/finetune.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+if [ -f bench/watch/gpu_check.py ]; then
+  timeout 300 python3 bench/watch/gpu_check.py 2>&1 | tee "$OUT/watch.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+kill "$server"; wait "$server"
+echo "gpu checks: rc=$rc"
+exit $rc
