@@ -15,7 +15,6 @@ Needs torch with CUDA; exits 1 on a FAIL line. Used by bench/gpu/run.sh.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -103,8 +102,9 @@ def media(torch: Any, model: Any, logits: Any, y: Any) -> Dict[str, Any]:
     for i, (p, w) in enumerate(zip(pred, want)):
         table.add_data(i, p, w, p == w)
     return {
-        "samples/embedding_similarity": fluoro.Image(sim.numpy() if hasattr(sim, "numpy") else sim.tolist(),
-                                                     caption="cosine similarity of 64 token embeddings"),
+        "samples/embedding_similarity": fluoro.Image(
+            sim.numpy() if hasattr(sim, "numpy") else sim.tolist(), caption="cosine similarity of 64 token embeddings"
+        ),
         "samples/predictions": table,
         "samples/logits": fluoro.Histogram(logits[0, 0].float().cpu().tolist()),
     }
@@ -122,17 +122,21 @@ def main() -> int:
     gen = torch.Generator(device=DEVICE)
     gen.manual_seed(0)
     nparams = sum(p.numel() for p in model.parameters())
-    print("model: %d layers, d=%d, %.1fM parameters, batch %dx%d tokens, %s"
-          % (LAYERS, D, nparams / 1e6, BATCH, SEQ, torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"))
+    print(
+        "model: %d layers, d=%d, %.1fM parameters, batch %dx%d tokens, %s"
+        % (LAYERS, D, nparams / 1e6, BATCH, SEQ, torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu")
+    )
     phase(torch, model, opt, gen, 5, None)  # warm-up: kernels, allocator
 
     results: List[Dict[str, Any]] = []
     base1 = phase(torch, model, opt, gen, PHASE_S, None)
     results.append(base1)
-    run = fluoro.init(project="gpu-finetune", name="transformer-watch",
-                      config={"layers": LAYERS, "d_model": D, "heads": HEADS, "batch": BATCH, "seq": SEQ,
-                              "params": nparams},
-                      settings=fluoro.Settings(system_interval=1.0))
+    run = fluoro.init(
+        project="gpu-finetune",
+        name="transformer-watch",
+        config={"layers": LAYERS, "d_model": D, "heads": HEADS, "batch": BATCH, "seq": SEQ, "params": nparams},
+        settings=fluoro.Settings(system_interval=1.0),
+    )
     fluoro.watch(model, log="all", log_freq=100)
     with_fluoro = phase(torch, model, opt, gen, PHASE_S, run)
     t_fin = time.perf_counter()
@@ -143,11 +147,16 @@ def main() -> int:
     slowdown = 1 - with_fluoro["steps_per_s"] / base
     print("| phase | steps | seconds | steps/s | last loss |")
     print("|---|---|---|---|---|")
-    for name, r in (("without Fluoro", base1), ("with Fluoro (watch all, system 1 s, media)", with_fluoro),
-                    ("without Fluoro, again", base2)):
+    for name, r in (
+        ("without Fluoro", base1),
+        ("with Fluoro (watch all, system 1 s, media)", with_fluoro),
+        ("without Fluoro, again", base2),
+    ):
         print("| %s | %d | %.1f | %.2f | %.3f |" % (name, r["steps"], r["seconds"], r["steps_per_s"], r["loss"]))
-    print("slowdown against the mean baseline: %.2f %% (baselines differ by %.2f %%); finish() took %.2f s"
-          % (100 * slowdown, 100 * abs(base1["steps_per_s"] - base2["steps_per_s"]) / base, finish_s))
+    print(
+        "slowdown against the mean baseline: %.2f %% (baselines differ by %.2f %%); finish() took %.2f s"
+        % (100 * slowdown, 100 * abs(base1["steps_per_s"] - base2["steps_per_s"]) / base, finish_s)
+    )
     ok = True
     print(("PASS" if slowdown <= 0.01 else "WARN") + " finetune: slowdown %.2f %% (target <= 1 %%)" % (100 * slowdown))
 
@@ -164,8 +173,10 @@ def main() -> int:
     want_points = with_fluoro["steps"] // 100
     short = [k for k in grads if abs(keys[k]["points"] - want_points) > 1]
     if short:
-        print("FAIL finetune: %s has %d points, want about %d (log_freq=100)" % (short[0], keys[short[0]]["points"],
-                                                                                 want_points))
+        print(
+            "FAIL finetune: %s has %d points, want about %d (log_freq=100)"
+            % (short[0], keys[short[0]]["points"], want_points)
+        )
         ok = False
     samples = api.client.call("GET", pr._run_path() + "/system").json().get("samples") or []
     gpu = [s for s in samples if "gpu.0.util" in s.get("values", {})]
@@ -176,13 +187,17 @@ def main() -> int:
         util = [s["values"]["gpu.0.util"] for s in gpu]
         mem = [s["values"].get("gpu.0.memory_used_mb", 0) for s in gpu]
         power = [s["values"].get("gpu.0.power_w", 0) for s in gpu]
-        print("GPU metrics: %d samples over %.0f s; util %.0f-%.0f %%, memory used up to %.0f MB, power up to %.0f W"
-              % (len(gpu), gpu[-1]["time"] - gpu[0]["time"], min(util), max(util), max(mem), max(power)))
+        print(
+            "GPU metrics: %d samples over %.0f s; util %.0f-%.0f %%, memory used up to %.0f MB, power up to %.0f W"
+            % (len(gpu), gpu[-1]["time"] - gpu[0]["time"], min(util), max(util), max(mem), max(power))
+        )
     files = [f["name"] for f in pr.files()]
     imgs = [f for f in files if f.startswith("media/images/")]
     tables = [f for f in files if f.startswith("media/table/")]
-    print("files: %d in total, %d images, %d tables; diff/metadata: %s"
-          % (len(files), len(imgs), len(tables), ", ".join(f for f in files if not f.startswith("media/"))))
+    print(
+        "files: %d in total, %d images, %d tables; diff/metadata: %s"
+        % (len(files), len(imgs), len(tables), ", ".join(f for f in files if not f.startswith("media/")))
+    )
     if not imgs or not tables:
         print("FAIL finetune: media files missing")
         ok = False
