@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional
 
 import fluoro
 
-PHASE_S = float(os.environ.get("PHASE_S", "40"))
+PHASE_S = float(os.environ.get("PHASE_S", "30"))
 DEVICE = os.environ.get("FINETUNE_DEVICE", "cuda")  # "cpu": a dry run of the script itself, tiny model
 VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 8192, 256, 32, 512, 8, 6
 if DEVICE == "cpu":
