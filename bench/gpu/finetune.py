@@ -24,7 +24,7 @@ import fluoro
 
 PHASE_S = float(os.environ.get("PHASE_S", "30"))
 DEVICE = os.environ.get("FINETUNE_DEVICE", "cuda")  # "cpu": a dry run of the script itself, tiny model
-VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 8192, 256, 32, 512, 8, 6
+VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 8192, int(os.environ.get("SEQ", "256")), int(os.environ.get("BATCH", "32")), 512, 8, 6
 if DEVICE == "cpu":
     VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 512, 32, 4, 64, 4, 2
 
