@@ -73,9 +73,10 @@ class FakeModule:
         for fn in list(self.fwd.values()):
             assert fn(self, (), None) is None
 
-    def step(self, grads: Optional[Dict[str, Any]] = None) -> None:
+    def step(self, grads: Optional[Dict[str, Any]] = None, forward: bool = True) -> None:
         """One forward and one backward pass (last layer first), every parameter getting a gradient."""
-        self.forward()
+        if forward:
+            self.forward()
         ENGINE.callbacks = []
         for name, p in reversed(list(self.params.items())):
             p.backward((grads or {}).get(name, 1.0))
@@ -112,7 +113,9 @@ def fake_torch(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     """A fake torch in sys.modules; stats() and to_host() return rows built from the 'gradient' values."""
     nn = types.SimpleNamespace(Module=FakeModule)
 
-    torch = types.SimpleNamespace(nn=nn, autograd=types.SimpleNamespace(Variable=types.SimpleNamespace()))
+    torch = types.SimpleNamespace(
+        nn=nn, autograd=types.SimpleNamespace(Variable=types.SimpleNamespace()), is_grad_enabled=lambda: True
+    )
     torch.autograd.Variable._execution_engine = ENGINE
     monkeypatch.setitem(sys.modules, "torch", torch)
     monkeypatch.setattr(
@@ -163,7 +166,7 @@ def test_watch_checks_its_arguments(run: fluoro.Run, fake_torch: Any) -> None:
         run.watch([m, FakeParam((1,))])
     assert m.hook_count() == 0  # nothing was hooked by a refused call
     run.watch(m, log_freq=3.0)  # type: ignore[arg-type]  # a whole float is fine
-    assert m.hook_count() == 3
+    assert m.hook_count() == 1  # the forward hook; gradient hooks come only for a watched backward
 
 
 @pytest.mark.parametrize("freq,every", [(0, 1), (-5, 1), (1, 1), (2.5, 3), (3, 3)])
@@ -193,10 +196,17 @@ def test_watch_in_disabled_mode_hooks_nothing(fake_torch: Any) -> None:
 def test_gradients_every_log_freq_backward_join_the_next_row(run: fluoro.Run, fake_torch: Any) -> None:
     m = model()
     run.watch(m, log_freq=3)
-    assert m.hook_count() == 3  # 2 trainable parameters + one forward hook; "frozen" is skipped
+    assert m.hook_count() == 1  # an ordinary step pays for one forward hook
     seen = []
     for i in range(9):
-        m.step({"fc.weight": float(i), "fc.bias": -float(i)})
+        if i % 3 == 2:  # the forward before a watched backward arms the 2 trainable parameters ("frozen" is skipped)
+            m.forward()
+            assert m.hook_count() == 3
+            m.step({"fc.weight": float(i), "fc.bias": -float(i)}, forward=False)
+            assert m.hook_count() == 1  # the end of that backward pass disarms them
+        else:
+            m.step({"fc.weight": float(i), "fc.bias": -float(i)})
+            assert m.hook_count() == 1
         p = dict(run._pending or {})
         seen.append(sorted(p))
         if p:
@@ -217,6 +227,7 @@ def test_gradients_every_log_freq_backward_join_the_next_row(run: fluoro.Run, fa
 def test_hooks_outside_a_backward_pass_add_to_the_rows_norms(run: fluoro.Run, fake_torch: Any) -> None:
     m = model()
     run.watch(m, log_freq=1)
+    m.forward()  # arms the gradient hooks
     m.params["fc.weight"].backward(1.0)  # no end-of-pass callback possible: logged at once
     m.params["fc.bias"].backward(2.0)
     norms = (run._pending or {})["gradients/_norms"]
@@ -307,7 +318,11 @@ def test_an_error_in_a_hook_never_reaches_backward(
 def test_unwatch_removes_every_hook(run: fluoro.Run, fake_torch: Any) -> None:
     a, b = model(), model()
     run.watch([a, b], log="all", log_freq=1)
+    assert a.hook_count() == 1 and b.hook_count() == 1
+    a.forward()
+    b.forward()  # both armed for a backward pass (and their parameters logged)
     assert a.hook_count() == 3 and b.hook_count() == 3
+    run.log({"x": 0})
     run.unwatch(a)
     assert a.hook_count() == 0 and b.hook_count() == 3
     with pytest.warns(fluoro.FluoroWarning, match="was not watched"):
@@ -324,6 +339,8 @@ def test_watching_again_replaces_the_hooks(run: fluoro.Run, fake_torch: Any) -> 
     run.watch(m, log_freq=1)
     with pytest.warns(fluoro.FluoroWarning, match="already watched"):
         run.watch(m, log_freq=1, idx=0)
+    assert m.hook_count() == 1
+    m.forward()
     assert m.hook_count() == 3
 
 

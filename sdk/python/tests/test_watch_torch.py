@@ -234,9 +234,18 @@ def test_an_error_in_a_hook_never_reaches_backward(tmp_path: Path, monkeypatch: 
 def test_unwatch_removes_the_torch_hooks(tmp_path: Path) -> None:
     run = offline_run(tmp_path)
     model = mlp()
-    run.watch(model, log="all", log_freq=1, log_graph=True)
-    assert all(len(p._backward_hooks or {}) == 1 for p in model.parameters())
+    run.watch(model, log="all", log_freq=2, log_graph=True)
+    assert all(len(p._backward_hooks or {}) == 0 for p in model.parameters())  # an ordinary step: none
     assert len(model._forward_hooks) == 1
+    model(torch.randn(4, 16)).sum().backward()
+    out = model(torch.randn(4, 16))  # the forward before a watched backward arms them
+    assert all(len(p._backward_hooks or {}) == 1 for p in model.parameters())
+    out.sum().backward()
+    assert all(len(p._backward_hooks or {}) == 0 for p in model.parameters())  # and its end disarms them
+    assert run._pending is not None and "gradients/0.weight" in run._pending
+    model(torch.randn(4, 16))
+    model(torch.randn(4, 16))  # armed again, then unwatched
+    run.log({"x": 0})
     fluoro.unwatch(model)
     assert all(len(p._backward_hooks or {}) == 0 for p in model.parameters())
     assert len(model._forward_hooks) == 0
