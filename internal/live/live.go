@@ -32,7 +32,7 @@ const (
 	RunFinished = "run.finished"
 	History     = "history"
 	Console     = "console" // new console lines or system samples of a run
-	Reset       = "reset" // the client must reload: events were missed
+	Reset       = "reset"   // the client must reload: events were missed
 )
 
 // Hub distributes events to subscribers.
