@@ -18,13 +18,11 @@ import typing as _typing
 from ._config import Config
 from ._errors import AuthError, CommError, ConfigError, FluoroError, FluoroWarning, SpoolError, UsageError
 from ._login import login
-from ._media import Audio, Histogram, Html, Image, Plotly, Table, Video
 from ._run import Run, config, define_metric, finish, init, log, mark_preempting, save, summary
 from ._settings import Settings
 from ._summary import MetricDefinition, Summary
 from ._transport import HTTPTransport, MockTransport, Request, Response, Transport, TransportError
 from ._version import __version__
-from ._watch import unwatch, watch
 
 __all__ = [
     "Audio",
@@ -70,6 +68,24 @@ __all__ = [
 ]
 
 
+if _typing.TYPE_CHECKING:
+    from ._media import Audio, Histogram, Html, Image, Plotly, Table, Video
+    from ._watch import unwatch, watch
+
+# Imported on first use: most runs never build a media object or watch a model.
+_LAZY = {
+    "Audio": "_media",
+    "Histogram": "_media",
+    "Html": "_media",
+    "Image": "_media",
+    "Plotly": "_media",
+    "Table": "_media",
+    "Video": "_media",
+    "watch": "_watch",
+    "unwatch": "_watch",
+}
+
+
 def __getattr__(name: str) -> _typing.Any:
     # `run` is looked up on each access (None before init), like wandb.run;
     # the read API and sync are imported on first use to keep import cheap.
@@ -85,8 +101,15 @@ def __getattr__(name: str) -> _typing.Any:
         from ._sync import sync
 
         return sync
+    mod = _LAZY.get(name)
+    if mod is not None:
+        import importlib
+
+        value = getattr(importlib.import_module("." + mod, __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError("module 'fluoro' has no attribute %r" % name)
 
 
 def __dir__() -> _typing.List[str]:
-    return sorted(set(globals()) | {"run", "Api", "sync"})
+    return sorted(set(globals()) | {"run", "Api", "sync"} | set(_LAZY))
