@@ -2,7 +2,6 @@ package history
 
 import (
 	"math"
-	"sort"
 
 	"github.com/fluoro-dev/fluoro/internal/history/chunk"
 )
@@ -113,7 +112,11 @@ func (d *Downsampler) BlockFits(first, last int64) bool {
 
 // AddSummary feeds a block of points by its summary: its first, last,
 // minimum and maximum points and the first of each non-finite kind. Call it
-// in step order with Add, after StartSampled.
+// in step order with Add, after StartSampled, for a block that lies inside
+// one bucket (BlockFits). The result is what adding the block's points
+// would give when the block's first and last values are finite and it
+// holds no NaN or ±Inf (whose wall times a summary does not keep: they are
+// interpolated); callers that need exact output decode such blocks.
 func (d *Downsampler) AddSummary(s chunk.Summary) {
 	d.StartSampled()
 	d.total += s.Count
@@ -123,30 +126,135 @@ func (d *Downsampler) AddSummary(s chunk.Summary) {
 		}
 		return s.FirstTime + (s.LastTime-s.FirstTime)*float64(step-s.FirstStep)/float64(s.LastStep-s.FirstStep)
 	}
-	pts := []Point{
-		{Step: s.FirstStep, Time: s.FirstTime, Value: NumberValue(s.First)},
-		{Step: s.LastStep, Time: s.LastTime, Value: NumberValue(s.Last)},
-	}
+	var buf [7]Point
+	pts := buf[:0]
+	pts = append(pts, Point{Step: s.FirstStep, Time: s.FirstTime, Value: NumberValue(s.First)})
 	if s.Finite > 0 {
 		pts = append(pts, Point{Step: s.MinStep, Time: s.MinTime, Value: NumberValue(s.Min)},
 			Point{Step: s.MaxStep, Time: s.MaxTime, Value: NumberValue(s.Max)})
 	}
-	for _, sp := range []struct {
-		n    int64
-		step int64
-		v    float64
-	}{{s.NaN, s.FirstNaN, math.NaN()}, {s.PosInf, s.FirstPosInf, math.Inf(1)}, {s.NegInf, s.FirstNegInf, math.Inf(-1)}} {
-		if sp.n > 0 {
-			pts = append(pts, Point{Step: sp.step, Time: interp(sp.step), Value: NumberValue(sp.v)})
+	if s.NaN > 0 {
+		pts = append(pts, Point{Step: s.FirstNaN, Time: interp(s.FirstNaN), Value: NumberValue(math.NaN())})
+	}
+	if s.PosInf > 0 {
+		pts = append(pts, Point{Step: s.FirstPosInf, Time: interp(s.FirstPosInf), Value: NumberValue(math.Inf(1))})
+	}
+	if s.NegInf > 0 {
+		pts = append(pts, Point{Step: s.FirstNegInf, Time: interp(s.FirstNegInf), Value: NumberValue(math.Inf(-1))})
+	}
+	pts = append(pts, Point{Step: s.LastStep, Time: s.LastTime, Value: NumberValue(s.Last)})
+	// Insertion sort: at most seven points, mostly in order already.
+	for i := 1; i < len(pts); i++ {
+		for j := i; j > 0 && pts[j].Step < pts[j-1].Step; j-- {
+			pts[j], pts[j-1] = pts[j-1], pts[j]
 		}
 	}
-	sort.SliceStable(pts, func(i, j int) bool { return pts[i].Step < pts[j].Step })
 	for i, p := range pts {
 		if i > 0 && p.Step == pts[i-1].Step && sameClass(p.Value, pts[i-1].Value) {
 			continue
 		}
 		d.addBucketed(p)
 	}
+}
+
+// AddReduced feeds count points of one bucket by the few of them that M4
+// keeps (see Reduce), in step order, after StartSampled: the result is the
+// same as adding all count points.
+func (d *Downsampler) AddReduced(pts []Point, count int64) {
+	d.StartSampled()
+	d.total += count
+	for _, p := range pts {
+		d.addBucketed(p)
+	}
+}
+
+// AddFinite feeds count points of one bucket, all finite, by their first,
+// minimum, maximum and last points (the minimum and maximum being the
+// first occurrences of those values), after StartSampled: the same result
+// as adding every point, with less work than AddReduced.
+func (d *Downsampler) AddFinite(first, mn, mx, last Point, count int64) {
+	d.total += count
+	if b := d.bucketOf(first.Step); !d.hasB || b != d.bucket {
+		d.flush()
+		d.bucket, d.hasB = b, true
+	}
+	if !d.hasNum {
+		d.first, d.min, d.max, d.last, d.hasNum = first, mn, mx, last, true
+		return
+	}
+	d.last = last
+	if mn.Value.Num < d.min.Value.Num {
+		d.min = mn
+	}
+	if mx.Value.Num > d.max.Value.Num {
+		d.max = mx
+	}
+}
+
+// Bucket returns the index of the output bucket that holds step.
+func (d *Downsampler) Bucket(step int64) uint64 { return d.bucketOf(step) }
+
+// BucketStart returns the first step of bucket b.
+func (d *Downsampler) BucketStart(b uint64) int64 { return d.lo + int64(b*d.width) }
+
+// Reduce returns the points of a numeric run (steps rising, all in one
+// bucket) that M4 keeps, in step order: the first and last finite values,
+// the first minimum and maximum, and the first NaN, +Inf and -Inf. Feeding
+// these to AddReduced gives the same result as feeding every point, which
+// lets a caller cache a block's share of a bucket.
+func Reduce(steps []int64, times, values []float64) []Point {
+	const none = -1
+	first, last, mn, mx, nan, pinf, ninf := none, none, none, none, none, none, none
+	for i, v := range values {
+		switch {
+		case v != v:
+			if nan == none {
+				nan = i
+			}
+		case math.IsInf(v, 1):
+			if pinf == none {
+				pinf = i
+			}
+		case math.IsInf(v, -1):
+			if ninf == none {
+				ninf = i
+			}
+		default:
+			if first == none {
+				first, mn, mx = i, i, i
+			}
+			last = i
+			if v < values[mn] {
+				mn = i
+			}
+			if v > values[mx] {
+				mx = i
+			}
+		}
+	}
+	idx := [7]int{first, mn, mx, last, nan, pinf, ninf}
+	var sorted [7]int
+	n := 0
+	for _, i := range idx {
+		if i != none {
+			sorted[n] = i
+			n++
+		}
+	}
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && sorted[j] < sorted[j-1]; j-- {
+			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+		}
+	}
+	out := make([]Point, 0, n)
+	for k := 0; k < n; k++ {
+		if k > 0 && sorted[k] == sorted[k-1] {
+			continue
+		}
+		i := sorted[k]
+		out = append(out, Point{Step: steps[i], Time: times[i], Value: NumberValue(values[i])})
+	}
+	return out
 }
 
 func (d *Downsampler) addBucketed(p Point) {
@@ -203,7 +311,15 @@ func (d *Downsampler) flush() {
 	if d.hasNum {
 		pts = append(pts, d.first, d.min, d.max, d.last)
 	}
-	sort.SliceStable(pts, func(i, j int) bool { return pts[i].Step < pts[j].Step })
+	// Insertion sort (stable): a handful of points.
+	for i := 1; i < len(pts); i++ {
+		for j := i; j > 0 && pts[j].Step < pts[j-1].Step; j-- {
+			pts[j], pts[j-1] = pts[j-1], pts[j]
+		}
+	}
+	if d.out == nil {
+		d.out = make([]Point, 0, d.limit+d.limit/4)
+	}
 	for i, p := range pts {
 		if i > 0 && p.Step == pts[i-1].Step {
 			continue

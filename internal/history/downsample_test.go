@@ -127,3 +127,79 @@ func TestValueJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestReduceIsM4 feeds random series (ties, NaN, ±Inf) to one downsampler
+// point by point and to another by bucket: Reduce + AddReduced for runs of
+// points inside one bucket, AddFinite where every value is finite. The
+// results must be identical.
+func TestReduceIsM4(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	same := func(a, b float64) bool { return a == b || (a != a && b != b) }
+	for iter := 0; iter < 300; iter++ {
+		n := 1 + rng.Intn(3000)
+		steps, times, values := make([]int64, n), make([]float64, n), make([]float64, n)
+		st := int64(rng.Intn(10))
+		for i := range steps {
+			st += 1 + int64(rng.Intn(3))
+			steps[i], times[i] = st, float64(st)/10
+			values[i] = float64(rng.Intn(20))
+			switch rng.Intn(60) {
+			case 0:
+				values[i] = math.NaN()
+			case 1:
+				values[i] = math.Inf(1)
+			case 2:
+				values[i] = math.Inf(-1)
+			}
+		}
+		limit := 4 * (1 + rng.Intn(50))
+		want := NewDownsampler(steps[0], steps[n-1], limit)
+		got := NewDownsampler(steps[0], steps[n-1], limit)
+		want.StartSampled()
+		got.StartSampled()
+		for i := range steps {
+			want.Add(Point{Step: steps[i], Time: times[i], Value: NumberValue(values[i])})
+		}
+		// Runs of random length, cut at bucket edges.
+		for i := 0; i < n; {
+			j := min(n, i+1+rng.Intn(40))
+			for k := i + 1; k < j; k++ {
+				if got.Bucket(steps[k]) != got.Bucket(steps[i]) {
+					j = k
+					break
+				}
+			}
+			red := Reduce(steps[i:j], times[i:j], values[i:j])
+			finite := true
+			for _, v := range values[i:j] {
+				finite = finite && !math.IsNaN(v) && !math.IsInf(v, 0)
+			}
+			if finite && rng.Intn(2) == 0 {
+				// first, min, max, last of the run, from Reduce's output.
+				first, last := red[0], red[len(red)-1]
+				mn, mx := first, first
+				for _, p := range red {
+					if p.Value.Num < mn.Value.Num {
+						mn = p
+					}
+					if p.Value.Num > mx.Value.Num {
+						mx = p
+					}
+				}
+				got.AddFinite(first, mn, mx, last, int64(j-i))
+			} else {
+				got.AddReduced(red, int64(j-i))
+			}
+			i = j
+		}
+		w, g := want.Points(), got.Points()
+		if len(w) != len(g) || want.Total() != got.Total() {
+			t.Fatalf("iter %d: %d points (total %d), want %d (total %d)", iter, len(g), got.Total(), len(w), want.Total())
+		}
+		for i := range w {
+			if w[i].Step != g[i].Step || !same(w[i].Value.Num, g[i].Value.Num) || w[i].Time != g[i].Time {
+				t.Fatalf("iter %d: point %d = %+v, want %+v", iter, i, g[i], w[i])
+			}
+		}
+	}
+}

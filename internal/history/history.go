@@ -202,6 +202,14 @@ type Reader interface {
 	ProjectKeys(ctx context.Context, projectPK int64) ([]KeyType, error)
 }
 
+// KeyFinder is implemented by backends that can describe some keys of a
+// run without listing all of them: a chart of one key of a run with 100k
+// keys reads one row, not 100k. Keys the run lacks are left out. Callers
+// fall back to RunKeys.
+type KeyFinder interface {
+	FindRunKeys(ctx context.Context, runPK int64, keys []string) ([]KeyInfo, error)
+}
+
 // StepScanner is implemented by backends that can list the steps (and wall
 // times) of a series without reading its values: which steps of a media key
 // hold an image, without loading every image's JSON. Callers fall back to

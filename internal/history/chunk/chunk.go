@@ -79,7 +79,10 @@ func codecs() (*zstd.Encoder, *zstd.Decoder) {
 		if err != nil {
 			panic(err)
 		}
-		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
+		// DecodeAll takes one of the decoder's inner decoders for each call:
+		// one per CPU lets concurrent reads (a chart of many runs) decode
+		// in parallel instead of queueing on a single one.
+		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(256<<20))
 		if err != nil {
 			panic(err)
 		}
@@ -136,61 +139,6 @@ func appendStream(out []byte, codec byte, payload []byte, raw bool) []byte {
 	return append(out, z...)
 }
 
-// Decode reverses Encode.
-func Decode(b []byte) (Points, error) {
-	var p Points
-	if len(b) < 2 || b[0] != version {
-		return p, fmt.Errorf("%w: bad header", ErrCorrupt)
-	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n > 1<<24 {
-		return p, fmt.Errorf("%w: bad count", ErrCorrupt)
-	}
-	b = b[1+k:]
-	if n == 0 {
-		return p, nil
-	}
-	var streams [3]struct {
-		codec byte
-		data  []byte
-	}
-	_, d := codecs()
-	for i := range streams {
-		if len(b) < 2 {
-			return p, fmt.Errorf("%w: truncated", ErrCorrupt)
-		}
-		streams[i].codec = b[0] &^ rawStream
-		l, k := binary.Uvarint(b[1:])
-		if k <= 0 || uint64(len(b)-1-k) < l {
-			return p, fmt.Errorf("%w: bad stream length", ErrCorrupt)
-		}
-		if b[0]&rawStream != 0 {
-			streams[i].data = b[1+k : 1+k+int(l)]
-		} else {
-			raw, err := d.DecodeAll(b[1+k:1+k+int(l)], nil)
-			if err != nil {
-				return p, fmt.Errorf("%w: %v", ErrCorrupt, err)
-			}
-			streams[i].data = raw
-		}
-		b = b[1+k+int(l):]
-	}
-	var err error
-	if streams[0].codec != stepDoD {
-		return p, fmt.Errorf("%w: step codec %d", ErrCorrupt, streams[0].codec)
-	}
-	if p.Steps, err = decodeDoD(streams[0].data, int(n)); err != nil {
-		return p, err
-	}
-	if p.Times, err = decodeTimes(streams[1].codec, streams[1].data, int(n)); err != nil {
-		return p, err
-	}
-	if p.Values, err = decodeValues(streams[2].codec, streams[2].data, int(n)); err != nil {
-		return p, err
-	}
-	return p, nil
-}
-
 func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
@@ -211,29 +159,6 @@ func encodeDoD(v []int64) []byte {
 		prev = x
 	}
 	return out
-}
-
-func decodeDoD(b []byte, n int) ([]int64, error) {
-	out := make([]int64, n)
-	var prev, prevDelta int64
-	for i := 0; i < n; i++ {
-		u, k := binary.Uvarint(b)
-		if k <= 0 {
-			return nil, fmt.Errorf("%w: truncated varints", ErrCorrupt)
-		}
-		b = b[k:]
-		if i == 0 {
-			prev = unzigzag(u)
-		} else {
-			prevDelta += unzigzag(u)
-			prev += prevDelta
-		}
-		out[i] = prev
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: trailing bytes", ErrCorrupt)
-	}
-	return out, nil
 }
 
 // exactScaled reports whether every f equals float64(round(f*scale))/scale
@@ -261,28 +186,6 @@ func encodeTimes(ts []float64) (byte, []byte) {
 		return timeMicro, encodeDoD(ints)
 	}
 	return timeRaw, shuffle64(ts, false)
-}
-
-func decodeTimes(codec byte, b []byte, n int) ([]float64, error) {
-	switch codec {
-	case timeMilli, timeMicro:
-		ints, err := decodeDoD(b, n)
-		if err != nil {
-			return nil, err
-		}
-		scale := 1e3
-		if codec == timeMicro {
-			scale = 1e6
-		}
-		out := make([]float64, n)
-		for i, v := range ints {
-			out[i] = float64(v) / scale
-		}
-		return out, nil
-	case timeRaw:
-		return unshuffle64(b, n, false)
-	}
-	return nil, fmt.Errorf("%w: time codec %d", ErrCorrupt, codec)
 }
 
 // encodeValues tries each applicable codec and keeps the smallest after
@@ -367,24 +270,6 @@ func encodeDeltas(ints []int64) []byte {
 	return out
 }
 
-func decodeDeltas(b []byte, n int) ([]int64, error) {
-	out := make([]int64, n)
-	var prev int64
-	for i := range out {
-		u, k := binary.Uvarint(b)
-		if k <= 0 {
-			return nil, fmt.Errorf("%w: truncated deltas", ErrCorrupt)
-		}
-		b = b[k:]
-		prev += unzigzag(u)
-		out[i] = prev
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: trailing bytes", ErrCorrupt)
-	}
-	return out, nil
-}
-
 // shuffle64 writes byte plane 0 of every value, then plane 1, and so on, so
 // that similar exponents and high mantissa bytes sit together for zstd.
 func shuffle64(vs []float64, xor bool) []byte {
@@ -403,26 +288,6 @@ func shuffle64(vs []float64, xor bool) []byte {
 	return out
 }
 
-func unshuffle64(b []byte, n int, xor bool) ([]float64, error) {
-	if len(b) != 8*n {
-		return nil, fmt.Errorf("%w: float64 stream of %d bytes for %d points", ErrCorrupt, len(b), n)
-	}
-	out := make([]float64, n)
-	var prev uint64
-	for i := range out {
-		var u uint64
-		for p := 0; p < 8; p++ {
-			u |= uint64(b[p*n+i]) << (8 * p)
-		}
-		if xor {
-			u ^= prev
-			prev = u
-		}
-		out[i] = math.Float64frombits(u)
-	}
-	return out, nil
-}
-
 func shuffle32(vs []float64) []byte {
 	n := len(vs)
 	out := make([]byte, 4*n)
@@ -433,53 +298,4 @@ func shuffle32(vs []float64) []byte {
 		}
 	}
 	return out
-}
-
-func decodeValues(codec byte, b []byte, n int) ([]float64, error) {
-	out := make([]float64, n)
-	switch codec {
-	case valConst:
-		if len(b) != 8 {
-			return nil, fmt.Errorf("%w: constant of %d bytes", ErrCorrupt, len(b))
-		}
-		v := math.Float64frombits(binary.LittleEndian.Uint64(b))
-		for i := range out {
-			out[i] = v
-		}
-		return out, nil
-	case valInt, valDecimal:
-		scale := 1.0
-		if codec == valDecimal {
-			if len(b) < 1 || b[0] < 1 || b[0] > 6 {
-				return nil, fmt.Errorf("%w: decimal scale", ErrCorrupt)
-			}
-			scale = math.Pow10(int(b[0]))
-			b = b[1:]
-		}
-		ints, err := decodeDeltas(b, n)
-		if err != nil {
-			return nil, err
-		}
-		for i, v := range ints {
-			out[i] = float64(v) / scale
-		}
-		return out, nil
-	case valF32:
-		if len(b) != 4*n {
-			return nil, fmt.Errorf("%w: float32 stream", ErrCorrupt)
-		}
-		for i := range out {
-			var u uint32
-			for p := 0; p < 4; p++ {
-				u |= uint32(b[p*n+i]) << (8 * p)
-			}
-			out[i] = float64(math.Float32frombits(u))
-		}
-		return out, nil
-	case valF64:
-		return unshuffle64(b, n, false)
-	case valF64XOR:
-		return unshuffle64(b, n, true)
-	}
-	return nil, fmt.Errorf("%w: value codec %d", ErrCorrupt, codec)
 }

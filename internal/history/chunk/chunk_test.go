@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand"
+	"reflect"
 	"testing"
 )
 
@@ -222,4 +223,50 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeIntoReuses decodes chunks of different sizes and codecs into
+// one Points: each result must equal a fresh Decode, whatever the memory
+// held before.
+func TestDecodeIntoReuses(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	var chunks [][]byte
+	for _, n := range []int{4096, 100, 1, 3000, 4096} {
+		var p Points
+		for i := 0; i < n; i++ {
+			p.Steps = append(p.Steps, int64(i*(1+rng.Intn(3))+i))
+			p.Times = append(p.Times, float64(i)*0.25)
+			switch n % 3 {
+			case 0:
+				p.Values = append(p.Values, rng.NormFloat64())
+			case 1:
+				p.Values = append(p.Values, float64(rng.Intn(100)))
+			default:
+				p.Values = append(p.Values, float64(float32(rng.Float64())))
+			}
+		}
+		for i := 1; i < n; i++ {
+			if p.Steps[i] <= p.Steps[i-1] {
+				p.Steps[i] = p.Steps[i-1] + 1
+			}
+		}
+		b, err := Encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, b)
+	}
+	var into Points
+	for i, b := range chunks {
+		want, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := DecodeInto(&into, b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(want, into) {
+			t.Fatalf("chunk %d: DecodeInto differs from Decode", i)
+		}
+	}
 }

@@ -71,6 +71,13 @@ func (db *DB) Compact(ctx context.Context) (int, error) {
 	if lastID < 0 {
 		return 0, nil
 	}
+	runs := make([]int64, 0, len(order))
+	for _, ref := range order {
+		runs = append(runs, ref.run)
+	}
+	var touched []seriesChunk
+	db.gens.writing(runs)
+	defer func() { db.gens.written(runs, touched) }()
 	st, err := prepareCompact(ctx, tx)
 	if err != nil {
 		return 0, err
@@ -78,7 +85,9 @@ func (db *DB) Compact(ctx context.Context) (int, error) {
 	defer st.close()
 	replacedByRun := map[int64]int64{}
 	for _, ref := range order {
-		replaced, err := compactSeries(ctx, st, ref, pending[ref])
+		replaced, err := compactSeries(ctx, st, ref, pending[ref], func(minStep int64) {
+			touched = append(touched, seriesChunk{ref.run, ref.key, minStep})
+		})
 		if err != nil {
 			return 0, err
 		}
@@ -151,8 +160,9 @@ func (st *compactStmts) close() {
 // compactSeries merges new points of one series into its chunks: the chunks
 // the new points overlap, plus the last chunk before them if it has room,
 // are decoded, merged (new points win at equal steps) and re-cut into
-// chunks of at most ChunkSize. It returns how many points were replaced.
-func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []logPoint) (int, error) {
+// chunks of at most ChunkSize. It returns how many points were replaced,
+// and calls touch with the min_step of each chunk it drops or writes.
+func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []logPoint, touch func(minStep int64)) (int, error) {
 	lo, hi := pts[0].step, pts[0].step
 	for _, p := range pts {
 		lo, hi = min(lo, p.step), max(hi, p.step)
@@ -193,6 +203,7 @@ func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []l
 		old.Steps = append(old.Steps, p.Steps...)
 		old.Times = append(old.Times, p.Times...)
 		old.Values = append(old.Values, p.Values...)
+		touch(c.minStep)
 		if _, err := st.drop.ExecContext(ctx, ref.run, ref.key, c.minStep); err != nil {
 			return 0, fmt.Errorf("compact: drop chunk: %w", err)
 		}
@@ -212,6 +223,7 @@ func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []l
 		if err != nil {
 			return 0, fmt.Errorf("compact: encode: %w", err)
 		}
+		touch(part.Steps[0])
 		if _, err := st.insert.ExecContext(ctx, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
 			summaries(chunk.Summarize(part)), sealed); err != nil {
 			return 0, fmt.Errorf("compact: write chunk: %w", err)
@@ -259,6 +271,14 @@ func (db *DB) SealQuiet(ctx context.Context, all bool) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("seal chunks: %w", err)
 	}
+	runs := make([]int64, 0, len(todo))
+	touched := make([]seriesChunk, 0, len(todo))
+	for _, o := range todo {
+		runs = append(runs, o.run)
+		touched = append(touched, seriesChunk{o.run, o.key, o.min})
+	}
+	db.gens.writing(runs)
+	defer db.gens.written(runs, touched)
 	for _, o := range todo {
 		p, err := chunk.Decode(o.data)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/store"
@@ -33,6 +34,11 @@ type DB struct {
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // readers
 	keys keyCache
+
+	stmts    sync.Map   // SQL text → *sql.Stmt prepared on r
+	gens     runGens    // changes of each run's chunks, for charts
+	keyLists keyLists   // project key listings
+	charts   chartCache // what charts read from chunks, by series
 
 	compactStop chan struct{}
 	compactDone chan struct{}
@@ -111,6 +117,10 @@ func (db *DB) Close() error {
 	// Leave a compact file behind: free pages go back to the OS.
 	_, _ = db.w.Exec(`PRAGMA incremental_vacuum`)
 	var errs []string
+	db.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	if db.r != nil {
 		if err := db.r.Close(); err != nil {
 			errs = append(errs, err.Error())

@@ -18,6 +18,7 @@ func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) 
 // the write log and value rows form one consistent snapshot even while the
 // compactor moves points from the log into chunks.
 type seriesReader struct {
+	db    *DB
 	ctx   context.Context
 	tx    *sql.Tx
 	run   int64
@@ -30,8 +31,8 @@ func (db *DB) openSeries(ctx context.Context, runPK int64, key string) (*seriesR
 	if err != nil {
 		return nil, fmt.Errorf("read history: begin: %w", err)
 	}
-	sr := &seriesReader{ctx: ctx, tx: tx, run: runPK}
-	err = tx.QueryRowContext(ctx, `SELECT k.id FROM metric_keys k JOIN runs r ON r.project_id = k.project_id
+	sr := &seriesReader{db: db, ctx: ctx, tx: tx, run: runPK}
+	err = sr.queryRow(`SELECT k.id FROM metric_keys k JOIN runs r ON r.project_id = k.project_id
 		WHERE r.id = ? AND k.name = ?`, runPK, key).Scan(&sr.keyID)
 	switch {
 	case err == sql.ErrNoRows:
@@ -46,10 +47,47 @@ func (db *DB) openSeries(ctx context.Context, runPK int64, key string) (*seriesR
 
 func (sr *seriesReader) close() { sr.tx.Rollback() }
 
+// query runs q in the read transaction as a statement prepared once per
+// connection: parsing and planning a statement costs more than running
+// these small queries.
+func (sr *seriesReader) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := sr.db.readStmt(sr.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return sr.tx.StmtContext(sr.ctx, st).QueryContext(sr.ctx, args...)
+}
+
+// queryRow is query for one row.
+func (sr *seriesReader) queryRow(q string, args ...any) *sql.Row {
+	st, err := sr.db.readStmt(sr.ctx, q)
+	if err != nil {
+		// A statement that cannot be prepared fails again, with its error.
+		return sr.tx.QueryRowContext(sr.ctx, q, args...)
+	}
+	return sr.tx.StmtContext(sr.ctx, st).QueryRowContext(sr.ctx, args...)
+}
+
+// readStmt returns q prepared on the reader pool, preparing it once.
+func (db *DB) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if prev, loaded := db.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
 // logPoints returns the series' points still in the write log, in range,
 // newest last (a later point at the same step wins).
 func (sr *seriesReader) logPoints(r history.Range) ([]logPoint, error) {
-	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT payload FROM hist_log WHERE run_id = ? ORDER BY id`, sr.run)
+	rows, err := sr.query(`SELECT payload FROM hist_log WHERE run_id = ? ORDER BY id`, sr.run)
 	if err != nil {
 		return nil, fmt.Errorf("read history log: %w", err)
 	}
@@ -83,13 +121,25 @@ type chunkRow struct {
 	data, summaries  []byte
 }
 
-// chunks returns the chunks overlapping r; data is read only if withData.
-func (sr *seriesReader) chunks(r history.Range, withData bool) ([]chunkRow, error) {
-	cols := "min_step, max_step, count, summaries, x''"
-	if withData {
-		cols = "min_step, max_step, count, x'', data"
+// chunkCols says which blobs chunks reads.
+type chunkCols int
+
+const (
+	withSummaries chunkCols = 1 << iota
+	withData
+)
+
+// chunks returns the chunks overlapping r, with the blobs cols names (the
+// others empty).
+func (sr *seriesReader) chunks(r history.Range, cols chunkCols) ([]chunkRow, error) {
+	sum, data := "x''", "x''"
+	if cols&withSummaries != 0 {
+		sum = "summaries"
 	}
-	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT `+cols+` FROM hist_chunks
+	if cols&withData != 0 {
+		data = "data"
+	}
+	rows, err := sr.query(`SELECT min_step, max_step, count, `+sum+`, `+data+` FROM hist_chunks
 		WHERE run_id = ? AND key_id = ? AND max_step >= ? AND min_step <= ? ORDER BY min_step`, sr.run, sr.keyID, r.Min, r.Max)
 	if err != nil {
 		return nil, fmt.Errorf("read chunks: %w", err)
@@ -106,15 +156,6 @@ func (sr *seriesReader) chunks(r history.Range, withData bool) ([]chunkRow, erro
 	return out, rows.Err()
 }
 
-func (sr *seriesReader) chunkData(minStep int64) (chunk.Points, error) {
-	var data []byte
-	if err := sr.tx.QueryRowContext(sr.ctx, `SELECT data FROM hist_chunks WHERE run_id = ? AND key_id = ? AND min_step = ?`,
-		sr.run, sr.keyID, minStep).Scan(&data); err != nil {
-		return chunk.Points{}, fmt.Errorf("read chunk: %w", err)
-	}
-	return chunk.Decode(data)
-}
-
 // valueRows returns points stored one row each (non-numeric values, and
 // numbers written before the chunk engine), in step order. Without text,
 // strings and JSON values come back empty (fillText reads them later): a
@@ -125,7 +166,7 @@ func (sr *seriesReader) valueRows(r history.Range, withText bool) ([]history.Poi
 	if !withText {
 		txt = "NULL"
 	}
-	rows, err := sr.tx.QueryContext(sr.ctx, `SELECT step, wall, kind, num, `+txt+` FROM history
+	rows, err := sr.query(`SELECT step, wall, kind, num, `+txt+` FROM history
 		WHERE run_id = ? AND key_id = ? AND step >= ? AND step <= ? ORDER BY step`, sr.run, sr.keyID, r.Min, r.Max)
 	if err != nil {
 		return nil, fmt.Errorf("read history rows: %w", err)
@@ -258,7 +299,7 @@ func (db *DB) walk(ctx context.Context, runPK int64, key string, r history.Range
 	if err != nil {
 		return err
 	}
-	chunks, err := sr.chunks(r, true)
+	chunks, err := sr.chunks(r, withData)
 	if err != nil {
 		return err
 	}
@@ -316,148 +357,6 @@ func (db *DB) ScanSteps(ctx context.Context, runPK int64, key string, r history.
 		}
 		return nil
 	})
-}
-
-// Chart implements history.Charter: the series in r reduced to about limit
-// points, M4-style. Blocks of points that lie inside one bucket are drawn
-// from their stored summaries without decoding; only blocks that straddle
-// the range ends or are overlapped by not-yet-compacted points are decoded.
-// When a bucket spans at least four blocks, a block that straddles a bucket
-// boundary is given whole to the bucket it starts in, moving that boundary
-// by less than a quarter bucket; every extreme still appears.
-func (db *DB) Chart(ctx context.Context, runPK int64, key string, r history.Range, limit int) (history.Chart, error) {
-	var out history.Chart
-	sr, err := db.openSeries(ctx, runPK, key)
-	if err != nil {
-		return out, err
-	}
-	defer sr.close()
-	if !sr.found {
-		return out, nil
-	}
-	logPts, err := sr.logPoints(r)
-	if err != nil {
-		return out, err
-	}
-	rowPts, err := sr.valueRows(r, false)
-	if err != nil {
-		return out, err
-	}
-	chunks, err := sr.chunks(r, false)
-	if err != nil {
-		return out, err
-	}
-	// Gather the blocks, and decide which must be decoded.
-	type block struct {
-		s      chunk.Summary
-		chunk  int64 // min_step of its chunk
-		decode bool
-	}
-	var blocks []block
-	var total int64
-	for _, c := range chunks {
-		ss, err := chunk.DecodeSummaries(c.summaries)
-		if err != nil {
-			return out, fmt.Errorf("chart %q: chunk at %d: %w", key, c.minStep, err)
-		}
-		for _, s := range ss {
-			if s.LastStep < r.Min || s.FirstStep > r.Max {
-				continue
-			}
-			blocks = append(blocks, block{s: s, chunk: c.minStep, decode: s.FirstStep < r.Min || s.LastStep > r.Max})
-			total += s.Count
-		}
-	}
-	sort.Slice(logPts, func(i, j int) bool { return logPts[i].step < logPts[j].step })
-	overlaps := func(lo, hi int64, steps func(i int) int64, n int) bool {
-		i := sort.Search(n, func(i int) bool { return steps(i) >= lo })
-		return i < n && steps(i) <= hi
-	}
-	for i := range blocks {
-		b := &blocks[i]
-		if overlaps(b.s.FirstStep, b.s.LastStep, func(j int) int64 { return logPts[j].step }, len(logPts)) ||
-			overlaps(b.s.FirstStep, b.s.LastStep, func(j int) int64 { return rowPts[j].Step }, len(rowPts)) {
-			b.decode = true
-		}
-	}
-	total += int64(len(logPts) + len(rowPts))
-	// Small results (or short ranges) are exact: decode and downsample.
-	// Buckets span the data in r, not r itself (which may be All).
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	if len(blocks) > 0 {
-		lo, hi = blocks[0].s.FirstStep, blocks[len(blocks)-1].s.LastStep
-	}
-	if len(logPts) > 0 {
-		lo, hi = min(lo, logPts[0].step), max(hi, logPts[len(logPts)-1].step)
-	}
-	if len(rowPts) > 0 {
-		lo, hi = min(lo, rowPts[0].Step), max(hi, rowPts[len(rowPts)-1].Step)
-	}
-	lo, hi = max(lo, r.Min), min(hi, r.Max)
-	if total == 0 {
-		return out, nil
-	}
-	ds := history.NewDownsampler(lo, hi, limit)
-	bucketPoints := float64(total) / float64(max(1, limit/4))
-	snap := bucketPoints >= 4*chunk.BlockSize
-	if total > int64(limit) {
-		ds.StartSampled()
-	}
-	// One pass over the blocks in step order: summaries where a block stands
-	// for its points, decoded points otherwise, with the few uncompacted
-	// points (log and value rows, already merged) interleaved by step and
-	// winning over chunk points at equal steps. Decoded chunks are cached:
-	// neighbouring blocks share one.
-	small := rawPoints(chunk.Points{}, rowPts, logPts)
-	si := 0
-	feedBefore := func(step int64) {
-		for si < len(small) && small[si].Step < step {
-			ds.Add(small[si])
-			si++
-		}
-	}
-	var cached chunk.Points
-	cachedAt := int64(math.MinInt64)
-	for _, b := range blocks {
-		if !b.decode && (snap || ds.BlockFits(b.s.FirstStep, b.s.LastStep)) {
-			feedBefore(b.s.FirstStep)
-			ds.AddSummary(b.s)
-			continue
-		}
-		if cachedAt != b.chunk || cached.Len() == 0 {
-			if cached, err = sr.chunkData(b.chunk); err != nil {
-				return out, err
-			}
-			cachedAt = b.chunk
-		}
-		lo := sort.Search(cached.Len(), func(i int) bool { return cached.Steps[i] >= max(b.s.FirstStep, r.Min) })
-		for i := lo; i < cached.Len(); i++ {
-			st := cached.Steps[i]
-			if st > b.s.LastStep || st > r.Max {
-				break
-			}
-			feedBefore(st)
-			if si < len(small) && small[si].Step == st {
-				ds.Add(small[si]) // a newer value for this step
-				si++
-				continue
-			}
-			ds.Add(history.Point{Step: st, Time: cached.Times[i], Value: history.NumberValue(cached.Values[i])})
-		}
-	}
-	feedBefore(math.MaxInt64)
-	if si < len(small) { // a point at MaxInt64 itself
-		for ; si < len(small); si++ {
-			ds.Add(small[si])
-		}
-	}
-	out.Points = ds.Points()
-	if err := sr.fillText(out.Points); err != nil {
-		return out, err
-	}
-	out.Total = ds.Total()
-	out.Sampled = ds.Sampled()
-	return out, nil
 }
 
 // ScanColumns implements history.ColumnScanner: the numeric points of a

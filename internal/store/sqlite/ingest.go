@@ -104,6 +104,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 		return nil, fmt.Errorf("apply batches: commit: %w", err)
 	}
 	db.keys.addAll(it.newKeys)
+	db.keyLists.changed(it.newKeys)
 	return results, nil
 }
 

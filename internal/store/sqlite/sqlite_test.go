@@ -75,12 +75,12 @@ func TestKeyTypeBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	// Back to the schema before migration 3.
+	// Back to the schema before migration 3 (and 4, which indexes its column).
 	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`ALTER TABLE run_keys DROP COLUMN type`, `ALTER TABLE metric_keys DROP COLUMN type`, `DELETE FROM schema_migrations WHERE version = 3`} {
+	for _, q := range []string{`DROP INDEX metric_keys_typed`, `DELETE FROM schema_migrations WHERE version = 4`, `ALTER TABLE run_keys DROP COLUMN type`, `ALTER TABLE metric_keys DROP COLUMN type`, `DELETE FROM schema_migrations WHERE version = 3`} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -64,6 +64,9 @@ func Run(t *testing.T, open Opener) {
 		{"Settings", testSettings},
 		{"SurvivesReopen", testReopen},
 		{"ChartKeepsExtremes", testChart},
+		{"ChartIsExactM4", testChartExact},
+		{"FindRunKeys", testFindRunKeys},
+		{"ProjectKeysFollowIngest", testProjectKeysFollowIngest},
 		{"ManyChunksAndLateRewrites", testManyChunks},
 	}
 	for _, tc := range tests {
@@ -540,98 +543,6 @@ func checkLate(t *testing.T, s store.Store, r store.Run, counts bool) {
 	if run.LastStep != 20 || run.Points != 3 {
 		t.Errorf("run last_step %d points %d", run.LastStep, run.Points)
 	}
-}
-
-// testChart checks the backend's Charter (if any) against the reference:
-// exact M4 when buckets are small, and every extreme kept when summaries
-// stand in for blocks.
-func testChart(t *testing.T, s store.Store, _ func() store.Store) {
-	ch, ok := s.(history.Charter)
-	if !ok {
-		t.Skip("backend has no Charter")
-	}
-	ctx := context.Background()
-	fixture(t, s)
-	r := newRun(t, s, "p", "r1", nil)
-	const n = 60000
-	var rows []history.Row
-	for i := int64(0); i < n; i++ {
-		v := math.Sin(float64(i)/500) + float64(i%7)/100
-		switch {
-		case i == 12345:
-			v = 1e9 // a spike
-		case i == 45678:
-			v = -1e9
-		case i%9973 == 0:
-			v = math.NaN()
-		}
-		rows = append(rows, row(i, "loss", v))
-	}
-	for seq := 0; seq*10000 < n; seq++ {
-		apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: int64(seq), History: rows[seq*10000 : (seq+1)*10000]})
-	}
-	settle(t, s)
-	// A late correction that stays in the write log until the next settle.
-	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 99, History: []history.Row{row(30000, "loss", 5e8)}})
-	ref := func(lo, hi int64, limit int) []history.Point {
-		d := history.NewDownsampler(lo, hi, limit)
-		for _, p := range scanAll(t, s, r.PK, "loss") {
-			if p.Step >= lo && p.Step <= hi {
-				d.Add(p)
-			}
-		}
-		return d.Points()
-	}
-	has := func(pts []history.Point, v float64) bool {
-		for _, p := range pts {
-			if p.Value.Num == v || (math.IsNaN(v) && math.IsNaN(p.Value.Num)) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, c := range []struct {
-		lo, hi int64
-		limit  int
-	}{{0, n - 1, 1200}, {0, n - 1, 40}, {10000, 14000, 1200}, {29000, 31000, 400}, {100, 150, 1000}} {
-		got, err := ch.Chart(ctx, r.PK, "loss", history.Range{Min: c.lo, Max: c.hi}, c.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := ref(c.lo, c.hi, c.limit)
-		if len(got.Points) > c.limit+c.limit/2 {
-			t.Errorf("range %d-%d limit %d: %d points", c.lo, c.hi, c.limit, len(got.Points))
-		}
-		if got.Total != int64(c.hi-c.lo+1) {
-			t.Errorf("range %d-%d: total %d", c.lo, c.hi, got.Total)
-		}
-		for i := 1; i < len(got.Points); i++ {
-			if got.Points[i].Step <= got.Points[i-1].Step {
-				t.Fatalf("range %d-%d: not in step order at %d", c.lo, c.hi, i)
-			}
-		}
-		// Every spike in range survives, and so do the range's extremes.
-		for _, p := range want {
-			v := p.Value.Num
-			if (v == 1e9 || v == -1e9 || v == 5e8 || math.IsNaN(v)) && !has(got.Points, v) {
-				t.Errorf("range %d-%d limit %d: %v at step %d lost", c.lo, c.hi, c.limit, v, p.Step)
-			}
-		}
-		if c.hi-c.lo+1 <= int64(c.limit) || (c.hi-c.lo+1)/int64(c.limit/4) < 4*256 {
-			// Buckets narrower than four blocks: the result is exact M4.
-			if diff := cmp.Diff(stepsOf(want), stepsOf(got.Points)); diff != "" {
-				t.Errorf("range %d-%d limit %d differs from reference M4 (-want +got):\n%s", c.lo, c.hi, c.limit, diff)
-			}
-		}
-	}
-}
-
-func stepsOf(pts []history.Point) []int64 {
-	out := make([]int64, len(pts))
-	for i, p := range pts {
-		out[i] = p.Step
-	}
-	return out
 }
 
 // testManyChunks writes a long series in shuffled batches with rewrites, so
