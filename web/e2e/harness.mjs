@@ -16,10 +16,14 @@ export function chromiumPath() {
   return process.env.CHROMIUM ?? "/usr/bin/chromium";
 }
 
-/** Starts bin/fluoro; resolves with its base URL once it prints the listening line. */
-export async function startServer() {
+/**
+ * Starts bin/fluoro; resolves with its base URL once it prints the listening
+ * line. A given data directory is kept (benchmarks reuse a seeded one).
+ */
+export async function startServer(keepData) {
   const bin = process.env.FLUORO_BIN ?? resolve(import.meta.dirname, "../../bin/fluoro");
-  const data = mkdtempSync(join(tmpdir(), "fluoro-web-e2e-"));
+  const data = keepData ?? mkdtempSync(join(tmpdir(), "fluoro-web-e2e-"));
+  if (keepData) mkdirSync(keepData, { recursive: true });
   const proc = spawn(bin, ["server", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn"], {
     env: { ...process.env, FLUORO_ADMIN_API_KEY: KEY },
     stdio: ["ignore", "pipe", "pipe"],
@@ -44,7 +48,7 @@ export async function startServer() {
     async stop() {
       proc.kill("SIGTERM");
       await new Promise((r) => proc.once("exit", r));
-      rmSync(data, { recursive: true, force: true });
+      if (!keepData) rmSync(data, { recursive: true, force: true });
     },
   };
 }

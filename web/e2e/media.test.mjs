@@ -387,6 +387,70 @@ test("html panel: a sandboxed iframe (scripts, never same-origin) from the files
   await p.frameLocator("iframe.media-html").locator("h1", { hasText: "script ran" }).waitFor();
 });
 
+// A logged HTML page whose script goes for the app around it: the parent
+// page's title, DOM and cookie, and the API with the viewer's session. The
+// frame is sandboxed without allow-same-origin, so its origin is opaque:
+// every attempt must fail inside the frame, which records what happened in
+// its own document for the test to read.
+const hostile = `<!doctype html><html><body><h1>report</h1><script>
+const r = { origin: self.origin };
+const attempt = (name, fn) => {
+  try { r[name] = "allowed: " + String(fn()); } catch (e) { r[name] = "threw " + e.name; }
+};
+attempt("title", () => { parent.document.title = "pwned"; return parent.document.title; });
+attempt("cookie", () => parent.document.cookie);
+attempt("dom", () => { parent.document.body.innerHTML = "<h1>pwned</h1>"; return "replaced"; });
+attempt("ownCookie", () => document.cookie);
+fetch("/api/v1/viewer", { credentials: "include", headers: { "X-Fluoro-Client": "web" } })
+  .then(async (res) => { r.fetch = "status " + res.status + " " + (await res.text()).slice(0, 200); })
+  .catch((e) => { r.fetch = "threw " + e.name; })
+  .finally(() => { document.body.dataset.result = JSON.stringify(r); });
+</script></body></html>`;
+
+test("html panel: a logged page's script cannot reach the app or the session", async () => {
+  const project = "media-sandbox";
+  const run = "sandbox1";
+  await call(srv.base, "POST", `/projects/admin/${project}/runs`, { id: run, name: "hostile" });
+  const res = await fetch(
+    `${srv.base}/api/v1/projects/admin/${project}/runs/${run}/files/media/html/x_1.html`,
+    {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "text/html" },
+      body: hostile,
+    },
+  );
+  assert.ok(res.ok, `PUT: ${res.status}`);
+  await ingest(srv.base, project, run, [
+    { step: 1, values: { report: { _type: "html-file", path: "media/html/x_1.html" } } },
+  ]);
+  const p = await browser.ctx.newPage();
+  try {
+    await p.goto(`${srv.base}/admin/${project}`);
+    await p.locator('.panel[data-key="report"]').waitFor();
+    const title = await p.title();
+    const frame = p.frameLocator('.panel[data-key="report"] iframe.media-html');
+    await frame.locator("body[data-result]").waitFor();
+    const r = JSON.parse(await frame.locator("body").getAttribute("data-result"));
+    // the frame's origin is opaque, and every reach for the parent threw there
+    assert.equal(r.origin, "null");
+    assert.equal(r.title, "threw SecurityError");
+    assert.equal(r.cookie, "threw SecurityError");
+    assert.equal(r.dom, "threw SecurityError");
+    assert.equal(r.ownCookie, "threw SecurityError");
+    // the API call went out without the session: refused by CORS, or a 401
+    assert.ok(r.fetch === "threw TypeError" || r.fetch.startsWith("status 401"), r.fetch);
+    assert.ok(!r.fetch.includes('"admin"'), r.fetch);
+    // and the app around it is untouched
+    assert.equal(await p.title(), title);
+    assert.notEqual(title, "pwned");
+    assert.equal(await p.locator("h1", { hasText: "pwned" }).count(), 0);
+    await p.locator(".panels-pane").waitFor();
+    await p.locator("header.top .logo").waitFor();
+  } finally {
+    await p.close();
+  }
+});
+
 test("plotly panel: plotly.js is its own chunk, loaded when the panel shows", async () => {
   // the main bundle does not carry Plotly
   const html = await (await fetch(`${srv.base}/`)).text();

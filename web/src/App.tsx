@@ -52,7 +52,9 @@ export function App() {
 
   let page: React.ReactNode;
   if (authError) page = <Login message={authError} />;
-  else if (!viewer) page = <div className="page muted">loading…</div>;
+  // The workspace does not wait for the viewer: its runs, keys and charts
+  // load in parallel with it (a 401 turns the page into the login screen).
+  else if (!viewer && route.page !== "workspace") page = <div className="page muted">loading…</div>;
   else if (route.page === "projects") page = <Projects nav={go} />;
   else if (route.page === "workspace")
     page = (

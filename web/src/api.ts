@@ -57,6 +57,11 @@ export class ApiError extends Error {
 }
 
 async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
+  return (await send(path, init)).json() as Promise<T>;
+}
+
+/** The response to an API call, once its headers are in; an ApiError when it failed. */
+async function send(path: string, init: RequestInit = {}): Promise<Response> {
   const res = await fetch(`/api/v1${path}`, {
     credentials: "same-origin",
     ...init,
@@ -78,24 +83,38 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
     }
     throw new ApiError(res.status, code, message);
   }
-  return res.json() as Promise<T>;
+  return res;
 }
 
 // Chart history goes out a few requests at a time, in the order the panels
 // asked (top first): the server spreads one chart over its cores, so six
 // charts at once would all finish late, and keep the browser's six
-// connections (one is the live stream) from everything else. Other
-// requests that can wait (system metrics) wait for this queue to drain.
+// connections (one is the live stream) from everything else. A request
+// leaves the queue when its response starts (the server has done its
+// part), so the server works on the next while this one is read and drawn.
+// Other requests that can wait (system metrics) wait for the queue to drain.
+// Until the page's first chart answers, one at a time: the first picture
+// comes sooner. A server that answers charts quickly (small ones) gets them
+// six at a time, as it can take them.
 const chartConcurrency = 2;
+const chartFastMs = 150;
+let chartFirst = true;
+let chartFast = false;
 let chartActive = 0;
 const chartWaiting: (() => void)[] = [];
 let idleWaiters: (() => void)[] = [];
 
-function chartDone() {
+const chartLimit = () => (chartFirst ? 1 : chartFast ? 6 : chartConcurrency);
+
+function chartDone(ms: number) {
   chartActive--;
-  const next = chartWaiting.shift();
-  if (next) next();
-  else if (chartActive === 0) {
+  chartFirst = false;
+  chartFast = ms < chartFastMs;
+  while (chartWaiting.length > 0 && chartActive < chartLimit()) {
+    chartActive++; // handed over: the waiter runs with this slot
+    chartWaiting.shift()?.();
+  }
+  if (chartActive === 0 && chartWaiting.length === 0) {
     const ws = idleWaiters;
     idleWaiters = [];
     for (const w of ws) w();
@@ -103,7 +122,8 @@ function chartDone() {
 }
 
 async function chartSlot<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (chartActive >= chartConcurrency) {
+  if (chartActive < chartLimit() && chartWaiting.length === 0) chartActive++;
+  else {
     await new Promise<void>((ok, fail) => {
       const go = () => {
         signal?.removeEventListener("abort", drop);
@@ -119,11 +139,11 @@ async function chartSlot<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise
       chartWaiting.push(go);
     });
   }
-  chartActive++;
+  const t0 = performance.now();
   try {
     return await fn();
   } finally {
-    chartDone();
+    chartDone(performance.now() - t0);
   }
 }
 
@@ -131,6 +151,19 @@ async function chartSlot<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise
 export function chartsIdle(): Promise<void> {
   if (chartActive === 0 && chartWaiting.length === 0) return Promise.resolve();
   return new Promise((ok) => idleWaiters.push(ok));
+}
+
+interface ProjectKeys {
+  keys: string[];
+  types: Record<string, string>;
+}
+
+const prefetchedKeys = new Map<string, Promise<ProjectKeys>>();
+
+function fetchKeys(e: string, proj: string): Promise<ProjectKeys> {
+  return call<{ keys: string[] | null; types?: Record<string, string> | null }>(`${p(e, proj)}/keys`).then(
+    (r) => ({ keys: r.keys ?? [], types: r.types ?? {} }),
+  );
 }
 
 const p = (e: string, proj: string) => `/projects/${encodeURIComponent(e)}/${encodeURIComponent(proj)}`;
@@ -159,13 +192,18 @@ export const api = {
       body: JSON.stringify(body),
     }),
   /** the project's keys and the types of its non-numeric ones (absent: numeric) */
-  keys: (e: string, proj: string) =>
-    call<{ keys: string[] | null; types?: Record<string, string> | null }>(`${p(e, proj)}/keys`).then(
-      (r) => ({
-        keys: r.keys ?? [],
-        types: r.types ?? {},
-      }),
-    ),
+  keys: (e: string, proj: string): Promise<ProjectKeys> => {
+    const key = `${e}/${proj}`;
+    const pre = prefetchedKeys.get(key);
+    prefetchedKeys.delete(key);
+    return pre ? pre.catch(() => fetchKeys(e, proj)) : fetchKeys(e, proj);
+  },
+  /** asks for a project's keys now, for the next keys() call (the workspace's first request) */
+  prefetchKeys: (e: string, proj: string) => {
+    const pre = fetchKeys(e, proj);
+    pre.catch(() => {}); // keys() retries
+    prefetchedKeys.set(`${e}/${proj}`, pre);
+  },
   runKeys: (e: string, proj: string, id: string) =>
     call<{
       keys: { key: string; points: number; min_step: number; max_step: number; type?: string }[] | null;
@@ -191,17 +229,16 @@ export const api = {
     if (q.minStep != null) u.set("min_step", String(q.minStep));
     if (q.maxStep != null) u.set("max_step", String(q.maxStep));
     if (q.fields) u.set("fields", q.fields.join(","));
-    return chartSlot(
-      () => call<{ series: Series[] | null }>(`${p(e, proj)}/history?${u}`, { signal }),
-      signal,
-    ).then((r) =>
-      (r.series ?? []).map((s) => ({
-        ...s,
-        steps: s.steps ?? [],
-        times: s.times ?? [],
-        values: s.values ?? [],
-      })),
-    );
+    return chartSlot(() => send(`${p(e, proj)}/history?${u}`, { signal }), signal)
+      .then((res) => res.json() as Promise<{ series: Series[] | null }>)
+      .then((r) =>
+        (r.series ?? []).map((s) => ({
+          ...s,
+          steps: s.steps ?? [],
+          times: s.times ?? [],
+          values: s.values ?? [],
+        })),
+      );
   },
   /** one run's history: every point in range, or (stepsOnly) only the steps that hold a value */
   runHistory: (

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import {
   buildPanelData,
   formatDuration,
+  gridX,
   lineOptions,
+  manyRuns,
   pointsFor,
   type Series,
   sectionOf,
@@ -111,6 +113,50 @@ describe("buildPanelData", () => {
   });
 });
 
+describe("gridX", () => {
+  const keep = () => true;
+  it("keeps each column's smallest and largest point, in x order", () => {
+    // 0..100 in 10 columns of 10; two slots each, at whole steps
+    const g = gridX([{ xs: [0, 100] }], 10, keep);
+    expect(g.xs).toHaveLength(20);
+    expect(Array.from(g.xs.slice(0, 4))).toEqual([3, 8, 13, 18]);
+    const col = g.place([0, 2, 4, 6, 12, 100], [5, 9, 1, 4, 7, null]);
+    // column 0 holds 5, 9, 1, 4: the largest (9) comes before the smallest (1)
+    expect(col.slice(0, 4)).toEqual([9, 1, 7, 7]);
+    expect(col.slice(4, 18).every((v) => v == null)).toBe(true);
+    expect(col.slice(18)).toEqual([null, null]); // 100 had no value
+  });
+  it("skips NaN and refused values, and keeps fractional slots for fractional x", () => {
+    const g = gridX([{ xs: [0, 0.5, 1] }], 2, (y) => y > 0);
+    expect(Array.from(g.xs)).toEqual([0.125, 0.375, 0.625, 0.875]);
+    expect(g.place([0, 0.2, 0.9], [Number.NaN, -1, 3])).toEqual([null, null, 3, 3]);
+  });
+  it("is used when the runs' points are many more than the pixel columns", () => {
+    const none = { kind: "none" as const, value: 0 };
+    const runs = [0, 1, 2].map((r) =>
+      s(
+        `r${r}`,
+        Array.from({ length: 300 }, (_, i) => i * 3 + r),
+        Array.from({ length: 300 }, (_, i) => (i === 150 && r === 1 ? 100 : i % 7)),
+        true,
+      ),
+    );
+    const exact = buildPanelData(runs, { x: "step", smoothing: none, logY: false });
+    expect(exact.data[0]).toHaveLength(900);
+    const pd = buildPanelData(runs, { x: "step", smoothing: none, logY: false, columns: 100 });
+    expect(pd.data[0]).toHaveLength(200);
+    expect(pd.lines).toHaveLength(3);
+    // every run's extremes survive, the spike included
+    for (let c = 1; c <= 3; c++) {
+      const ys = (pd.data[c] as (number | null)[]).filter((v) => v != null) as number[];
+      expect(Math.max(...ys)).toBe(c === 2 ? 100 : 6);
+      expect(Math.min(...ys)).toBe(0);
+    }
+    // zoom maps back to steps as before
+    expect(stepRange(pd, "step", 10.2, 20.7)).toEqual([11, 20]);
+  });
+});
+
 describe("lineOptions", () => {
   it("draws raw lines faint when smoothing, in the run's colour", () => {
     const o = lineOptions({
@@ -129,6 +175,13 @@ describe("lineOptions", () => {
     expect(o.series[2].stroke).toBe(runColor("a"));
     expect(o.scales?.y?.distr).toBe(3);
     expect(o.cursor?.drag?.setScale).toBe(false);
+  });
+  it("draws 1 px lines when a panel has many runs", () => {
+    const base = { width: 1, height: 1, logY: false, theme, x: "step" as const };
+    const lines = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ run: `r${i}`, role: "raw" as const }));
+    expect(lineOptions({ ...base, lines: lines(3) }).series[1].width).toBe(1.5);
+    expect(lineOptions({ ...base, lines: lines(manyRuns + 1) }).series[1].width).toBe(1);
   });
   it("uses a time scale for wall time only", () => {
     const base = { width: 1, height: 1, logY: false, theme, lines: [] };

@@ -5,7 +5,7 @@
 
 import type uPlot from "uplot";
 import { runColor, withAlpha } from "./colors";
-import { isSmoothing, type Smoothing, smooth } from "./smoothing";
+import { isSmoothing, type Smoothing, smoothF64 } from "./smoothing";
 import type { XAxis } from "./url";
 
 export type Value = number | string | boolean | null | Record<string, unknown> | unknown[];
@@ -68,6 +68,12 @@ export interface BuildOptions {
   xSeries?: Map<string, Series>;
   /** order of runs (lines are drawn in this order); defaults to the series order */
   runOrder?: string[];
+  /**
+   * the plot's width in pixel columns: when the runs' x values are many more
+   * than four per column (runs downsampled on different steps), every line is
+   * placed on a shared grid of four slots per column instead (see gridX)
+   */
+  columns?: number;
 }
 
 /** x values of one run's points for the chosen axis (null: the point has no x). */
@@ -101,40 +107,54 @@ export function buildPanelData(series: Series[], o: BuildOptions): PanelData {
   const order = o.runOrder ?? series.map((s) => s.run);
   const byRun = new Map(series.map((s) => [s.run, s]));
   const smoothing = isSmoothing(o.smoothing);
-  const perRun: { run: string; xs: number[]; ys: (number | null)[]; sm: (number | null)[] | null }[] = [];
+  // ys and sm are NaN where nothing is drawn (no boxed numbers: 100 runs × 1,600 points)
+  const perRun: { run: string; xs: number[]; ys: Float64Array; sm: Float64Array | null }[] = [];
   const nonFinite: NonFinite[] = [];
   const steps = new Map<string, { xs: number[]; steps: number[] }>();
-  const allX = new Set<number>();
+  const byKey = o.x.startsWith("key:");
   let sampled = false;
   let total = 0;
+  let points = 0;
   for (const run of order) {
     const s = byRun.get(run);
     if (!s) continue;
     sampled ||= s.sampled;
     total += s.total;
-    const xv = xValues(s, o);
+    const xv = o.x === "step" ? s.steps : xValues(s, o);
     // Points sorted by x (they come in step order; a metric x-axis may not be monotone).
-    const idx = xv.map((_, i) => i).filter((i) => xv[i] != null);
-    if (o.x.startsWith("key:")) idx.sort((a, b) => (xv[a] as number) - (xv[b] as number));
+    let idx: number[] | null = null;
+    if (byKey) {
+      idx = [];
+      for (let i = 0; i < xv.length; i++) if (xv[i] != null) idx.push(i);
+      idx.sort((a, b) => (xv[a] as number) - (xv[b] as number));
+    }
+    const n = idx ? idx.length : xv.length;
     const xs: number[] = [];
-    const ys: (number | null)[] = [];
-    const st: number[] = [];
-    for (const i of idx) {
-      const x = xv[i] as number;
-      const y = toNumber(s.values[i]);
+    const ys = new Float64Array(n);
+    const st: number[] = o.x === "step" ? xs : []; // x is the step: one array
+    for (let j = 0; j < n; j++) {
+      const i = idx ? idx[j] : j;
+      const x = xv[i];
+      if (x == null) continue;
+      const v = s.values[i];
+      const y = typeof v === "number" ? v : toNumber(v);
       if (y == null) continue;
       if (!Number.isFinite(y)) {
         nonFinite.push({ run, x, kind: Number.isNaN(y) ? "nan" : y > 0 ? "inf" : "-inf" });
       }
+      ys[xs.length] = Number.isFinite(y) && !(o.logY && y <= 0) ? y : Number.NaN;
       xs.push(x);
-      ys.push(Number.isFinite(y) && !(o.logY && y <= 0) ? y : null);
-      st.push(s.steps[i]);
-      allX.add(x);
+      if (st !== xs) st.push(s.steps[i]);
     }
+    const ysN = ys.subarray(0, xs.length);
+    points += xs.length;
     steps.set(run, { xs, steps: st });
-    perRun.push({ run, xs, ys, sm: smoothing ? smooth(xs, ys, o.smoothing) : null });
+    perRun.push({ run, xs, ys: ysN, sm: smoothing ? smoothF64(xs, ysN, o.smoothing) : null });
   }
-  const { xs: xsAll, place: scatter } = alignX(allX, (y) => !(o.logY && y <= 0));
+  const keep = (y: number) => !(o.logY && y <= 0);
+  // Many more points than pixel columns: a shared grid; otherwise the exact union.
+  const grid = o.columns && points > 3 * o.columns ? gridX(perRun, o.columns, keep) : null;
+  const { xs: xsAll, place: scatter } = grid ?? alignX(unionX(perRun), keep);
   const columns: (number | null)[][] = [];
   const lines: Line[] = [];
   for (const r of perRun) {
@@ -153,6 +173,12 @@ export function buildPanelData(series: Series[], o: BuildOptions): PanelData {
     total,
     steps,
   };
+}
+
+function unionX(runs: { xs: number[] }[]): Set<number> {
+  const all = new Set<number>();
+  for (const r of runs) for (const x of r.xs) all.add(x);
+  return all;
 }
 
 /** Maps a zoomed x range back to an inclusive step range, for re-querying the server. */
@@ -191,6 +217,9 @@ export interface OptionsInput {
 /** uPlot options for a line panel. Hooks (zoom, hover legend, markers) are added by the component. */
 export function lineOptions(o: OptionsInput): uPlot.Options {
   const smoothing = o.lines.some((l) => l.role === "smooth");
+  // Many runs draw 1 px lines: a crowd of thicker lines is a blur anyway, and
+  // a canvas rastered on the CPU strokes hairlines about ten times faster.
+  const lineWidth = new Set(o.lines.map((l) => l.run)).size > manyRuns ? 1 : 1.5;
   const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
     stroke: o.theme.axis,
     grid: { stroke: o.theme.grid, width: 1 },
@@ -246,7 +275,7 @@ export function lineOptions(o: OptionsInput): uPlot.Options {
         return {
           label: `${o.names?.get(l.run) ?? l.run}${faint ? " (raw)" : ""}`,
           stroke: faint ? withAlpha(c, 0.25) : c,
-          width: faint ? 1 : 1.5,
+          width: faint ? 1 : lineWidth,
           spanGaps: true,
           points: { show: false },
         };
@@ -254,6 +283,9 @@ export function lineOptions(o: OptionsInput): uPlot.Options {
     ],
   };
 }
+
+/** Above this many runs in a panel, lines are 1 px wide. */
+export const manyRuns = 20;
 
 export function xLabel(x: XAxis): string {
   if (x === "step") return "Step";
@@ -335,12 +367,80 @@ export function alignX(allX: Iterable<number>, keep: (y: number) => boolean) {
   xs.forEach((x, i) => {
     pos.set(x, i);
   });
-  const place = (sx: number[], ys: (number | null)[]) => {
+  const place = (sx: ArrayLike<number>, ys: ArrayLike<number | null>) => {
     const col: (number | null)[] = new Array(xs.length).fill(null);
     for (let i = 0; i < sx.length; i++) {
       const y = ys[i];
-      if (y != null && keep(y)) col[pos.get(sx[i]) as number] = y;
+      if (y != null && !Number.isNaN(y) && keep(y)) col[pos.get(sx[i]) as number] = y;
     }
+    return col;
+  };
+  return { xs, place };
+}
+
+/**
+ * A shared grid for many lines whose x values differ (100 runs downsampled
+ * on different steps align on ~10,000 distinct x values, so uPlot would walk
+ * 100 × 10,000 mostly empty cells): `columns` pixel columns between the
+ * smallest and largest x, two slots each, and a function that places a line
+ * (its x values ascending) on it keeping, per column, its smallest and
+ * largest point, in x order. That is what uPlot itself draws of a pixel
+ * column (a vertical stroke from min to max), so the picture is the same and
+ * every extreme stays, in its pixel column; an x moves by under a column.
+ * Slots are whole numbers when every x is one (steps) and slots are at least
+ * one apart, so the hover legend shows a step.
+ */
+export function gridX(runs: { xs: number[] }[], columns: number, keep: (y: number) => boolean) {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  let integers = true;
+  for (const { xs } of runs) {
+    if (xs.length === 0) continue;
+    lo = Math.min(lo, xs[0]);
+    hi = Math.max(hi, xs[xs.length - 1]);
+    if (integers) for (const x of xs) if (!Number.isInteger(x)) integers = false;
+  }
+  if (!(lo <= hi)) lo = hi = 0;
+  const n = Math.max(1, Math.round(columns));
+  const w = hi > lo ? (hi - lo) / n : 1;
+  const round = integers && w / 2 >= 1;
+  const xs = new Float64Array(2 * n);
+  for (let i = 0; i < xs.length; i++) {
+    const x = lo + ((i + 0.5) / 2) * w;
+    xs[i] = round ? Math.round(x) : x;
+  }
+  const place = (sx: ArrayLike<number>, ys: ArrayLike<number | null>) => {
+    const col: (number | null)[] = new Array(xs.length).fill(null);
+    let c = -1;
+    let mn = -1;
+    let mx = -1;
+    let vmn = 0;
+    let vmx = 0;
+    const flush = () => {
+      if (c < 0) return;
+      col[2 * c] = mn <= mx ? vmn : vmx;
+      col[2 * c + 1] = mn <= mx ? vmx : vmn;
+    };
+    for (let i = 0; i < sx.length; i++) {
+      const y = ys[i];
+      if (y == null || Number.isNaN(y) || !keep(y)) continue;
+      let k = Math.floor((sx[i] - lo) / w);
+      if (k >= n) k = n - 1;
+      else if (k < 0) k = 0;
+      if (k !== c) {
+        flush();
+        c = k;
+        mn = mx = i;
+        vmn = vmx = y;
+      } else if (y < vmn) {
+        mn = i;
+        vmn = y;
+      } else if (y > vmx) {
+        mx = i;
+        vmx = y;
+      }
+    }
+    flush();
     return col;
   };
   return { xs, place };

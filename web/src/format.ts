@@ -12,17 +12,21 @@ export function formatValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
+// One formatter for every cell (toLocaleString builds one per call).
+let timeFormat: Intl.DateTimeFormat | null = null;
+
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, {
+  timeFormat ??= new Intl.DateTimeFormat(undefined, {
     year: "numeric",
     month: "short",
     day: "numeric",
     hour: "2-digit",
     minute: "2-digit",
   });
+  return timeFormat.format(d);
 }
 
 /** Runtime of a run: until finished, or until now (running) / last heartbeat. */

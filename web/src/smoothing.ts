@@ -37,14 +37,20 @@ export function meanSpacing(xs: ArrayLike<number>, ys: Y): number {
  * pulled towards zero), as TensorBoard and W&B draw it. weight 0 is the raw line.
  */
 export function ema(ys: Y, weight: number): (number | null)[] {
+  return nullable(emaF64(ys, weight));
+}
+
+// The EMAs compute into a Float64Array (NaN: no point): a chart smooths 100
+// runs, and an array of numbers and nulls holds every number boxed.
+function emaF64(ys: Y, weight: number): Float64Array {
   const w = clampWeight(weight);
-  const out: (number | null)[] = new Array(ys.length);
+  const out = new Float64Array(ys.length);
   let acc = 0;
   let norm = 0;
   for (let i = 0; i < ys.length; i++) {
     const y = ys[i];
     if (!finite(y)) {
-      out[i] = null;
+      out[i] = Number.NaN;
       continue;
     }
     acc = acc * w + (1 - w) * y;
@@ -60,16 +66,20 @@ export function ema(ys: Y, weight: number): (number | null)[] {
  * smooth the same as evenly spaced ones. On evenly spaced data it equals ema.
  */
 export function timeWeightedEma(xs: ArrayLike<number>, ys: Y, weight: number): (number | null)[] {
+  return nullable(timeWeightedEmaF64(xs, ys, weight));
+}
+
+function timeWeightedEmaF64(xs: ArrayLike<number>, ys: Y, weight: number): Float64Array {
   const w = clampWeight(weight);
   const dx = meanSpacing(xs, ys);
-  const out: (number | null)[] = new Array(ys.length);
+  const out = new Float64Array(ys.length);
   let acc = 0;
   let norm = 0;
   let prevX = Number.NaN;
   for (let i = 0; i < ys.length; i++) {
     const y = ys[i];
     if (!finite(y)) {
-      out[i] = null;
+      out[i] = Number.NaN;
       continue;
     }
     // The first point decays as if one mean spacing away, like ema's.
@@ -147,6 +157,22 @@ export function smooth(xs: ArrayLike<number>, ys: Y, s: Smoothing): (number | nu
     default:
       return Array.from(ys, (y) => (finite(y) ? y : null));
   }
+}
+
+/** smooth() into a Float64Array, NaN where it has null (for charts: no boxed numbers). */
+export function smoothF64(xs: ArrayLike<number>, ys: Y, s: Smoothing): Float64Array {
+  if (s.kind === "twema") return timeWeightedEmaF64(xs, ys, s.value);
+  if (s.kind === "ema") return emaF64(ys, s.value);
+  const out = smooth(xs, ys, s);
+  const f = new Float64Array(out.length);
+  for (let i = 0; i < out.length; i++) f[i] = out[i] ?? Number.NaN;
+  return f;
+}
+
+function nullable(a: Float64Array): (number | null)[] {
+  const out: (number | null)[] = new Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = Number.isNaN(a[i]) ? null : a[i];
+  return out;
 }
 
 /** True when the smoothing changes the line. */

@@ -3,7 +3,7 @@
 // the drawn lines without touching the zoom.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, api, type Run } from "../api";
+import { ApiError, api, chartsIdle, type Run } from "../api";
 import type { Series } from "../chart";
 import { Panels } from "../components/Panels";
 import { type Column, columnsFor, RunsTable, toCSV } from "../components/RunsTable";
@@ -152,9 +152,12 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     () => ({ x: view.x, smoothing: view.smoothing, logY: view.logY, zoom: view.zoom }),
     [view.x, view.smoothing, view.logY, view.zoom],
   );
+  // Runs named in the URL are drawn before the runs table answers (charts
+  // fetch in parallel with it); then in the table's order, and only those
+  // the table holds.
   const drawnOrdered = useMemo(
-    () => (runs ?? []).map((r) => r.id).filter((id) => drawnSet.has(id)),
-    [runs, drawnSet],
+    () => (runs ? runs.map((r) => r.id).filter((id) => drawnSet.has(id)) : (view.selected ?? [])),
+    [runs, drawnSet, view.selected],
   );
   const drawnKey = drawnOrdered.join(",");
   const panelGroups = useMemo(
@@ -186,6 +189,11 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
       let next = 0;
       const worker = async () => {
         while (next < ids.length && !ctl.signal.aborted) {
+          await chartsIdle(); // charts first, and drawn
+          await new Promise((ok) =>
+            typeof requestIdleCallback === "function" ? requestIdleCallback(ok, { timeout: 1000 }) : ok(null),
+          );
+          if (ctl.signal.aborted || next >= ids.length) return;
           const id = ids[next++];
           try {
             perRun.push(samplesToSeries(id, await api.system(entity, project, id, 2000, ctl.signal)));
@@ -196,7 +204,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
       };
       await Promise.all([worker(), worker(), worker()]);
       if (!ctl.signal.aborted) setSystem(systemByKey(perRun));
-    }, 300);
+    }, 1000);
     return () => {
       clearTimeout(timer);
       ctl.abort();
