@@ -116,6 +116,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
       } else if (ev.type === "reset") {
         refreshRuns();
         refreshKeys();
+      } else if (ev.type === "console") {
+        // console lines and system samples: nothing in the table or the charts changes
       } else {
         refreshRuns();
       }
