@@ -88,6 +88,8 @@ func run(bin string, writers, rows, keys, points int) error {
 		return firstErr
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	_, peak := s.Memory()
+	defer fmt.Printf("\nServer peak RSS: %d MB\n", peak>>20)
 	total := batches * perBatch
 	fmt.Printf("| writers | rows/batch | keys/row | points | seconds | points/s | batch p50 | batch p99 |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|\n")
