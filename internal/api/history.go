@@ -8,12 +8,14 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
 	"github.com/fluoro-dev/fluoro/internal/history/chunk"
+	"github.com/fluoro-dev/fluoro/internal/ingest"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
@@ -40,6 +42,7 @@ type seriesJSON struct {
 	Steps   []int64    `json:"steps"`
 	Times   []float64  `json:"times"`
 	Values  valuesJSON `json:"values"`
+	Xs      valuesJSON `json:"xs,omitempty"` // with x=KEY: that key's value at each step
 }
 
 // valuesJSON encodes a column of values in one call, numbers without
@@ -203,6 +206,77 @@ func (a *API) series(r *http.Request, run store.Run, key string, rg history.Rang
 	return out, nil
 }
 
+// seriesAgainst is key's series joined by step with the numeric points of
+// xKey (any logged metric as the x-axis, chosen after the fact): only steps
+// where both have a point, downsampled by step like any chart (each bucket's
+// first, last, min and max of key's values), with xKey's value at each
+// returned step in Xs. Both series are read whole over the range: the cost
+// is proportional to their points, not to the pixels.
+func (a *API) seriesAgainst(r *http.Request, run store.Run, key, xKey string, rg history.Range, points int, info map[string]history.KeyInfo) (seriesJSON, error) {
+	out := seriesJSON{Run: run.RunID, Key: key, Steps: []int64{}, Times: []float64{}, Values: valuesJSON{}, Xs: valuesJSON{}}
+	ki, ok1 := info[key]
+	xi, ok2 := info[xKey]
+	if !ok1 || !ok2 {
+		return out, nil
+	}
+	lo, hi := max(rg.Min, ki.MinStep, xi.MinStep), min(rg.Max, ki.MaxStep, xi.MaxStep)
+	if lo > hi {
+		return out, nil
+	}
+	in := history.Range{Min: lo, Max: hi}
+	var xSteps []int64
+	var xVals []float64
+	if err := a.d.Store.Scan(r.Context(), run.PK, xKey, in, func(p history.Point) error {
+		if p.Value.Kind == history.Number {
+			xSteps = append(xSteps, p.Step)
+			xVals = append(xVals, p.Value.Num)
+		}
+		return nil
+	}); err != nil {
+		return out, err
+	}
+	xAt := func(step int64) (float64, bool) {
+		i, found := slices.BinarySearch(xSteps, step)
+		if !found {
+			return 0, false
+		}
+		return xVals[i], true
+	}
+	var ds *history.Downsampler
+	if points > 0 {
+		ds = history.NewDownsampler(lo, hi, points)
+	}
+	add := func(p history.Point, x float64) {
+		out.Steps = append(out.Steps, p.Step)
+		out.Times = append(out.Times, p.Time)
+		out.Values = append(out.Values, p.Value)
+		out.Xs = append(out.Xs, history.Value{Kind: history.Number, Num: x})
+	}
+	if err := a.d.Store.Scan(r.Context(), run.PK, key, in, func(p history.Point) error {
+		x, ok := xAt(p.Step)
+		if !ok {
+			return nil
+		}
+		if ds != nil {
+			ds.Add(p)
+		} else {
+			add(p, x)
+			out.Total++
+		}
+		return nil
+	}); err != nil {
+		return out, err
+	}
+	if ds != nil {
+		for _, p := range ds.Points() {
+			x, _ := xAt(p.Step)
+			add(p, x)
+		}
+		out.Total, out.Sampled = ds.Total(), ds.Sampled()
+	}
+	return out, nil
+}
+
 // keyInfo describes the keys of a run: those named (all when none are),
 // looked up one by one when the store can, so that a chart of one key of
 // a run with 100k keys does not list them all.
@@ -251,6 +325,12 @@ func (a *API) projectHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	xKey := r.URL.Query().Get("x")
+	if xKey != "" {
+		if err := ingest.CheckKey(xKey); err != nil {
+			return badData("x=%q: %v", xKey, err)
+		}
+	}
 	runs := make([]store.Run, len(runIDs))
 	for i, id := range runIDs {
 		run, err := a.d.Store.Run(r.Context(), store.RunKey{Entity: p.Entity, Project: p.Name, RunID: id})
@@ -272,13 +352,22 @@ func (a *API) projectHistory(w http.ResponseWriter, r *http.Request) error {
 		sem <- struct{}{}
 		go func(i int, run store.Run) {
 			defer func() { <-sem; wg.Done() }()
-			info, err := keyInfo(r, a.d.Store, run.PK, keys)
+			want := keys
+			if xKey != "" {
+				want = append(slices.Clip(keys), xKey)
+			}
+			info, err := keyInfo(r, a.d.Store, run.PK, want)
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			for j, k := range keys {
-				if out[i*len(keys)+j], err = a.series(r, run, k, rg, points, info); err != nil {
+				if xKey != "" {
+					out[i*len(keys)+j], err = a.seriesAgainst(r, run, k, xKey, rg, points, info)
+				} else {
+					out[i*len(keys)+j], err = a.series(r, run, k, rg, points, info)
+				}
+				if err != nil {
 					errs[i] = err
 					return
 				}
@@ -332,10 +421,14 @@ func chartColumns(out []seriesJSON, f chartFields) any {
 		Steps   any    `json:"steps,omitempty"`
 		Times   any    `json:"times,omitempty"`
 		Values  any    `json:"values,omitempty"`
+		Xs      any    `json:"xs,omitempty"`
 	}
 	ps := make([]partial, len(out))
 	for i, s := range out {
 		ps[i] = partial{Run: s.Run, Key: s.Key, Total: s.Total, Sampled: s.Sampled}
+		if s.Xs != nil {
+			ps[i].Xs = s.Xs
+		}
 		if f.steps {
 			ps[i].Steps = s.Steps
 		}
