@@ -23,6 +23,7 @@ import { formatValue } from "../format";
 import { type Band, buildGroupPanelData, type RunGroup } from "../group";
 import type { Smoothing } from "../smoothing";
 import type { XAxis } from "../url";
+import { RemovePanel } from "./RemovePanel";
 
 export interface PlotView {
   x: XAxis;
@@ -309,17 +310,7 @@ export function LinePlot(p: Props) {
             reset zoom
           </button>
         )}
-        {p.onRemove && (
-          <button
-            type="button"
-            className="link panel-remove"
-            onClick={p.onRemove}
-            aria-label={`Remove panel ${p.metric}`}
-            title="Remove this panel (Panels ▸ restore brings it back)"
-          >
-            ×
-          </button>
-        )}
+        {p.onRemove && <RemovePanel metric={p.metric} onRemove={p.onRemove} />}
       </div>
       {error && <div className="error small">{error}</div>}
       <div className="plot" ref={plotEl} style={{ minHeight: height }}>

@@ -43,6 +43,7 @@ import {
   unionSteps,
   viridis,
 } from "../media";
+import { RemovePanel } from "./RemovePanel";
 
 /** Runs drawn in one media panel at most (the rest are counted in the header). */
 const maxRuns = 6;
@@ -185,17 +186,7 @@ function Frame(
             first {maxRuns} of {p.runs.length} runs
           </span>
         )}
-        {p.onRemove && (
-          <button
-            type="button"
-            className="link panel-remove"
-            onClick={p.onRemove}
-            aria-label={`Remove panel ${p.metric}`}
-            title="Remove this panel (Panels ▸ restore brings it back)"
-          >
-            ×
-          </button>
-        )}
+        {p.onRemove && <RemovePanel metric={p.metric} onRemove={p.onRemove} />}
       </div>
       {p.error && <div className="error small">{p.error}</div>}
       {p.children}
@@ -946,28 +937,22 @@ function ImageView({
       {img.caption && <figcaption>{img.caption}</figcaption>}
       {(img.masks.length > 0 || img.boxes.length > 0) && (
         <div className="overlay-tools small">
-          {img.masks.map((m) => (
-            <label key={`mask:${m.name}`}>
-              <input
-                type="checkbox"
-                aria-label={`mask ${m.name}`}
-                checked={!off.has(`mask:${m.name}`)}
-                onChange={() => toggle(`mask:${m.name}`)}
-              />{" "}
-              mask {m.name}
-            </label>
-          ))}
-          {img.boxes.map((b) => (
-            <label key={`boxes:${b.name}`}>
-              <input
-                type="checkbox"
-                aria-label={`boxes ${b.name}`}
-                checked={!off.has(`boxes:${b.name}`)}
-                onChange={() => toggle(`boxes:${b.name}`)}
-              />{" "}
-              boxes {b.name}
-            </label>
-          ))}
+          {[...img.masks.map((m) => `mask ${m.name}`), ...img.boxes.map((b) => `boxes ${b.name}`)].map(
+            (label) => {
+              const id = label.replace(" ", ":");
+              return (
+                <label key={id}>
+                  <input
+                    type="checkbox"
+                    aria-label={label}
+                    checked={!off.has(id)}
+                    onChange={() => toggle(id)}
+                  />{" "}
+                  {label}
+                </label>
+              );
+            },
+          )}
         </div>
       )}
       {legend.length > 0 && (
