@@ -340,7 +340,8 @@ run = fluoro.init(project=sys.argv[1])
 for i in range(50):
     fluoro.log({"a": i})
 print("ready", flush=True)
-time.sleep(60)
+for _ in range(600):  # a loop, as training is: a signal that lands as the main thread
+    time.sleep(0.1)   # enters one long sleep is handled only when that sleep ends
 """
 
 
@@ -363,7 +364,7 @@ def test_sigterm_marks_killed_and_flushes(slurm: bool, server: Server, tmp_path:
 def test_ignored_sigterm_stays_ignored(server: Server, tmp_path: Path, project: str) -> None:
     # Started with SIGTERM ignored (nohup-style), the SDK must not take it over:
     # the signal does nothing and the run finishes normally at exit.
-    script = SIGTERMED.replace("sys.argv[1]", repr(project)).replace("time.sleep(60)", "time.sleep(1.5)")
+    script = SIGTERMED.replace("sys.argv[1]", repr(project)).replace("range(600)", "range(15)")
     p = spawn_script(script, server.env(), tmp_path, ignore_sigterm=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     p.send_signal(signal.SIGTERM)

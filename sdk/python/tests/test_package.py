@@ -141,3 +141,17 @@ def test_import_as_wandb_shape() -> None:
     wandb = fluoro
     assert callable(wandb.init) and callable(wandb.log) and callable(wandb.finish)
     assert isinstance(wandb, types.ModuleType)
+
+
+def test_sdk_threads_leave_signals_to_the_main_thread() -> None:
+    import signal
+    import sys
+
+    from fluoro import _threads
+
+    if sys.platform == "win32":  # pragma: no cover
+        return
+    seen: list = []
+    _threads.start(lambda: seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, [])), "probe").join(5)
+    assert seen and {signal.SIGTERM, signal.SIGINT} <= set(seen[0])
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the caller's mask is restored

@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Set, Tuple, Union
 
+from . import _threads
 from ._records import AUTH, OK, REJECTED, RETRY, Ident, Outcome
 from ._transport import Client, FileBody, TransportError, quote
 
@@ -310,11 +311,9 @@ class FileSender:
     # --- the caller's side (never raises) --------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name="fluoro-files", daemon=True)
-        self._thread.start()
+        self._thread = _threads.start(self._main, "fluoro-files")
         if self.client is not None:
-            self._uploader = threading.Thread(target=self._upload_main, name="fluoro-upload", daemon=True)
-            self._uploader.start()
+            self._uploader = _threads.start(self._upload_main, "fluoro-upload")
 
     def _put(self, item: Tuple[Any, ...]) -> None:
         with self._cond:

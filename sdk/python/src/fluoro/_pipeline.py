@@ -24,6 +24,7 @@ import time
 from itertools import chain, compress, count, islice, repeat, starmap
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
+from . import _threads
 from ._encode import HistoryEncoder
 from ._errors import SpoolError
 from ._records import AUTH, REJECTED, RETRY, Ident, describe, dumps_body, rejected_records, send
@@ -189,11 +190,9 @@ class Pipeline:
     # --- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
-        self._writer = threading.Thread(target=self._writer_main, name="fluoro-spool", daemon=True)
-        self._writer.start()
+        self._writer = _threads.start(self._writer_main, "fluoro-spool")
         if self.client is not None:
-            self._sender = threading.Thread(target=self._sender_main, name="fluoro-send", daemon=True)
-            self._sender.start()
+            self._sender = _threads.start(self._sender_main, "fluoro-send")
 
     def put(self, item: Tuple[Any, ...]) -> None:
         """Queue a control item and wake the spool thread."""

@@ -19,7 +19,7 @@ import time
 import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from . import _files, _git, _hooks
+from . import _files, _git, _hooks, _threads
 from ._config import Config, to_dict
 from ._errors import AuthError, CommError, FluoroWarning, UsageError
 from ._pipeline import CONFIG, CONSOLE, DEFINE, META, ROW, SUMDEL, SUMSET, SYSTEM, Pipeline
@@ -1142,9 +1142,7 @@ def _start_diff(fs: _files.FileSender, max_bytes: int) -> threading.Thread:
         if data:
             fs.put_bytes(_git.DIFF_NAME, data)
 
-    t = threading.Thread(target=work, name="fluoro-git-diff", daemon=True)
-    t.start()
-    return t
+    return _threads.start(work, "fluoro-git-diff")
 
 
 def _create_online(run: Run, s: Settings, client: Client, resume: Optional[str]) -> Optional[Dict[str, Any]]:

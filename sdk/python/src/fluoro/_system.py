@@ -24,6 +24,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import _threads
+
 MB = 1024.0 * 1024.0
 _SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device
 _SKIP_DISKS = ("loop", "ram", "zram", "dm-", "md", "sr", "fd", "nbd")
@@ -636,8 +638,7 @@ class Sampler:
         self.samples = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name="fluoro-system", daemon=True)
-        self._thread.start()
+        self._thread = _threads.start(self._main, "fluoro-system")
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
