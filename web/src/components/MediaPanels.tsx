@@ -555,10 +555,12 @@ function useValuesAt(
 ): string {
   const wantedKey = wanted.map((w) => `${w.run}@${w.at}`).join(",");
   const [, setLoaded] = useState(0);
+  const [retry, setRetry] = useState(0);
   const [loadError, setLoadError] = useState("");
   // biome-ignore lint/correctness/useExhaustiveDependencies: wantedKey stands for wanted
   useEffect(() => {
     if (!index) return;
+    let absent = 0;
     const missing = wanted.filter((w) => w.at != null && !index.cache.has(`${w.run}@${w.at}`));
     if (missing.length === 0) return;
     const ctl = new AbortController();
@@ -576,13 +578,15 @@ function useValuesAt(
             .then((ss) => {
               const s = ss.find((x) => x.key === p.metric);
               const i = s ? s.steps.indexOf(w.at as number) : -1;
-              index.cache.set(`${w.run}@${w.at}`, i >= 0 && s ? s.values[i] : null);
+              if (i >= 0 && s) index.cache.set(`${w.run}@${w.at}`, s.values[i]);
+              else absent++; // listed but not read back (yet): asked again below, a few times
             }),
         ),
       ).then(
         () => {
           setLoadError("");
           setLoaded((n) => n + 1);
+          if (absent > 0 && retry < 5) setTimeout(() => !ctl.signal.aborted && setRetry((r) => r + 1), 500);
         },
         (e: Error) => e.name !== "AbortError" && setLoadError(e.message),
       );
@@ -591,7 +595,7 @@ function useValuesAt(
       clearTimeout(t);
       ctl.abort();
     };
-  }, [index, wantedKey, p.entity, p.project, p.metric]);
+  }, [index, wantedKey, p.entity, p.project, p.metric, retry]);
   return loadError;
 }
 
