@@ -225,11 +225,20 @@ after(async () => {
   await srv?.stop();
 });
 
+/**
+ * The panel of key, scrolled into view until it has loaded: a panel loads
+ * once seen, and panels above it may grow as they load and push it away.
+ */
 async function panel(key) {
   const loc = page.locator(`.panel[data-key="${key}"]`);
   await loc.waitFor();
-  await loc.scrollIntoViewIfNeeded();
-  return loc;
+  const end = Date.now() + 30_000;
+  for (;;) {
+    await loc.scrollIntoViewIfNeeded();
+    if ((await loc.locator(":scope > .media-loading").count()) === 0) return loc;
+    if (Date.now() > end) throw new Error(`panel ${key} still loading after 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Count of canvas pixels that are not fully transparent. */

@@ -225,7 +225,7 @@ function HeatPanel(p: MediaPanelProps) {
   return (
     <Frame {...p} box={box} error={error}>
       {!series ? (
-        <div className="media-empty muted">loading…</div>
+        <div className="media-empty media-loading muted">loading…</div>
       ) : series.length === 0 ? (
         <div className="media-empty muted">no values for the drawn runs</div>
       ) : (
@@ -460,7 +460,7 @@ function TextPanel(p: MediaPanelProps) {
   return (
     <Frame {...p} box={box} error={error || loadError}>
       {!series ? (
-        <div className="media-empty muted">loading…</div>
+        <div className="media-empty media-loading muted">loading…</div>
       ) : (
         <table className="kv latest" data-testid="latest-values">
           <tbody>
@@ -640,7 +640,7 @@ function StepMediaPanel(p: MediaPanelProps) {
         </div>
       )}
       {!series ? (
-        <div className="media-empty muted">loading…</div>
+        <div className="media-empty media-loading muted">loading…</div>
       ) : series.length === 0 ? (
         <div className="media-empty muted">no values for the drawn runs</div>
       ) : (
@@ -667,7 +667,7 @@ function StepMediaPanel(p: MediaPanelProps) {
                   />
                 )}
                 {!cur ? (
-                  <div className="media-empty muted">loading…</div>
+                  <div className="media-empty media-loading muted">loading…</div>
                 ) : (
                   <MediaValue
                     entity={p.entity}
