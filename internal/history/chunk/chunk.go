@@ -15,8 +15,11 @@
 //     (float32 bits, byte-shuffled); or float64 bits, byte-shuffled, raw or
 //     XOR'd with the previous value.
 //
-// Every stream is then zstd-compressed. Decode(Encode(x)) == x bit for bit,
-// NaN payloads and negative zero included.
+// Every stream is then zstd-compressed: steps and times whole, values one
+// zstd frame per BlockSize points, so that a reader that needs a few blocks
+// (a chart's bucket edges) decodes only their values (Reader).
+// Decode(Encode(x)) == x bit for bit, NaN payloads and negative zero
+// included. Chunks of version 1 (every stream whole) still decode.
 package chunk
 
 import (
@@ -39,7 +42,12 @@ type Points struct {
 // Len returns the number of points.
 func (p Points) Len() int { return len(p.Steps) }
 
-const version = 1
+// Chunk format versions: 1 compresses each stream whole (EncodeFast still
+// writes it, uncompressed); 2 splits the values into a frame per block.
+const (
+	version1 = 1
+	version  = 2
+)
 
 // Stream codecs.
 const (
@@ -58,8 +66,14 @@ const (
 // ErrCorrupt is returned for bytes that are not a valid chunk.
 var ErrCorrupt = errors.New("corrupt chunk")
 
-// rawStream marks a stream stored without zstd (EncodeFast).
-const rawStream = 0x80
+// rawStream marks a stream stored without zstd (EncodeFast). linearStream
+// (version 2) marks integers in arithmetic progression stored as the first
+// and the stride (zigzag varints): steps, and wall times logged at a fixed
+// interval, then cost nothing to decode.
+const (
+	rawStream    = 0x80
+	linearStream = 0x40
+)
 
 var (
 	encOnce sync.Once
@@ -109,19 +123,88 @@ func encode(p Points, fast bool) ([]byte, error) {
 			return nil, fmt.Errorf("encode chunk: steps not increasing at %d (%d after %d)", i, p.Steps[i], p.Steps[i-1])
 		}
 	}
-	out := []byte{version}
+	ver := byte(version)
+	if fast {
+		ver = version1
+	}
+	out := []byte{ver}
 	out = binary.AppendUvarint(out, uint64(n))
 	if n == 0 {
 		return out, nil
 	}
-	out = appendStream(out, stepDoD, encodeDoD(p.Steps), fast)
-	tc, tb := encodeTimes(p.Times)
-	out = appendStream(out, tc, tb, fast)
 	if fast {
+		out = appendStream(out, stepDoD, encodeDoD(p.Steps), true)
+		tc, tb, _ := encodeTimes(p.Times)
+		out = appendStream(out, tc, tb, true)
 		return appendStream(out, valF64, shuffle64(p.Values, false), true), nil
 	}
-	vc, vb := encodeValues(p.Values)
-	return appendStream(out, vc, vb, false), nil
+	out = appendInts(out, stepDoD, p.Steps)
+	if tc, tb, ints := encodeTimes(p.Times); ints != nil {
+		out = appendInts(out, tc, ints)
+	} else {
+		out = appendStream(out, tc, tb, false)
+	}
+	return appendBlocks(out, p.Values), nil
+}
+
+// appendInts writes ints delta-of-delta encoded, or as a linear stream when
+// they are an arithmetic progression (wrapping arithmetic is exact).
+func appendInts(out []byte, codec byte, ints []int64) []byte {
+	linear := true
+	for i := 2; i < len(ints) && linear; i++ {
+		linear = ints[i]-ints[i-1] == ints[1]-ints[0]
+	}
+	if !linear {
+		return appendStream(out, codec, encodeDoD(ints), false)
+	}
+	var stride int64
+	if len(ints) > 1 {
+		stride = ints[1] - ints[0]
+	}
+	payload := binary.AppendUvarint(binary.AppendUvarint(nil, zigzag(ints[0])), zigzag(stride))
+	out = append(out, codec|rawStream|linearStream)
+	out = binary.AppendUvarint(out, uint64(len(payload)))
+	return append(out, payload...)
+}
+
+// appendBlocks writes the values of version 2: the codec chosen for the
+// whole chunk, then a frame length per block (shifted left one bit, the low
+// bit set for a frame stored raw, where zstd would not shrink it), then the
+// frames. Only floats, costly to decode, get a frame per block; a constant
+// or integers (varints, cheap to decode, and small: a frame's entropy
+// tables would outweigh them) are one frame for all the blocks.
+func appendBlocks(out []byte, vs []float64) []byte {
+	codec, digits := encodeValues(vs)
+	type frame struct {
+		data []byte
+		raw  bool
+	}
+	var frames []frame
+	e, _ := codecs()
+	per := len(vs)
+	if perBlock(codec) {
+		per = BlockSize
+	}
+	for lo := 0; lo < len(vs); lo += per {
+		raw := valueBlock(codec, digits, vs[lo:min(lo+per, len(vs))])
+		if z := e.EncodeAll(raw, nil); codec != valConst && len(z) < len(raw) {
+			frames = append(frames, frame{z, false})
+		} else {
+			frames = append(frames, frame{raw, true})
+		}
+	}
+	out = append(out, codec)
+	for _, f := range frames {
+		l := uint64(len(f.data)) << 1
+		if f.raw {
+			l |= 1
+		}
+		out = binary.AppendUvarint(out, l)
+	}
+	for _, f := range frames {
+		out = append(out, f.data...)
+	}
+	return out
 }
 
 // appendStream writes codec, then the payload (zstd-compressed unless raw)
@@ -178,19 +261,21 @@ func exactScaled(fs []float64, scale float64) ([]int64, bool) {
 	return out, true
 }
 
-func encodeTimes(ts []float64) (byte, []byte) {
+// encodeTimes returns the time codec and its stream, and for integer
+// milliseconds or microseconds the integers.
+func encodeTimes(ts []float64) (byte, []byte, []int64) {
 	if ints, ok := exactScaled(ts, 1e3); ok {
-		return timeMilli, encodeDoD(ints)
+		return timeMilli, encodeDoD(ints), ints
 	}
 	if ints, ok := exactScaled(ts, 1e6); ok {
-		return timeMicro, encodeDoD(ints)
+		return timeMicro, encodeDoD(ints), ints
 	}
-	return timeRaw, shuffle64(ts, false)
+	return timeRaw, shuffle64(ts, false), nil
 }
 
-// encodeValues tries each applicable codec and keeps the smallest after
-// compression.
-func encodeValues(vs []float64) (byte, []byte) {
+// encodeValues picks the codec for vs: the one that compresses smallest,
+// stored as appendBlocks stores it. For valDecimal it also returns the digits.
+func encodeValues(vs []float64) (codec byte, digits int) {
 	first := math.Float64bits(vs[0])
 	constant := true
 	for _, v := range vs[1:] {
@@ -200,39 +285,74 @@ func encodeValues(vs []float64) (byte, []byte) {
 		}
 	}
 	if constant {
-		return valConst, binary.LittleEndian.AppendUint64(nil, first)
+		return valConst, 0
 	}
 	type cand struct {
-		codec byte
-		raw   []byte
+		codec  byte
+		digits int
 	}
 	var cands []cand
-	if ints, ok := exactScaled(vs, 1); ok && !hasNegZero(vs) {
-		cands = append(cands, cand{valInt, encodeDeltas(ints)})
-	} else {
+	if _, ok := exactScaled(vs, 1); ok && !hasNegZero(vs) {
+		cands = append(cands, cand{valInt, 0})
+	} else if !hasNegZero(vs) {
 		for d := 1; d <= 6; d++ {
-			if ints, ok := exactScaled(vs, math.Pow10(d)); ok && !hasNegZero(vs) {
-				cands = append(cands, cand{valDecimal, append([]byte{byte(d)}, encodeDeltas(ints)...)})
+			if _, ok := exactScaled(vs, math.Pow10(d)); ok {
+				cands = append(cands, cand{valDecimal, d})
 				break
 			}
 		}
 	}
 	if isF32(vs) {
-		cands = append(cands, cand{valF32, shuffle32(vs)})
+		cands = append(cands, cand{valF32, 0})
 	} else {
-		cands = append(cands, cand{valF64, shuffle64(vs, false)}, cand{valF64XOR, shuffle64(vs, true)})
+		cands = append(cands, cand{valF64, 0}, cand{valF64XOR, 0})
 	}
 	if len(cands) == 1 {
-		return cands[0].codec, cands[0].raw
+		return cands[0].codec, cands[0].digits
 	}
 	codecs()
+	// Compared compressed whole, a trial each (cheap); but integers, stored
+	// whole, against floats, stored a block at a time, compare as stored:
+	// a frame's entropy tables cost a small block much more.
+	mixed := !perBlock(cands[0].codec)
 	best, bestLen := cands[0], -1
 	for _, c := range cands {
-		if l := len(trial.EncodeAll(c.raw, nil)); bestLen < 0 || l < bestLen {
+		per, l := len(vs), 0
+		if mixed && perBlock(c.codec) {
+			per = BlockSize
+		}
+		for lo := 0; lo < len(vs); lo += per {
+			l += len(trial.EncodeAll(valueBlock(c.codec, c.digits, vs[lo:min(lo+per, len(vs))]), nil))
+		}
+		if bestLen < 0 || l < bestLen {
 			best, bestLen = c, l
 		}
 	}
-	return best.codec, best.raw
+	return best.codec, best.digits
+}
+
+// perBlock reports whether values of codec get a frame per block.
+func perBlock(codec byte) bool { return codec == valF32 || codec == valF64 || codec == valF64XOR }
+
+// valueBlock encodes vs, all representable in codec, on their own: deltas
+// and XORs start afresh, so each block decodes without the others.
+func valueBlock(codec byte, digits int, vs []float64) []byte {
+	switch codec {
+	case valConst:
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(vs[0]))
+	case valInt:
+		ints, _ := exactScaled(vs, 1)
+		return encodeDeltas(ints)
+	case valDecimal:
+		ints, _ := exactScaled(vs, math.Pow10(digits))
+		return append([]byte{byte(digits)}, encodeDeltas(ints)...)
+	case valF32:
+		return shuffle32(vs)
+	case valF64XOR:
+		return shuffle64(vs, true)
+	default:
+		return shuffle64(vs, false)
+	}
 }
 
 func hasNegZero(vs []float64) bool {

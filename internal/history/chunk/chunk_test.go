@@ -2,8 +2,10 @@ package chunk
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"reflect"
 	"testing"
 )
@@ -71,6 +73,14 @@ func TestRoundTripProperty(t *testing.T) {
 	for trial := 0; trial < 300; trial++ {
 		n := []int{0, 1, 2, 3, 255, 256, 257, 4096}[rng.Intn(8)]
 		p := gen(rng, n, trial)
+		if trial%7 == 3 {
+			// steps and times both in arithmetic progression: stored linear,
+			// filled a block at a time
+			for i := range p.Steps {
+				p.Steps[i] = -1<<40 + int64(i)*3
+				p.Times[i] = float64(1_700_000_000_000+int64(i)*50) / 1e3
+			}
+		}
 		encode := Encode
 		if trial%5 == 0 {
 			encode = EncodeFast
@@ -179,19 +189,121 @@ func TestSummaries(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	rng := rand.New(rand.NewSource(1))
 	for k := 0; k < 8; k++ {
-		b, _ := Encode(gen(rng, 50, k))
+		b, _ := Encode(gen(rng, 50+k*100, k))
 		f.Add(b)
 	}
 	f.Add([]byte{1, 5, 1, 0})
+	f.Add([]byte{2, 5, 1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := Decode(b) // must not panic or allocate without bound
+		// A Reader reading block by block must not panic either, and
+		// agrees with Decode on what decodes.
+		var r Reader
+		rerr := r.Reset(b)
+		if rerr == nil {
+			for i := (r.Len() + BlockSize - 1) / BlockSize; i >= 0; i-- {
+				blk, berr := r.Block(i)
+				if berr != nil || err != nil {
+					continue
+				}
+				lo := i * BlockSize
+				for j := range blk.Steps {
+					if blk.Steps[j] != p.Steps[lo+j] || math.Float64bits(blk.Values[j]) != math.Float64bits(p.Values[lo+j]) {
+						t.Fatalf("block %d point %d differs from Decode", i, j)
+					}
+				}
+			}
+		}
 		if err != nil {
 			return
+		}
+		if rerr != nil {
+			t.Fatalf("Decode succeeded, Reader.Reset failed: %v", rerr)
 		}
 		if len(p.Times) != p.Len() || len(p.Values) != p.Len() {
 			t.Fatalf("ragged decode: %d/%d/%d", p.Len(), len(p.Times), len(p.Values))
 		}
 	})
+}
+
+// TestDecodesVersion1 reads chunks written by the first format (every
+// stream compressed whole), kept in testdata as an older Fluoro stored them.
+func TestDecodesVersion1(t *testing.T) {
+	rng := rand.New(rand.NewSource(2024)) // as the chunks were made
+	for k := 0; k < 8; k++ {
+		want := gen(rng, []int{300, 4096}[k%2], k)
+		b, err := os.ReadFile(fmt.Sprintf("testdata/v1-kind%d.chunk", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != version1 {
+			t.Fatalf("kind %d: testdata is version %d", k, b[0])
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("kind %d: %v", k, err)
+		}
+		if !reflect.DeepEqual(want.Steps, got.Steps) {
+			t.Fatalf("kind %d: steps differ", k)
+		}
+		sameBits(t, "times", want.Times, got.Times)
+		sameBits(t, "values", want.Values, got.Values)
+		checkBlocks(t, new(Reader), b, want)
+	}
+}
+
+// checkBlocks reads b with a Reader, blocks in a scrambled order, and
+// compares each with want.
+func checkBlocks(t *testing.T, r *Reader, b []byte, want Points) {
+	t.Helper()
+	if err := r.Reset(b); err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != want.Len() {
+		t.Fatalf("Reader.Len = %d, want %d", r.Len(), want.Len())
+	}
+	nb := (want.Len() + BlockSize - 1) / BlockSize
+	for _, i := range rand.New(rand.NewSource(int64(nb))).Perm(nb) {
+		got, err := r.Block(i)
+		if err != nil {
+			t.Fatalf("block %d: %v", i, err)
+		}
+		lo, hi := i*BlockSize, min((i+1)*BlockSize, want.Len())
+		if !reflect.DeepEqual(want.Steps[lo:hi], got.Steps) {
+			t.Fatalf("block %d: steps differ", i)
+		}
+		sameBits(t, "block times", want.Times[lo:hi], got.Times)
+		sameBits(t, "block values", want.Values[lo:hi], got.Values)
+	}
+	if _, err := r.Block(nb); err == nil {
+		t.Fatalf("block %d of %d read", nb, nb)
+	}
+}
+
+// TestReaderBlocks: a Reader, reused from chunk to chunk (both versions,
+// every codec, linear or not), returns each block as Decode does.
+func TestReaderBlocks(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	var r Reader
+	for trial := 0; trial < 60; trial++ {
+		n := []int{1, 255, 256, 257, 1000, 4096}[rng.Intn(6)]
+		p := gen(rng, n, trial)
+		if trial%3 == 0 {
+			for i := range p.Steps {
+				p.Steps[i] = int64(i)
+				p.Times[i] = float64(1_700_000_000_000+int64(i)*250) / 1e3
+			}
+		}
+		encode := Encode
+		if trial%4 == 0 {
+			encode = EncodeFast
+		}
+		b, err := encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBlocks(t, &r, b, p)
+	}
 }
 
 // FuzzRoundTrip derives points from fuzz bytes and checks Decode(Encode(p)) == p.

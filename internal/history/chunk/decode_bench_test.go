@@ -38,3 +38,28 @@ func BenchmarkDecodeW6(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncode encodes a full chunk of each W9 shape, as sealing does.
+func BenchmarkEncode(b *testing.B) {
+	shapes := map[string]func(i int) float64{
+		"w6-float64": func(i int) float64 { return w6Points(4096).Values[i] },
+		"loss-float32": func(i int) float64 {
+			return float64(float32(2*math.Exp(-float64(i)/2000) + 0.05*math.Sin(float64(i)*7.3)))
+		},
+		"gpu-int": func(i int) float64 { return float64(90 + i*7%11) },
+	}
+	for name, f := range shapes {
+		p := w6Points(4096)
+		for i := range p.Values {
+			p.Values[i] = f(i)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Encode(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
