@@ -179,9 +179,10 @@ func overlapsPoints(pts []history.Point, lo, hi int64) bool {
 	return i < len(pts) && pts[i].Step <= hi
 }
 
-// charter holds one chart's decoded chunk: consecutive blocks share it,
-// and the next chunk decodes into the same memory (what blockPoints
-// returned is valid until the next call).
+// charter holds one chart's current chunk, read by a chunk.Reader: its
+// steps and times decoded once, its values a block at a time as the chart
+// needs them (the blocks bucket edges cut); the next chunk reuses the same
+// memory (what blockPoints returned is valid until the next chunk's).
 type charter struct {
 	sr     *seriesReader
 	r      history.Range
@@ -190,7 +191,7 @@ type charter struct {
 	rows   *sql.Rows // chunk data, read along the series
 	rowOrd int       // position (ord) of the row rows last returned
 	stash  map[int64][]byte
-	dec    chunk.Points
+	rd     chunk.Reader // reads the chunk bytes rows last returned (or a stash entry) in place
 	decAt  int64
 	has    bool
 }
@@ -204,15 +205,18 @@ func (c *charter) blockPoints(b blockRef) (chunk.Points, error) {
 		}
 		c.decAt, c.has = b.chunk, true
 	}
-	lo := b.idx * chunk.BlockSize
-	hi := min(lo+chunk.BlockSize, c.dec.Len())
-	if lo >= hi || c.dec.Steps[lo] != b.first() || c.dec.Steps[hi-1] != b.last() {
+	pts, err := c.rd.Block(b.idx)
+	if err != nil {
+		return pts, fmt.Errorf("chunk at %d: %w", b.chunk, err)
+	}
+	if pts.Steps[0] != b.first() || pts.Steps[pts.Len()-1] != b.last() {
 		return chunk.Points{}, fmt.Errorf("chunk at %d: block %d does not match its summary", b.chunk, b.idx)
 	}
-	return chunk.Points{Steps: c.dec.Steps[lo:hi], Times: c.dec.Times[lo:hi], Values: c.dec.Values[lo:hi]}, nil
+	return pts, nil
 }
 
-// decode decodes the chunk of b into c.dec. Chunks are read by walking a
+// decode points c.rd at the chunk of b. The bytes stay where the driver
+// returned them: rows moves on only here, to the next chunk. Chunks are read by walking a
 // cursor along the series rather than by a lookup each: SQLite compares a
 // lookup's key with whole rows of this table, overflow pages included, so
 // each lookup would read two or three chunks' data besides its own. A
@@ -220,7 +224,7 @@ func (c *charter) blockPoints(b blockRef) (chunk.Points, error) {
 // else reopened where it is needed.
 func (c *charter) decode(b blockRef) error {
 	if data, ok := c.stash[b.chunk]; ok {
-		return chunk.DecodeInto(&c.dec, data)
+		return c.rd.Reset(data)
 	}
 	const maxSkip = 1
 	if c.rows != nil && (b.ord <= c.rowOrd || b.ord-c.rowOrd-1 > maxSkip) {
@@ -237,12 +241,12 @@ func (c *charter) decode(b blockRef) error {
 	for c.rows.Next() {
 		c.rowOrd++
 		var minStep int64
-		var data sql.RawBytes // decoded where the driver holds it, not copied
+		var data sql.RawBytes // read where the driver holds it, not copied
 		if err := c.rows.Scan(&minStep, &data); err != nil {
 			return fmt.Errorf("read chunks: %w", err)
 		}
 		if minStep == b.chunk {
-			return chunk.DecodeInto(&c.dec, data)
+			return c.rd.Reset(data)
 		}
 		if minStep > b.chunk {
 			break
