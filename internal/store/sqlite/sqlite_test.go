@@ -40,6 +40,56 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 	}
 }
 
+// TestFileSettings: a new database gets 16 KiB pages, incremental
+// auto-vacuum and WAL; one made with 4 KiB pages (by an older Fluoro) opens
+// with its pages as they are.
+func TestFileSettings(t *testing.T) {
+	ctx := context.Background()
+	settings := func(path string) (page, vacuum int, journal string) {
+		t.Helper()
+		c, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for q, dst := range map[string]any{"page_size": &page, "auto_vacuum": &vacuum, "journal_mode": &journal} {
+			if err := c.QueryRow("PRAGMA " + q).Scan(dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return page, vacuum, journal
+	}
+	fresh := filepath.Join(t.TempDir(), "fluoro.db")
+	db, err := sqlite.Open(ctx, fresh, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if p, v, j := settings(fresh); p != 16384 || v != 2 || j != "wal" {
+		t.Errorf("new database: page_size %d, auto_vacuum %d, journal %s; want 16384, 2 (incremental), wal", p, v, j)
+	}
+
+	old := filepath.Join(t.TempDir(), "fluoro.db")
+	c, err := sql.Open("sqlite", "file:"+old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA page_size = 4096", "PRAGMA auto_vacuum = INCREMENTAL", "PRAGMA journal_mode = WAL", "CREATE TABLE t (x)"} {
+		if _, err := c.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	db, err = sqlite.Open(ctx, old, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatalf("open a 4 KiB database: %v", err)
+	}
+	db.Close()
+	if p, _, j := settings(old); p != 4096 || j != "wal" {
+		t.Errorf("older database: page_size %d, journal %s; want 4096 kept, wal", p, j)
+	}
+}
+
 // TestKeyTypeBackfill checks migration 3 on data written before it: the
 // value row at the highest step gives a key its type, unless numeric
 // chunks reach past it.
