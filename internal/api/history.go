@@ -378,7 +378,7 @@ func (a *API) projectHistory(w http.ResponseWriter, r *http.Request) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"series": chartColumns(out, fields)})
+	writeSeries(w, out, fields)
 	return nil
 }
 
@@ -405,41 +405,6 @@ func fieldsParam(r *http.Request) (chartFields, error) {
 		}
 	}
 	return f, nil
-}
-
-// chartColumns leaves out of each series the columns fields does not name
-// (absent from the JSON, not empty); every column by default, as before.
-func chartColumns(out []seriesJSON, f chartFields) any {
-	if f.steps && f.times && f.values {
-		return out
-	}
-	type partial struct {
-		Run     string `json:"run"`
-		Key     string `json:"key"`
-		Total   int64  `json:"total"`
-		Sampled bool   `json:"sampled"`
-		Steps   any    `json:"steps,omitempty"`
-		Times   any    `json:"times,omitempty"`
-		Values  any    `json:"values,omitempty"`
-		Xs      any    `json:"xs,omitempty"`
-	}
-	ps := make([]partial, len(out))
-	for i, s := range out {
-		ps[i] = partial{Run: s.Run, Key: s.Key, Total: s.Total, Sampled: s.Sampled}
-		if s.Xs != nil {
-			ps[i].Xs = s.Xs
-		}
-		if f.steps {
-			ps[i].Steps = s.Steps
-		}
-		if f.times {
-			ps[i].Times = s.Times
-		}
-		if f.values {
-			ps[i].Values = s.Values
-		}
-	}
-	return ps
 }
 
 // runHistory returns keys of one run: downsampled when points is given,
@@ -505,7 +470,7 @@ func (a *API) runHistory(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, s)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"series": out})
+	writeSeries(w, out, chartFields{true, true, true})
 	return nil
 }
 
