@@ -40,7 +40,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 	}
 }
 
-// TestFileSettings: a new database gets 16 KiB pages, incremental
+// TestFileSettings: a new database gets 8 KiB pages, incremental
 // auto-vacuum and WAL; one made with 4 KiB pages (by an older Fluoro) opens
 // with its pages as they are.
 func TestFileSettings(t *testing.T) {
@@ -65,8 +65,8 @@ func TestFileSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if p, v, j := settings(fresh); p != 16384 || v != 2 || j != "wal" {
-		t.Errorf("new database: page_size %d, auto_vacuum %d, journal %s; want 16384, 2 (incremental), wal", p, v, j)
+	if p, v, j := settings(fresh); p != 8192 || v != 2 || j != "wal" {
+		t.Errorf("new database: page_size %d, auto_vacuum %d, journal %s; want 8192, 2 (incremental), wal", p, v, j)
 	}
 
 	old := filepath.Join(t.TempDir(), "fluoro.db")
