@@ -346,6 +346,22 @@ test("a run logging live extends its line within a second", async () => {
   await page.locator('[data-testid="run-count"]', { hasText: "4 runs" }).waitFor({ timeout: 3000 });
 });
 
+test("system panels take a running run's new samples live", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  const sel = '.panel[data-key="system/cpu"]';
+  await page.locator('.section[data-section="system"]').waitFor();
+  const cpu = await drawn("system/cpu");
+  await page.waitForFunction((s) => document.querySelector(s)?.getAttribute("data-series") === "2", sel);
+  const before = Number(await cpu.getAttribute("data-points"));
+  // gamma is still running: three samples later than any drawn
+  await ingestSystem(srv.base, P, "gamma003", sysSamples(Math.ceil(Date.now() / 1000) + 1000, 3, 75));
+  await page.waitForFunction(
+    ([s, b]) => Number(document.querySelector(s)?.getAttribute("data-points")) >= b + 3,
+    [sel, before],
+    { timeout: 5000 },
+  );
+});
+
 test("run page shows the logged config, summary and overview", async () => {
   await page.goto(`${srv.base}/admin/${P}/runs/alpha001?tab=config`);
   const cfg = page.locator('[data-testid="config"]');

@@ -87,6 +87,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   const drawnSet = useMemo(() => new Set(drawn), [drawn]);
   const drawnRef = useRef(drawnSet);
   drawnRef.current = drawnSet;
+  const [systemTick, setSystemTick] = useState(0);
+  const systemDirty = useRef(new Set<string>());
   const keysRef = useRef(keys);
   keysRef.current = keys;
 
@@ -103,6 +105,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
       });
     }, 100);
     const refreshRuns = throttle(() => setReload((n) => n + 1), 300);
+    // samples arrive every second or two per run: refetch at most once a second
+    const flushSystem = throttle(() => setSystemTick((n) => n + 1), 1000);
     const refreshKeys = throttle(loadKeys, 300);
     return subscribe(entity, project, (ev) => {
       if (ev.type === "history") {
@@ -117,7 +121,12 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
         refreshRuns();
         refreshKeys();
       } else if (ev.type === "console") {
-        // console lines and system samples: nothing in the table or the charts changes
+        // console lines change nothing here; new system samples of a drawn run redraw its system panels
+        const run = ev.data.run;
+        if (run && Number(ev.data.samples ?? 0) > 0 && drawnRef.current.has(run)) {
+          systemDirty.current.add(run);
+          flushSystem();
+        }
       } else {
         refreshRuns();
       }
@@ -180,14 +189,17 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   }, [names, panelGroups, view.groupBy]);
 
   // System metrics of the drawn runs: one request per run (the endpoint is per
-  // run), a few at a time and after the charts have had their turn.
+  // run), a few at a time and after the charts have had their turn. Live
+  // samples (console events) mark their run dirty: only those are asked again.
   const [system, setSystem] = useState<Map<string, Series[]>>(() => new Map());
+  const systemRuns = useRef(new Map<string, Series[]>());
   // biome-ignore lint/correctness/useExhaustiveDependencies: drawnKey stands for drawnOrdered
   useEffect(() => {
     const ctl = new AbortController();
     const ids = drawnOrdered.slice();
+    systemDirty.current.clear();
     const timer = setTimeout(async () => {
-      const perRun: Series[][] = [];
+      const perRun = new Map<string, Series[]>();
       let next = 0;
       const worker = async () => {
         while (next < ids.length && !ctl.signal.aborted) {
@@ -198,20 +210,41 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
           if (ctl.signal.aborted || next >= ids.length) return;
           const id = ids[next++];
           try {
-            perRun.push(samplesToSeries(id, await api.system(entity, project, id, 2000, ctl.signal)));
+            perRun.set(id, samplesToSeries(id, await api.system(entity, project, id, 2000, ctl.signal)));
           } catch {
             // a run without samples (or gone) draws nothing
           }
         }
       };
       await Promise.all([worker(), worker(), worker()]);
-      if (!ctl.signal.aborted) setSystem(systemByKey(perRun));
+      if (ctl.signal.aborted) return;
+      systemRuns.current = perRun;
+      setSystem(systemByKey([...perRun.values()]));
     }, 1000);
     return () => {
       clearTimeout(timer);
       ctl.abort();
     };
   }, [entity, project, drawnKey]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refetch on live ticks only
+  useEffect(() => {
+    if (systemTick === 0) return;
+    const ids = [...systemDirty.current].filter((id) => drawnRef.current.has(id));
+    systemDirty.current.clear();
+    if (ids.length === 0) return;
+    const ctl = new AbortController();
+    Promise.all(
+      ids.map((id) =>
+        api.system(entity, project, id, 2000, ctl.signal).then(
+          (s) => systemRuns.current.set(id, samplesToSeries(id, s)),
+          () => {},
+        ),
+      ),
+    ).then(() => {
+      if (!ctl.signal.aborted) setSystem(systemByKey([...systemRuns.current.values()]));
+    });
+    return () => ctl.abort();
+  }, [systemTick]);
 
   const toggle = (id: string) => {
     const next = drawnSet.has(id) ? drawn.filter((x) => x !== id) : [...drawn, id];
