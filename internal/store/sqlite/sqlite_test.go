@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -163,5 +164,104 @@ func TestKeyTypeBackfill(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("project key types (-want +got):\n%s", diff)
+	}
+}
+
+// TestChunksRowidMigration: chunks stored in the WITHOUT ROWID table of
+// migrations 2-4 read back the same after migration 5 moves them into a
+// rowid table with the key in an index.
+func TestChunksRowidMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fluoro.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.CreateUser(ctx, store.User{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateEntity(ctx, store.Entity{Name: "alice", Kind: "user", OwnerUserID: u.ID}); err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "r1"}, Resume: store.ResumeAllow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []history.Row
+	for s := 0; s < 10_000; s++ {
+		rows = append(rows, history.Row{Step: int64(s), Time: 1.7e9 + float64(s)/8, Fields: []history.Field{
+			{Key: "loss", Value: history.NumberValue(1 / float64(s+1))}, {Key: "acc", Value: history.NumberValue(float64(s%100) / 100)}}})
+	}
+	if _, err := db.ApplyBatches(ctx, []store.Batch{{RunPK: run.PK, ProjectPK: run.ProjectPK, Writer: "w", History: rows}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read := func(db *sqlite.DB) map[string][]history.Point {
+		out := map[string][]history.Point{}
+		for _, k := range []string{"loss", "acc"} {
+			if err := db.Scan(ctx, run.PK, k, history.All, func(p history.Point) error {
+				out[k] = append(out[k], p)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	want := read(db)
+	if len(want["loss"]) != 10_000 {
+		t.Fatalf("%d points before", len(want["loss"]))
+	}
+	db.Close()
+	// Back to the table of migrations 2-4.
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks int
+	for _, q := range []string{
+		`CREATE TABLE old_chunks (run_id INTEGER NOT NULL, key_id INTEGER NOT NULL, min_step INTEGER NOT NULL,
+			max_step INTEGER NOT NULL, count INTEGER NOT NULL, summaries BLOB NOT NULL, data BLOB NOT NULL,
+			sealed INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (run_id, key_id, min_step)) WITHOUT ROWID`,
+		`INSERT INTO old_chunks SELECT run_id, key_id, min_step, max_step, count, summaries, data, sealed FROM hist_chunks`,
+		`DROP TABLE hist_chunks`,
+		`ALTER TABLE old_chunks RENAME TO hist_chunks`,
+		`CREATE INDEX hist_chunks_open ON hist_chunks (run_id) WHERE sealed = 0`,
+		`DELETE FROM schema_migrations WHERE version = 5`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := raw.QueryRow(`SELECT count(*) FROM hist_chunks`).Scan(&chunks); err != nil || chunks < 4 {
+		t.Fatalf("%d chunks (%v), want several", chunks, err)
+	}
+	raw.Close()
+	db, err = sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if diff := cmp.Diff(want, read(db)); diff != "" {
+		t.Errorf("after migration 5 (-before +after):\n%s", diff)
+	}
+	raw, err = sql.Open("sqlite", path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var ddl string
+	if err := raw.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'hist_chunks'`).Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ddl, "WITHOUT ROWID") {
+		t.Errorf("hist_chunks is still WITHOUT ROWID: %s", ddl)
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM hist_chunks`).Scan(&n); err != nil || n != chunks {
+		t.Errorf("%d chunks after (%v), want %d", n, err, chunks)
 	}
 }
