@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/fluoro-dev/fluoro/internal/config"
@@ -124,6 +125,7 @@ func runServer(ctx context.Context, env Env, args []string) error {
 	if nd := config.NonDefault(cfg); len(nd) > 0 {
 		log.Info("settings", "non_default", nd)
 	}
+	tuneGC(env.Getenv)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(ctx, cfg, log, env.Stdout)
@@ -138,4 +140,20 @@ func runServer(ctx context.Context, env Env, args []string) error {
 		log.Info("stopped")
 	}
 	return runErr
+}
+
+// tuneGC sets the server's garbage collector unless GOGC or GOMEMLIMIT set
+// it: a heap allowed to grow to 4× what is live (GOGC=300), collected
+// harder as Go's memory nears 256 MiB. Ingest allocates briefly per batch;
+// with the default (GOGC=100) collection took about a tenth of the
+// server's CPU: durable ingest (bench/ingest, 6M points, back to back)
+// went from 0.75–0.78M to 0.87–0.90M points/s, the peak RSS from 76 MB
+// to 111–122 MB.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
