@@ -93,6 +93,7 @@ test("logs: live tail, progress bars collapsed, search and download", async () =
   await page.goto(`${srv.base}/admin/${P}/runs/${RUN}?tab=logs`);
   const con = page.getByTestId("console");
   await con.getByText("epoch 4: loss 0.200").waitFor();
+  // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText, the lines as the page shows them
   const text = await con.innerText();
   // the terminal's \\r updates arrive as one line: the bar's last state
   const bars = text.split("\n").filter((l) => l.includes("progress"));
