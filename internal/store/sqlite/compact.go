@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/history/chunk"
@@ -83,12 +86,22 @@ func (db *DB) Compact(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer st.close()
+	work := make([]*seriesWork, len(order))
+	for i, ref := range order {
+		work[i] = &seriesWork{ref: ref, pts: pending[ref]}
+		if err := readAffected(ctx, st, work[i]); err != nil {
+			return 0, err
+		}
+	}
+	if err := rechunkAll(work); err != nil {
+		return 0, err
+	}
 	replacedByRun := map[int64]int64{}
-	for _, ref := range order {
-		replaced, err := compactSeries(ctx, st, ref, pending[ref], func(minStep int64) {
+	for _, w := range work {
+		ref, replaced := w.ref, w.replaced
+		if err := writeChunks(ctx, st, w, func(minStep int64) {
 			touched = append(touched, seriesChunk{ref.run, ref.key, minStep})
-		})
-		if err != nil {
+		}); err != nil {
 			return 0, err
 		}
 		if replaced > 0 {
@@ -157,58 +170,77 @@ func (st *compactStmts) close() {
 	}
 }
 
-// compactSeries merges new points of one series into its chunks: the chunks
-// the new points overlap, plus the last chunk before them if it has room,
-// are decoded, merged (new points win at equal steps) and re-cut into
-// chunks of at most ChunkSize. It returns how many points were replaced,
-// and calls touch with the min_step of each chunk it drops or writes.
-func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []logPoint, touch func(minStep int64)) (int, error) {
-	lo, hi := pts[0].step, pts[0].step
-	for _, p := range pts {
+// seriesWork is one series' share of a compaction: the chunks the new
+// points land in (read first), then what replaces them (computed apart
+// from the database, several series at a time), then written.
+type seriesWork struct {
+	ref      seriesRef
+	pts      []logPoint
+	affected []storedChunk
+	out      []newChunk
+	replaced int
+	err      error
+}
+
+// newChunk is an encoded chunk ready to insert.
+type newChunk struct {
+	minStep, maxStep int64
+	count            int
+	data, summaries  []byte
+	sealed           bool
+}
+
+// readAffected reads the chunks w's points overlap and, when it has room,
+// the chunk just before them (the open tail, which absorbs them).
+func readAffected(ctx context.Context, st *compactStmts, w *seriesWork) error {
+	lo, hi := w.pts[0].step, w.pts[0].step
+	for _, p := range w.pts {
 		lo, hi = min(lo, p.step), max(hi, p.step)
 	}
-	var affected []storedChunk
-	rows, err := st.overlap.QueryContext(ctx, ref.run, ref.key, lo, hi)
+	rows, err := st.overlap.QueryContext(ctx, w.ref.run, w.ref.key, lo, hi)
 	if err != nil {
-		return 0, fmt.Errorf("compact: read chunks: %w", err)
+		return fmt.Errorf("compact: read chunks: %w", err)
 	}
 	for rows.Next() {
 		var c storedChunk
 		if err := rows.Scan(&c.minStep, &c.maxStep, &c.count, &c.data); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("compact: read chunks: %w", err)
+			return fmt.Errorf("compact: read chunks: %w", err)
 		}
-		affected = append(affected, c)
+		w.affected = append(w.affected, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("compact: read chunks: %w", err)
+		return fmt.Errorf("compact: read chunks: %w", err)
 	}
-	// The chunk just before the new points, when it has room, absorbs them.
 	var prev storedChunk
-	err = st.before.QueryRowContext(ctx, ref.run, ref.key, lo).Scan(&prev.minStep, &prev.maxStep, &prev.count, &prev.data)
+	err = st.before.QueryRowContext(ctx, w.ref.run, w.ref.key, lo).Scan(&prev.minStep, &prev.maxStep, &prev.count, &prev.data)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return 0, fmt.Errorf("compact: read tail chunk: %w", err)
+		return fmt.Errorf("compact: read tail chunk: %w", err)
 	case prev.count < ChunkSize:
-		affected = append([]storedChunk{prev}, affected...)
+		w.affected = append([]storedChunk{prev}, w.affected...)
 	}
+	return nil
+}
+
+// rechunk merges w's points into its affected chunks and cuts and encodes
+// the result: pure computation, safe to run beside other series'.
+func rechunk(w *seriesWork) {
 	var old chunk.Points
-	for _, c := range affected {
+	for _, c := range w.affected {
 		p, err := chunk.Decode(c.data)
 		if err != nil {
-			return 0, fmt.Errorf("compact: run %d key %d chunk at %d: %w", ref.run, ref.key, c.minStep, err)
+			w.err = fmt.Errorf("compact: run %d key %d chunk at %d: %w", w.ref.run, w.ref.key, c.minStep, err)
+			return
 		}
 		old.Steps = append(old.Steps, p.Steps...)
 		old.Times = append(old.Times, p.Times...)
 		old.Values = append(old.Values, p.Values...)
-		touch(c.minStep)
-		if _, err := st.drop.ExecContext(ctx, ref.run, ref.key, c.minStep); err != nil {
-			return 0, fmt.Errorf("compact: drop chunk: %w", err)
-		}
 	}
-	merged, replaced := mergePoints(old, pts)
+	merged, replaced := mergePoints(old, w.pts)
+	w.replaced = replaced
 	for start := 0; start < merged.Len(); start += ChunkSize {
 		end := min(start+ChunkSize, merged.Len())
 		part := chunk.Points{Steps: merged.Steps[start:end], Times: merged.Times[start:end], Values: merged.Values[start:end]}
@@ -221,15 +253,55 @@ func compactSeries(ctx context.Context, st *compactStmts, ref seriesRef, pts []l
 		}
 		data, err := encode(part)
 		if err != nil {
-			return 0, fmt.Errorf("compact: encode: %w", err)
+			w.err = fmt.Errorf("compact: encode: %w", err)
+			return
 		}
-		touch(part.Steps[0])
-		if _, err := st.insert.ExecContext(ctx, ref.run, ref.key, part.Steps[0], part.Steps[part.Len()-1], part.Len(), data,
-			summaries(chunk.Summarize(part)), sealed); err != nil {
-			return 0, fmt.Errorf("compact: write chunk: %w", err)
+		w.out = append(w.out, newChunk{
+			minStep: part.Steps[0], maxStep: part.Steps[part.Len()-1], count: part.Len(),
+			data: data, summaries: summaries(chunk.Summarize(part)), sealed: sealed,
+		})
+	}
+}
+
+// rechunkAll runs rechunk for every series, a worker per CPU: encoding is
+// most of a compaction's work, and the writer is held meanwhile.
+func rechunkAll(work []*seriesWork) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(work)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(work); i = int(next.Add(1) - 1) {
+				rechunk(work[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, w := range work {
+		if w.err != nil {
+			return w.err
 		}
 	}
-	return replaced, nil
+	return nil
+}
+
+// writeChunks replaces w's affected chunks with its new ones.
+func writeChunks(ctx context.Context, st *compactStmts, w *seriesWork, touch func(minStep int64)) error {
+	for _, c := range w.affected {
+		touch(c.minStep)
+		if _, err := st.drop.ExecContext(ctx, w.ref.run, w.ref.key, c.minStep); err != nil {
+			return fmt.Errorf("compact: drop chunk: %w", err)
+		}
+	}
+	for _, c := range w.out {
+		touch(c.minStep)
+		if _, err := st.insert.ExecContext(ctx, w.ref.run, w.ref.key, c.minStep, c.maxStep, c.count, c.data,
+			c.summaries, c.sealed); err != nil {
+			return fmt.Errorf("compact: write chunk: %w", err)
+		}
+	}
+	return nil
 }
 
 // quietAfter is how long a running run's series must go without new points
