@@ -99,9 +99,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/ingest
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/query
 
-## bench-ingest: durable ingest rate through the HTTP API (see bench/ingest)
+## bench-ingest: durable ingest rate through the HTTP API, from Go writers and from real
+## Python SDK processes (see bench/ingest)
 bench-ingest: build-go
 	$(GO) run ./bench/ingest --fluoro $(BIN)
+	python3 bench/ingest/sdk.py --fluoro $(BIN)
 
 ## bench-history: W9 bytes/point and W6 chart latency at full size (minutes)
 bench-history: build-go
@@ -119,6 +121,7 @@ bench-web: build
 ## bench-smoke: every benchmark at a tiny size, to keep them working (CI runs it)
 bench-smoke: build-go
 	$(GO) run ./bench/ingest --fluoro $(BIN) --points 100000
+	python3 bench/ingest/sdk.py --fluoro $(BIN) --procs 2 --steps 5000
 	$(GO) run ./bench/runs --fluoro $(BIN) --runs 200 --repeats 5
 	$(GO) run ./bench/history --fluoro $(BIN) --w9-steps 20000 --w6-runs 3 --w6-steps 20000 --repeats 3
 	$(GO) run ./bench/stress --fluoro $(BIN) --points 200000 --keys 20000
