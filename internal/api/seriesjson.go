@@ -130,7 +130,7 @@ func appendFloats(b []byte, vs []float64) []byte {
 // compacted and HTML-escaped as encoding/json treats a Marshaler's output.
 func appendValues(b []byte, vs []history.Value) []byte {
 	b = append(b, '[')
-	var tmp bytes.Buffer
+	var tmp, esc bytes.Buffer
 	for i, v := range vs {
 		if i > 0 {
 			b = append(b, ',')
@@ -145,7 +145,7 @@ func appendValues(b []byte, vs []history.Value) []byte {
 			b = append(b, "null"...) // stored JSON that does not parse
 			continue
 		}
-		var esc bytes.Buffer
+		esc.Reset()
 		json.HTMLEscape(&esc, tmp.Bytes())
 		b = append(b, esc.Bytes()...)
 	}

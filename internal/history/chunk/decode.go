@@ -238,16 +238,19 @@ func (r *Reader) parseFrames(b []byte, n int) error {
 	if perBlock(r.codec) {
 		nf = (n + BlockSize - 1) / BlockSize
 	}
-	lens := make([]uint64, 0, 16)
+	// The table of lengths, then the frames: read the table twice rather
+	// than keep it.
+	table := b
 	for i := 0; i < nf; i++ {
-		l, k := binary.Uvarint(b)
+		_, k := binary.Uvarint(b)
 		if k <= 0 {
 			return fmt.Errorf("%w: bad frame table", ErrCorrupt)
 		}
-		lens = append(lens, l)
 		b = b[k:]
 	}
-	for _, l := range lens {
+	for i := 0; i < nf; i++ {
+		l, k := binary.Uvarint(table)
+		table = table[k:]
 		size := l >> 1
 		if uint64(len(b)) < size {
 			return fmt.Errorf("%w: frame past the end", ErrCorrupt)

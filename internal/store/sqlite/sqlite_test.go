@@ -91,12 +91,10 @@ func TestFileSettings(t *testing.T) {
 	}
 }
 
-// TestKeyTypeBackfill checks migration 3 on data written before it: the
-// value row at the highest step gives a key its type, unless numeric
-// chunks reach past it.
-func TestKeyTypeBackfill(t *testing.T) {
+// openWithRun opens a store at path (compactor off) holding run alice/p/r1.
+func openWithRun(t *testing.T, path string) (*sqlite.DB, store.Run) {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "fluoro.db")
 	db, err := sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +110,16 @@ func TestKeyTypeBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, run
+}
+
+// TestKeyTypeBackfill checks migration 3 on data written before it: the
+// value row at the highest step gives a key its type, unless numeric
+// chunks reach past it.
+func TestKeyTypeBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fluoro.db")
+	db, run := openWithRun(t, path)
 	str := func(s string) history.Value { return history.Value{Kind: history.String, Text: s} }
 	js := func(s string) history.Value { return history.Value{Kind: history.JSON, Text: s} }
 	rows := []history.Row{
@@ -173,21 +181,7 @@ func TestKeyTypeBackfill(t *testing.T) {
 func TestChunksRowidMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fluoro.db")
-	db, err := sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := db.CreateUser(ctx, store.User{Name: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateEntity(ctx, store.Entity{Name: "alice", Kind: "user", OwnerUserID: u.ID}); err != nil {
-		t.Fatal(err)
-	}
-	run, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "r1"}, Resume: store.ResumeAllow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, run := openWithRun(t, path)
 	var rows []history.Row
 	for s := 0; s < 10_000; s++ {
 		rows = append(rows, history.Row{Step: int64(s), Time: 1.7e9 + float64(s)/8, Fields: []history.Field{
