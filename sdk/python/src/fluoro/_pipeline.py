@@ -51,6 +51,7 @@ MAX_BODY = 16 << 20  # the server takes 32 MiB; stay well below
 _RUN_ROWS = 256
 _RUN_POINTS = 5120
 _BULK = 2 * _RUN_ROWS  # queue entries taken at once
+_WAKE_LEN = 2048  # queued entries (two per row) that wake a spool thread waiting for its batch deadline
 _DICT_ONLY = frozenset((dict,))
 _STEP = operator.itemgetter(1)
 _TIME = operator.itemgetter(2)
@@ -96,6 +97,7 @@ class Stats:
         self.console = 0  # console lines spooled
         self.system = 0  # system samples spooled
         self.catch_ups = 0  # times log() spooled on the caller's thread (catch_up)
+        self.wakes = 0  # times the spool thread woke from its wait
 
 
 def _dumps_str(obj: Any) -> str:
@@ -142,7 +144,8 @@ class Pipeline:
         # always is), so a backlog of a million rows costs no GC time.
         self.q: Deque[Any] = collections.deque()
         self.wake = threading.Event()
-        self.idle = False
+        self.idle = False  # the spool thread waits for wake
+        self.wake_len = 0  # ... and needs it only once the queue holds this many entries
         self.dead = False  # the spool thread stopped: log() becomes a no-op
 
         self._seq = first_seq - 1
@@ -200,7 +203,11 @@ class Pipeline:
         self.wake.set()
 
     def nudge(self, now: float) -> None:
-        """Wake the idle spool thread; the wait for it to show progress starts now."""
+        """Wake the idle spool thread; the wait for it to show progress starts now.
+
+        Callers check ``idle and len(q) >= wake_len`` first: a thread waiting
+        for its batch deadline is woken only by a long queue.
+        """
         if not self.wake.is_set():
             self.progress = now
             self.wake.set()
@@ -310,9 +317,14 @@ class Pipeline:
                 timeout = None
                 if self._nrows or self._ops or self._side or self.summary.dirty:
                     timeout = max(0.0, self._first + self.interval - time.monotonic())
+                # With rows waiting for their batch's deadline the thread wakes
+                # by itself: log() need not wake it per row (a thread switch
+                # and a GIL hand-off each step), only when the queue grows long.
+                self.wake_len = 0 if timeout is None else _WAKE_LEN
                 self.idle = True
                 if not q:
                     self.wake.wait(timeout)
+                    self.stats.wakes += 1
                 self.idle = False
                 self.wake.clear()
                 if (self._abandon or self.dead) and not q:

@@ -266,7 +266,7 @@ class Run:
             if d:
                 t = _time()
                 q.extend(((ROW, self._step, t), d))
-                if pipe.idle:  # type: ignore[union-attr]
+                if pipe.idle and len(q) >= pipe.wake_len:  # type: ignore[union-attr]
                     pipe.nudge(t)  # type: ignore[union-attr]
                 if len(q) > self._max_queue:
                     self._backpressure()
@@ -325,7 +325,7 @@ class Run:
         pipe = self._pipe
         if pipe is not None:
             t = _time()
-            if pipe.idle:
+            if pipe.idle and len(pipe.q) >= pipe.wake_len:
                 pipe.nudge(t)
             if pipe.q and t - pipe.progress > pipe.lag:
                 pipe.catch_up()
@@ -1085,7 +1085,7 @@ def _start_extras(run: Run, s: Settings, pipe: Pipeline, client: Optional[Client
         def emit_line(t: float, stream: str, line: str) -> None:
             if not pipe.dead:
                 q.append((CONSOLE, t, stream, line))
-                if pipe.idle:
+                if pipe.idle and len(q) >= pipe.wake_len:
                     pipe.wake.set()
 
         cap = Capture(emit_line)
