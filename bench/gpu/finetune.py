@@ -64,7 +64,9 @@ def sync(torch: Any) -> None:
         torch.cuda.synchronize()
 
 
-def phase(torch: Any, model: Any, opt: Any, gen: Any, seconds: float, run: Optional[Any]) -> Dict[str, Any]:
+def phase(
+    torch: Any, model: Any, opt: Any, gen: Any, seconds: float, run: Optional[Any], media_every: int = 200
+) -> Dict[str, Any]:
     loss_fn = torch.nn.functional.cross_entropy
     steps, last = 0, float("nan")
     sync(torch)
@@ -81,7 +83,7 @@ def phase(torch: Any, model: Any, opt: Any, gen: Any, seconds: float, run: Optio
         steps += 1
         if run is not None:
             row: Dict[str, Any] = {"train/loss": last, "train/lr": opt.param_groups[0]["lr"]}
-            if steps % 200 == 0:
+            if media_every and steps % media_every == 0:
                 row.update(media(torch, model, logits, y))
             run.log(row)
         if time.perf_counter() - t0 >= seconds:
