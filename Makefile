@@ -118,13 +118,15 @@ bench-runs: build-go
 bench-web: build
 	cd $(WEB) && node bench/w10.mjs --fluoro $(CURDIR)/$(BIN) $(WEBBENCH)
 
-## bench-smoke: every benchmark at a tiny size, to keep them working (CI runs it)
-bench-smoke: build-go
+## bench-smoke: every benchmark at a tiny size, to keep them working (CI runs it;
+## W10 needs the UI embedded, so this builds it)
+bench-smoke: build
 	$(GO) run ./bench/ingest --fluoro $(BIN) --points 100000
 	python3 bench/ingest/sdk.py --fluoro $(BIN) --procs 2 --steps 5000
 	$(GO) run ./bench/runs --fluoro $(BIN) --runs 200 --repeats 5
 	$(GO) run ./bench/history --fluoro $(BIN) --w9-steps 20000 --w6-runs 3 --w6-steps 20000 --repeats 3
 	$(GO) run ./bench/stress --fluoro $(BIN) --points 200000 --keys 20000
+	cd $(WEB) && node bench/w10.mjs --fluoro $(CURDIR)/$(BIN) --small --loads 1
 
 ## bench-stress: 10M points in one series and 1M distinct keys in one project (minutes)
 bench-stress: build-go
