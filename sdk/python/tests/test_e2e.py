@@ -120,8 +120,8 @@ def test_commit_false_late_steps_nonfinite_nested(online: Server, tmp_path: Path
         run.log({"aux/grad_norm": float(i)}, commit=False)
         run.log({"aux/param_norm": i * 2.0}, commit=False)
         run.log({"train/loss": 1.0 / (i + 1), "nested": {"a": i, "b": {"c": -i}}})
-    run.log({"eval/acc": 0.7}, step=5)  # late: eval of step 5 finished now
-    run.log({"eval/acc": 0.8}, step=15)
+    run.log({"eval/acc": 0.8}, step=15)  # late: eval of step 15 finished now
+    run.log({"eval/acc": 0.7}, step=5)  # later still, and at a lower step
     run.log({"train/loss": 0.5}, step=3)  # overwrites step 3, newest wins
     run.log({"weird/nan": math.nan, "weird/inf": math.inf, "weird/ninf": -math.inf, "flag": True})
     run.finish()
@@ -135,8 +135,9 @@ def test_commit_false_late_steps_nonfinite_nested(online: Server, tmp_path: Path
     assert math.isnan(pts[("weird/nan", 20)])
     assert pts[("weird/inf", 20)] == math.inf and pts[("weird/ninf", 20)] == -math.inf
     assert pts[("flag", 20)] in (True, 1)
-    # No assert_counts_exact here: the server's per-key point counters also
-    # count upserts of an existing step (step 3 above), a server-side bug.
+    assert_counts_exact(r, pts)
+    # The summary holds each key's value at its highest step: late points do not roll it back.
+    assert r.summary["train/loss"] == 1.0 / 20 and r.summary["eval/acc"] == 0.8
     assert r.summary["nested"] == {"a": 19, "b": {"c": -19}}
     assert r.state == "finished"
 

@@ -18,6 +18,7 @@ import pytest
 
 import fluoro
 from fluoro._spool import read_spool
+from fluoro._summary import SummaryState
 
 from fakeserver import FakeServer
 
@@ -298,6 +299,53 @@ def test_define_metric_summaries_and_globs(fake: FakeServer, tmp_path: Path) -> 
     assert s["plain"] == 2.0
     metrics = fake.run(run.id)["config"]["_fluoro"]["metrics"]
     assert {m["name"] for m in metrics} == {"train/loss", "val/*", "val/acc", "noise"}
+
+
+def test_late_point_does_not_roll_back_last(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    run.define_metric("agg", summary="min,max,mean,first,last")
+    for i in range(10):
+        run.log({"loss": float(i), "agg": float(i), "nested": {"x": i}})
+    run.log({"loss": -1.0, "agg": -1.0, "nested": {"x": -1}}, step=3)  # a late point
+    assert run.summary["loss"] == 9.0
+    assert run.summary["nested"] == {"x": 9}
+    assert run.summary["agg"] == {"min": -1.0, "max": 9.0, "mean": 44.0 / 11, "first": 0.0, "last": 9.0}
+    run.log({"loss": -2.0}, step=9)  # the highest step again: the server keeps the newer point
+    assert run.summary["loss"] == -2.0
+    run.log({"agg": 5.0}, step=0)  # the lowest step again: "first" follows the server's history
+    assert run.summary["agg"]["first"] == 5.0
+    run.log({"late_only": 1.0}, step=2)  # a key first seen late still lands
+    assert run.summary["late_only"] == 1.0
+    run.log({"loss": 0.5})  # step 10: moves on
+    run.finish()
+    s = fake.run(run.id)["summary"]
+    assert s["loss"] == 0.5 and s["nested"] == {"x": 9} and s["agg"]["last"] == 9.0 and s["agg"]["min"] == -1.0
+
+
+def test_summary_state_late_rows() -> None:
+    st = SummaryState()
+    st.observe_run([{"a": i} for i in range(5)], list(range(5)))
+    st.observe_run([{"a": 10}, {"a": 11}, {"a": 12}], [5, 2, 6])  # a late row inside a run
+    assert st.values == {"a": 12}
+    st.observe_run([{"a": 20}, {"a": 21}], [7, 3])  # ends on a late row
+    assert st.values == {"a": 20}
+    st.observe({"b": 1}, 1)  # another key, late overall, but its own first point
+    st.observe({"b": 2}, 0)
+    assert st.values == {"a": 20, "b": 1}
+    st.set({"a": 99})  # explicit: kept until a newer point
+    st.observe({"a": 1}, 4)
+    assert st.values["a"] == 99
+    st.observe({"a": 1}, 8)
+    assert st.values["a"] == 1
+
+
+def test_summary_state_resumed_keeps_loaded_values_over_late_points() -> None:
+    st = SummaryState()
+    st.load({"a": 5}, step=9)
+    st.observe({"a": 1}, 3)
+    assert st.values == {"a": 5}
+    st.observe({"a": 2}, 10)
+    assert st.values == {"a": 2}
 
 
 def test_define_metric_step_metric_sync(fake: FakeServer, tmp_path: Path) -> None:

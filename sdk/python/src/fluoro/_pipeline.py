@@ -503,7 +503,7 @@ class Pipeline:
         assert keys is not None
         self._run_rows, self._run_steps, self._run_times = [], [], []
         try:
-            self.summary.observe_run(rows)
+            self.summary.observe_run(rows, steps)
         except Exception as e:  # a value the summary cannot fold; still log the rows
             self._report_once("summary", "cannot update the summary from a row (%r)" % (e,))
         cap = self._run_cap

@@ -1185,11 +1185,12 @@ def _create_online(run: Run, s: Settings, client: Client, resume: Optional[str])
     if run.resumed:
         cfg = {k: v for k, v in (r.get("config") or {}).items() if k != _INTERNAL_CONFIG}
         run.config._load(cfg)
-        summ = r.get("summary") or {}
-        run._summary_state.load(summ)
-        run._tags = tuple(r.get("tags") or run._tags)
         last = r.get("last_step")
-        if isinstance(last, int) and last >= 0:
+        if not isinstance(last, int) or last < 0:
+            last = -1
+        run._summary_state.load(r.get("summary") or {}, last)
+        run._tags = tuple(r.get("tags") or run._tags)
+        if last >= 0:
             run._step = last + 1
     return r
 

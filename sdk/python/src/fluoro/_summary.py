@@ -6,7 +6,13 @@ order; the user-facing ``Summary`` object reads it after a barrier, so
 
 Like wandb, a key whose metric asks for aggregates holds a dict of them
 (``{"min": 0.1, "max": 0.9}``); a key with the default ``last`` holds the
-plain value. Nested dicts are merged key by key, and the names that
+plain value.
+
+``last`` is the value at the highest step logged for the key, and ``first``
+the value at the lowest, as the server's history has them: a late point
+(``log(..., step=N)`` below the current step) does not roll ``last`` back,
+and at a step logged twice the newer value wins (the server keeps the newer
+point). Late points count for min, max, mean and best. Nested dicts are merged key by key, and the names that
 ``define_metric`` globs match are the dotted paths (``"val.acc"``).
 """
 
@@ -15,7 +21,9 @@ from __future__ import annotations
 import copy
 import fnmatch
 import math
+import operator
 import threading
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple
 
 from ._errors import UsageError
@@ -91,7 +99,7 @@ def _num(v: Any) -> Optional[float]:
 
 
 class _Agg:
-    __slots__ = ("min", "max", "sum", "count", "first", "best", "seen")
+    __slots__ = ("min", "max", "sum", "count", "first", "first_step", "last", "last_step", "best", "seen")
 
     def __init__(self) -> None:
         self.min: Optional[float] = None
@@ -99,6 +107,9 @@ class _Agg:
         self.sum = 0.0
         self.count = 0
         self.first: Any = None
+        self.first_step = 0
+        self.last: Any = None
+        self.last_step = -1
         self.best: Optional[float] = None
         self.seen = False
 
@@ -116,6 +127,8 @@ class SummaryState:
         self._step_names: Set[str] = set()  # keys that are some metric's step_metric
         self._step_defs: Dict[str, Optional[MetricDefinition]] = {}
         self._last_step_values: Dict[str, Any] = {}
+        self._hi = -1  # the highest step of any row so far
+        self._steps: Dict[str, int] = {}  # dotted key -> step of its summary value ("last")
 
     # --- definitions -------------------------------------------------
 
@@ -170,32 +183,43 @@ class SummaryState:
 
     # --- rows ----------------------------------------------------------
 
-    def observe(self, row: Dict[str, Any]) -> None:
-        """Fold one committed history row into the summary (spool thread)."""
+    def observe(self, row: Dict[str, Any], step: int) -> None:
+        """Fold one committed history row, logged at ``step``, into the summary (spool thread)."""
         with self.lock:
-            if not self.defs and dict not in set(map(type, row.values())):
-                self.values.update(row)
-                self.dirty.update(row)
-                return
+            if step >= self._hi:
+                self._hi = step
+                if not self.defs and dict not in set(map(type, row.values())):
+                    self.values.update(row)
+                    self.dirty.update(row)
+                    self._steps.update(dict.fromkeys(row, step))
+                    return
             for k, v in row.items():
                 self.dirty.add(k)
-                self._leaf(self.values, k, k, v, 0)
+                self._leaf(self.values, k, k, v, 0, step)
 
-    def observe_run(self, rows: List[Dict[str, Any]]) -> None:
-        """Fold rows that all have the same keys, in order (spool thread).
+    def observe_run(self, rows: List[Dict[str, Any]], steps: List[int]) -> None:
+        """Fold rows that all have the same keys, in order, logged at ``steps`` (spool thread).
 
-        Without metric definitions and when the last row holds no nested
-        dict, the result is that of the last row alone: each of its values
+        Without metric definitions, when the last row holds no nested dict
+        and no row is late (steps never go down, nor below an earlier row's),
+        the result is that of the last row alone: each of its values
         replaces what the earlier rows left.
         """
         with self.lock:
             last = rows[-1]
-            if not self.defs and dict not in set(map(type, last.values())):
+            if (
+                not self.defs
+                and steps[0] >= self._hi
+                and dict not in set(map(type, last.values()))
+                and all(map(operator.le, steps, islice(steps, 1, None)))
+            ):
+                self._hi = steps[-1]
                 self.values.update(last)
                 self.dirty.update(last)
+                self._steps.update(dict.fromkeys(last, steps[-1]))
                 return
-        for row in rows:
-            self.observe(row)
+        for row, step in zip(rows, steps):
+            self.observe(row, step)
 
     def step_sync(self, row: Dict[str, Any]) -> None:
         """Add the last value of a metric's step_metric to rows that lack it."""
@@ -211,18 +235,22 @@ class SummaryState:
                     if d.step_metric in self._last_step_values:
                         row[d.step_metric] = self._last_step_values[d.step_metric]
 
-    def _leaf(self, parent: Dict[str, Any], key: str, name: str, v: Any, depth: int) -> None:
+    def _leaf(self, parent: Dict[str, Any], key: str, name: str, v: Any, depth: int, step: int) -> None:
         if type(v) is dict and "_type" not in v and depth < 16:
             cur = parent.get(key)
             if type(cur) is not dict:
+                if step < self._steps.get(name, -1):
+                    return  # a late dict under a key that holds a newer plain value
                 cur = {}
                 parent[key] = cur
             for k, x in v.items():
-                self._leaf(cur, k, name + "." + k, x, depth + 1)
+                self._leaf(cur, k, name + "." + k, x, depth + 1, step)
             return
         pol = self._policy_for(name)
         if pol is None:
-            parent[key] = v
+            if step >= self._steps.get(name, -1):
+                parent[key] = v
+                self._steps[name] = step
             return
         aggs, goal = pol
         if aggs == ("none",):
@@ -232,9 +260,11 @@ class SummaryState:
             a = self._aggs[name] = _Agg()
             self._seed(a, parent.get(key))
         x = _num(v)
-        if not a.seen:
-            a.first = v
+        if not a.seen or step <= a.first_step:
+            a.first, a.first_step = v, step
             a.seen = True
+        if step >= a.last_step:
+            a.last, a.last_step = v, step
         if x is not None:
             a.min = x if a.min is None else min(a.min, x)
             a.max = x if a.max is None else max(a.max, x)
@@ -247,7 +277,7 @@ class SummaryState:
         out: Dict[str, Any] = {}
         for g in aggs:
             if g == "last":
-                out["last"] = v
+                out["last"] = a.last
             elif g == "first":
                 out["first"] = a.first
             elif g == "mean":
@@ -276,8 +306,10 @@ class SummaryState:
             a.best = float(cur["best"])
         if _num(cur.get("mean")) is not None:
             a.sum, a.count = float(cur["mean"]), 1
-        if "first" in cur:
-            a.first, a.seen = cur["first"], True
+        if "first" in cur:  # at an unknown step: no late point replaces it
+            a.first, a.first_step, a.seen = cur["first"], -1, True
+        if "last" in cur:
+            a.last = cur["last"]
 
     # --- explicit updates ----------------------------------------------
 
@@ -292,10 +324,15 @@ class SummaryState:
             self.values.pop(key, None)
             self.dirty.add(key)
 
-    def load(self, summary: Mapping[str, Any]) -> None:
-        """Start from a resumed run's summary (not sent back)."""
+    def load(self, summary: Mapping[str, Any], step: int = -1) -> None:
+        """Start from a resumed run's summary (not sent back), last logged at ``step``.
+
+        A late point below ``step`` does not replace a loaded value.
+        """
         with self.lock:
             self.values = copy.deepcopy(dict(summary))
+            self._hi = max(self._hi, step)
+            self._steps.update(dict.fromkeys(self.values, step))
 
     def take_dirty(self) -> Dict[str, Any]:
         """The changed top-level keys and their values (None: deleted)."""
