@@ -144,12 +144,18 @@ func value(step, metric int) float64 {
 	return float64(step)*0.5 + float64(metric)/64
 }
 
-// batchBody builds batch number b (rows [b*batchRows, (b+1)*batchRows)).
+// batchBody builds batch number b (rows [b*batchRows, (b+1)*batchRows)) of
+// run kill9.
 func batchBody(writer string, seq, b int) []byte {
+	return runBatchBody("kill9", writer, seq, b, batchRows)
+}
+
+// runBatchBody builds batch number b of run, rows [b*rows, (b+1)*rows).
+func runBatchBody(run, writer string, seq, b, rows int) []byte {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, `{"entity":"admin","project":"e2e","run_id":"kill9","writer":%q,"seq":%d,"history":[`, writer, seq)
-	for r := 0; r < batchRows; r++ {
-		step := b*batchRows + r
+	fmt.Fprintf(&sb, `{"entity":"admin","project":"e2e","run_id":%q,"writer":%q,"seq":%d,"history":[`, run, writer, seq)
+	for r := 0; r < rows; r++ {
+		step := b*rows + r
 		if r > 0 {
 			sb.WriteByte(',')
 		}
@@ -177,10 +183,16 @@ type series struct {
 	Values []any
 }
 
-// stored returns, per metric, step → value as the server has it.
+// stored returns, per metric, step → value as the server has it for run kill9.
 func stored(t *testing.T, s *server) map[string]map[int64]any {
 	t.Helper()
-	body := s.mustCall("GET", "/api/v1/projects/admin/e2e/runs/kill9/history", nil, 200)
+	return storedRun(t, s, "kill9")
+}
+
+// storedRun returns, per metric, step → value as the server has it for run.
+func storedRun(t *testing.T, s *server, run string) map[string]map[int64]any {
+	t.Helper()
+	body := s.mustCall("GET", "/api/v1/projects/admin/e2e/runs/"+run+"/history", nil, 200)
 	var out struct{ Series []series }
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
@@ -201,8 +213,15 @@ func stored(t *testing.T, s *server) map[string]map[int64]any {
 
 func checkBatch(t *testing.T, got map[string]map[int64]any, b int) (present, absent int) {
 	t.Helper()
-	for r := 0; r < batchRows; r++ {
-		step := int64(b*batchRows + r)
+	return checkRows(t, got, b, batchRows)
+}
+
+// checkRows counts the points of batch b (of rows rows) that are stored and
+// those that are not, and fails on a stored point with a wrong value.
+func checkRows(t *testing.T, got map[string]map[int64]any, b, rows int) (present, absent int) {
+	t.Helper()
+	for r := 0; r < rows; r++ {
+		step := int64(b*rows + r)
 		for m := 0; m < metrics; m++ {
 			key := fmt.Sprintf("m%02d", m)
 			v, ok := got[key][step]
@@ -311,56 +330,6 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	}
 	if run.Points != steps*metrics || run.LastStep != steps-1 {
 		t.Errorf("run has %d points, last step %d; want %d, %d", run.Points, run.LastStep, steps*metrics, steps-1)
-	}
-}
-
-// TestGracefulShutdown sends SIGTERM while batches are being written: the
-// server stops accepting, finishes what is in flight, exits 0, and every
-// acknowledged batch is there after a restart.
-func TestGracefulShutdown(t *testing.T) {
-	data := t.TempDir()
-	s := start(t, data)
-	s.mustCall("POST", "/api/v1/projects/admin/e2e/runs", []byte(`{"id":"kill9"}`), 201)
-	var mu sync.Mutex
-	acked := map[int]bool{}
-	var wg sync.WaitGroup
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for b := w; b < 20; b += writers {
-				code, _, err := s.call("POST", "/api/v1/ingest", batchBody(fmt.Sprintf("w%d", w), b, b))
-				if err != nil || code != 200 {
-					return
-				}
-				mu.Lock()
-				acked[b] = true
-				mu.Unlock()
-			}
-		}(w)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("server exited with %v after SIGTERM\n%s", err, s.logs)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not stop within 30s of SIGTERM")
-	}
-	if !strings.Contains(s.logs.String(), "stopped") {
-		t.Errorf("no clean stop in the log:\n%s", s.logs)
-	}
-	s2 := start(t, data)
-	got := stored(t, s2)
-	for b := range acked {
-		if _, absent := checkBatch(t, got, b); absent > 0 {
-			t.Errorf("acknowledged batch %d lost %d points over a graceful restart", b, absent)
-		}
 	}
 }
 
