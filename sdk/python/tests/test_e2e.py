@@ -192,6 +192,14 @@ def test_api_runs_filters_and_order(online: Server, tmp_path: Path, project: str
     assert len(api.runs("admin/" + project, filters='tags has "b" and state = "finished"')) == 2
     assert len(api.runs(project, filters={"$or": [{"config.lr": 0.001}, {"tags": {"$in": ["b"]}}]})) == 3
     assert [x.summary["acc"] for x in api.runs(project, order="+summary.acc")] == [0.7, 0.8, 0.9]
+    assert [x.config["lr"] for x in api.runs(project)] == [0.001, 0.01, 0.1]  # oldest first, like wandb
+    # Paging by offset while runs are created: oldest first, none is seen twice.
+    seen = []
+    for x in api.runs(project, per_page=1):
+        seen.append(x.id)
+        if len(seen) == 1:
+            fluoro.init(project=project, dir=str(tmp_path), reinit="create_new").finish()
+    assert len(seen) == len(set(seen)) >= 3
 
 
 OUTAGE = r"""

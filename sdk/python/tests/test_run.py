@@ -537,15 +537,30 @@ def test_resume_auto_uses_the_last_run_of_the_directory(fake: FakeServer, tmp_pa
     run2.finish()
 
 
-def test_reinit_policies(fake: FakeServer, tmp_path: Path) -> None:
+def test_reinit_policies_match_wandb(fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    g = start(fake, tmp_path, reinit="create_new")
+    assert fluoro.run is None  # a create_new run never becomes fluoro.run
+    g.finish()
     a = start(fake, tmp_path)
-    assert start(fake, tmp_path, reinit=False) is a
-    b = start(fake, tmp_path)  # default: finish the previous one
-    assert a.finished and not b.finished
+    assert start(fake, tmp_path) is a  # "default" outside notebooks: return the previous run
+    assert start(fake, tmp_path, reinit=False) is a and start(fake, tmp_path, reinit="return_previous") is a
+    with pytest.raises(fluoro.UsageError, match="another run is active"):
+        start(fake, tmp_path, resume="must", id="other")
     c = start(fake, tmp_path, reinit="create_new")
-    assert not b.finished and fluoro.run is c
-    b.finish()
-    c.finish()
+    assert c is not a and not a.finished and fluoro.run is a
+    assert start(fake, tmp_path) is c  # the newest live run
+    d = start(fake, tmp_path, reinit="finish_previous")  # finishes every live run
+    assert a.finished and c.finished and not d.finished and fluoro.run is d
+    e = start(fake, tmp_path, reinit=True)
+    assert d.finished and fluoro.run is e
+    # In Jupyter or IPython (a shell exists), "default" finishes the previous run.
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: object()))
+    f = start(fake, tmp_path, reinit="default")
+    assert e.finished and fluoro.run is f
+    f.finish()
+    with pytest.raises(fluoro.UsageError, match="reinit"):
+        start(fake, tmp_path, reinit="sometimes")
 
 
 # --- modes ------------------------------------------------------------------

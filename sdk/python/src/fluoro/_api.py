@@ -99,11 +99,16 @@ class Api:
         self,
         path: Optional[str] = None,
         filters: Union[None, str, Dict[str, Any]] = None,
-        order: Optional[str] = "-created_at",
+        order: Optional[str] = "+created_at",
         per_page: int = 50,
         include_sweeps: bool = True,
     ) -> "Runs":
-        """Runs of a project, filtered and sorted; iterated page by page."""
+        """Runs of a project, filtered and sorted; iterated page by page.
+
+        Oldest first by default, as in wandb: pages are fetched by offset, so
+        a run created while you iterate lands at the end instead of shifting
+        a newest-first list and showing a run twice.
+        """
         entity, project = self._split(path, 2)
         return Runs(self, entity, project, to_filter(filters), to_sort(order), per_page)
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from . import _files, _git, _hooks, _threads
@@ -36,6 +37,7 @@ _time = time.time
 
 _current: Optional["Run"] = None
 _current_lock = threading.RLock()
+_live: List["weakref.ReferenceType[Run]"] = []  # runs init() started in this process, oldest first (reinit)
 _capturing: Optional["Run"] = None  # the run whose console capture is installed (one per process)
 
 _ID_CHARS = string.ascii_lowercase + string.digits
@@ -70,6 +72,26 @@ def _forget_current_after_fork() -> None:
     global _current, _current_lock
     _current = None
     _current_lock = threading.RLock()
+    del _live[:]
+
+
+def _live_runs() -> List["Run"]:
+    """This process's unfinished runs, oldest first (forgets the others)."""
+    pid = os.getpid()
+    runs = [r for r in (ref() for ref in _live) if r is not None and not r._finished and r._pid == pid]
+    _live[:] = [weakref.ref(r) for r in runs]
+    return runs
+
+
+def _in_notebook() -> bool:
+    """Jupyter or IPython, decided as wandb does (without importing IPython)."""
+    ipy = sys.modules.get("IPython")
+    if ipy is None:
+        return False
+    try:
+        return ipy.get_ipython() is not None
+    except Exception:
+        return False
 
 
 class Run:
@@ -839,9 +861,11 @@ def init(
     (spool only; ``python -m fluoro sync`` later) or disabled (every call a
     no-op). ``resume`` is "allow", "must", "never" or True/"auto" (resume the
     last run started from this directory); a resumed run continues its step
-    counter. ``reinit`` decides what happens when a run is active:
-    "finish_previous" (the default; also True), "return_previous" (also
-    False) or "create_new".
+    counter. ``reinit`` decides what happens when a run is active, as in
+    wandb: "finish_previous" (finish every live run; also True),
+    "return_previous" (return the newest live run; also False), "create_new"
+    (start another run without making it ``fluoro.run``), or "default"
+    (None): "finish_previous" in Jupyter or IPython, else "return_previous".
     """
     global _current
     if kwargs:
@@ -852,16 +876,26 @@ def init(
             "fluoro.init() ignores %s (not supported yet)" % ", ".join(sorted(kwargs)), FluoroWarning, stacklevel=2
         )
     policy = _reinit_policy(reinit)
-    with _current_lock:
-        prev = _current if (_current is not None and _current._pid == os.getpid()) else None
-        if prev is not None and not prev._finished:
-            if policy == "return_previous":
-                return prev
-            if policy == "finish_previous":
-                prev.finish()
     s = resolve(
         {"project": project, "entity": entity, "mode": mode, "dir": dir, "run_id": id, "resume": resume}, settings
     )
+    with _current_lock:
+        live = _live_runs()
+    if live:
+        if policy == "finish_previous":
+            _termlog("finishing the previous run%s (reinit=%r)" % ("s" if len(live) > 1 else "", reinit or "default"))
+            for prev in reversed(live):
+                prev.finish()
+        elif policy == "create_new":
+            pass
+        elif s.resume == "must":
+            raise UsageError(
+                "cannot resume a run while another run is active: finish it with run.finish(),"
+                " or pass reinit='create_new' to init()"
+            )
+        else:
+            _termlog("init() called while a run is active (reinit=%r): returning it" % (reinit or "default",))
+            return live[-1]
     _check_name("project", s.project)
     _check_name("entity", s.entity)
     run = Run(s)
@@ -873,23 +907,26 @@ def init(
     run._group, run._job_type, run._notes = group, job_type, notes
     if s.mode == "disabled":
         run.id = s.run_id or _gen_id()
-        with _current_lock:
-            _current = run
-        return run
-    _start(run, s)
+    else:
+        _start(run, s)
     with _current_lock:
-        _current = run
+        _live.append(weakref.ref(run))
+        if policy != "create_new":  # like wandb: a create_new run is not wandb.run
+            _current = run
     return run
 
 
 def _reinit_policy(reinit: Any) -> str:
-    if reinit is None or reinit is True or reinit == "default":
+    """wandb's reinit setting: "default" (None) depends on where the code runs; booleans are its old form."""
+    if reinit is None or reinit == "default":
+        return "finish_previous" if _in_notebook() else "return_previous"
+    if reinit is True:
         return "finish_previous"
     if reinit is False:
         return "return_previous"
     if reinit in ("finish_previous", "return_previous", "create_new"):
         return str(reinit)
-    raise UsageError("reinit=%r: use 'finish_previous', 'return_previous' or 'create_new'" % (reinit,))
+    raise UsageError("reinit=%r: use 'default', 'finish_previous', 'return_previous' or 'create_new'" % (reinit,))
 
 
 def _root_dir(s: Settings) -> str:
