@@ -70,7 +70,10 @@ def main() -> None:
     print("| loop | steps/s (median of %d) | range |" % a.repeats)
     print("|---|---|---|")
     print("| without Fluoro | %.0f | %.0f-%.0f |" % (b, min(base), max(base)))
-    print("| with log() every step (%s) | %.0f | %.0f-%.0f |" % ("online" if a.online else "offline", f, min(withf), max(withf)))
+    print(
+        "| with log() every step (%s) | %.0f | %.0f-%.0f |"
+        % ("online" if a.online else "offline", f, min(withf), max(withf))
+    )
     print(
         "slowdown %.2f %% (%.1f µs a step); spool-thread wake-ups per 1000 steps: %.0f"
         % (100 * (1 - f / b), 1e6 * (1 / f - 1 / b), 1000 * statistics.median(wakes) / a.steps)
