@@ -153,25 +153,30 @@ def series(r: Any, key: str) -> Dict[int, Any]:
 def correctness(dev: Any, args: Any, data: List[Any]) -> None:
     devices: List[str] = []
     copies: List[int] = []
-    real = _watch.to_host
+    waits: List[int] = []  # asynchronous device copies per copy (0: copied at once)
+    real = _watch.begin_copy
 
     def spy(t: Any, sts: Any) -> Any:
         devices.extend(str(st.device) for st in sts)
         copies.append(len(sts))
-        return real(t, sts)
+        c = real(t, sts)
+        waits.append(len(c.waits))
+        return c
 
-    _watch.to_host = spy  # type: ignore[assignment]
+    _watch.begin_copy = spy  # type: ignore[assignment]
     cap: Dict[str, Dict[int, Dict[str, Any]]] = {"gradients": {}, "parameters": {}}
     try:
         run = fluoro.init(project="gpu-check", settings={"quiet": True, "console": "off"})
         train(dev, args.steps, data, run, "all", 10, cap)
         run.finish(quiet=True)
     finally:
-        _watch.to_host = real  # type: ignore[assignment]
+        _watch.begin_copy = real  # type: ignore[assignment]
     check(bool(devices) and all(d.startswith(dev.type) for d in devices), "summaries computed on %s" % dev)
     n_due = args.steps // 10
     # parameters: one stack per forward; gradients: one per backward pass.
     check(len(copies) == 2 * n_due, "one device-to-host copy per watched pass (%d for %d)" % (len(copies), 2 * n_due))
+    if dev.type == "cuda":
+        check(all(w == 1 for w in waits), "every copy asynchronous (pinned memory + event): %s" % sorted(set(waits)))
 
     api = fluoro.Api(overrides={"base_url": args.base_url, "api_key": args.api_key})
     r = api.run("gpu-check/%s" % run.id)

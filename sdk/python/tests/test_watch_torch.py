@@ -51,8 +51,29 @@ def close(a: float, b: float, rel: float = 1e-5) -> bool:
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-30)
 
 
+class SlowCopy:
+    """A copy that is not on the host until polled a few times, as a GPU's asynchronous copy may be."""
+
+    def __init__(self, copy: Any, polls: int) -> None:
+        self.copy, self.polls = copy, polls
+
+    def ready(self) -> bool:
+        self.polls -= 1
+        return self.polls < 0 and bool(self.copy.ready())
+
+    def result(self) -> Any:
+        return self.copy.result()
+
+
 @pytest.mark.e2e
-def test_watch_against_the_real_server(online: Server, tmp_path: Path, project: str) -> None:
+@pytest.mark.parametrize("deferred", [False, True], ids=["copied-at-once", "copied-later"])
+def test_watch_against_the_real_server(
+    online: Server, tmp_path: Path, project: str, deferred: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late: List[int] = []
+    if deferred:  # the summaries reach the host steps later: logged at the step they were taken
+        real = _watch.begin_copy
+        monkeypatch.setattr(_watch, "begin_copy", lambda t, sts: SlowCopy(real(t, sts), 3))
     torch.manual_seed(0)
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -61,6 +82,14 @@ def test_watch_against_the_real_server(online: Server, tmp_path: Path, project: 
     model[2].weight.register_hook(lambda g: g * 1e6 if explode["on"] else None)
     run = fluoro.init(project=project, dir=str(tmp_path), settings={"quiet": True, "console": "off"})
     run.watch(model, log="all", log_freq=10)
+    log_at = run._log_at
+
+    def spy(d: Dict[str, Any], step: int) -> None:
+        if step < run.step:
+            late.append(step)
+        log_at(d, step)
+
+    monkeypatch.setattr(run, "_log_at", spy)
     grads: Dict[int, Dict[str, Any]] = {}
     params: Dict[int, Dict[str, Any]] = {}
     names = [n for n, _ in model.named_parameters()]
@@ -124,6 +153,8 @@ def test_watch_against_the_real_server(online: Server, tmp_path: Path, project: 
     assert g[49]["2.weight"] > 1e4 * max(others)
     loss_steps = [row["_step"] for row in r.scan_history(keys=["train/loss"])]
     assert loss_steps == list(range(300))
+    # Copied at once, every summary joins its own row; copied later, it is a late point.
+    assert (sorted(set(late)) == want_steps) if deferred else not late
 
 
 def test_nan_and_inf_are_counted_apart(tmp_path: Path) -> None:
@@ -257,3 +288,20 @@ def test_unwatch_removes_the_torch_hooks(tmp_path: Path) -> None:
     assert types["0"] == "torch.nn.modules.linear.Linear" and types[""].endswith("Sequential")
     assert tree["parameters"] == sum(p.numel() for p in model.parameters())
     run.finish(quiet=True)
+
+
+def test_copies_in_flight_are_bounded_and_drained_by_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _watch.begin_copy
+    monkeypatch.setattr(_watch, "begin_copy", lambda t, sts: SlowCopy(real(t, sts), 10**9))  # never ready by itself
+    run = offline_run(tmp_path)
+    model = mlp()
+    run.watch(model, log="gradients", log_freq=1)
+    w = run._watcher.models[0]
+    most = 0
+    for _ in range(10):
+        model(torch.randn(8, 16)).sum().backward()
+        run.log({"x": 1.0})
+        most = max(most, len(w.inflight))
+    assert most == _watch._MAX_INFLIGHT and w.logged_steps == 10 - _watch._MAX_INFLIGHT
+    run.finish(quiet=True)
+    assert w.logged_steps == 10 and not w.inflight  # finish() waited for the rest

@@ -343,6 +343,23 @@ class Run:
             self._step = step + 1
         self._wake()
 
+    def _log_at(self, d: Dict[str, Any], step: int) -> None:
+        """Add d to the row at step: the open row, or a late point for a committed one (watch()'s summaries)."""
+        if self._off:
+            return
+        try:
+            if step >= self._step:
+                p = self._pending
+                if p is None:
+                    self._pending = d
+                else:
+                    p.update(d)
+            elif d:
+                self._pipe.q.extend(((ROW, step, _time()), d))  # type: ignore[union-attr]
+                self._wake()
+        except Exception as e:  # never into the training loop
+            self._warn_once("internal", "log() failed internally and dropped a row (%r); please report this" % (e,))
+
     def _wake(self) -> None:
         pipe = self._pipe
         if pipe is not None:
@@ -631,6 +648,9 @@ class Run:
         with self._finish_lock:
             if self._finished or os.getpid() != self._pid:
                 return
+            watcher = getattr(self, "_watcher", None)
+            if watcher is not None:
+                watcher.drain()  # histograms still on their way from the GPU
             self._finished = True
             self._off = True
             try:

@@ -13,9 +13,13 @@ the values scaled to [0, 1] by that device-side min and max) and the L2 norm,
 69 numbers per tensor. The tensors of one backward pass are stacked and
 copied to the host once, at the end of the pass (a callback queued on the
 autograd engine), so the cost is one device-to-host copy per logged step,
-not one per parameter. A tensor whose min or max is NaN or Inf is then
-redone exactly (non-finite values masked, counted apart) from the
-parameter's ``.grad``, with one more copy. Besides one histogram per tensor,
+not one per parameter. On a GPU that copy is asynchronous (into pinned
+memory, with a CUDA event): the training loop never waits for it, and the
+histograms are logged when a later forward pass finds the copy done, at the
+step they were taken (a late point when that row was already committed).
+A tensor whose min or max is NaN or Inf is then redone exactly (non-finite
+values masked, counted apart) from the parameter's ``.grad``, with one more
+copy. Besides one histogram per tensor,
 one ``fluoro.layer-norms`` value per step lists the norm of every summarised
 tensor: the UI draws layers x steps from one series.
 
@@ -89,6 +93,13 @@ class Watcher:
             w.close()
         return len(drop)
 
+    def drain(self) -> None:
+        """Log the summaries still being copied from a device (before finish())."""
+        with self.lock:
+            models = list(self.models)
+        for w in models:
+            w.drain()
+
     def find(self, module: Any) -> Optional["Watched"]:
         with self.lock:
             for w in self.models:
@@ -128,6 +139,7 @@ class Watched:
         self.pending: List[Item] = []  # the summaries of this backward pass
         self.flush_queued = False
         self.logged_steps = 0  # summaries logged (gradients or parameters), for tests
+        self.inflight: List[Tuple[str, List[Item], "Copy", int]] = []  # (kind, items, copy, run step), oldest first
         self.norms: Dict[str, Tuple[int, Dict[str, float]]] = {}  # kind -> (run step, name -> norm) of the open row
 
     # --- hooks --------------------------------------------------------
@@ -219,6 +231,8 @@ class Watched:
         if not self.active:
             return None
         try:
+            if self.inflight:
+                self.poll(False)
             if self.pending:
                 self.flush()
             if self.grad_params and not self.armed and self.torch.is_grad_enabled():
@@ -254,11 +268,40 @@ class Watched:
         if run is None or run._finished:
             self.active = False
             return
-        rows = host_rows(self.torch, items)
+        copy = begin_copy(self.torch, [it[1] for it in items])
+        with self.lock:
+            self.inflight.append((kind, items, copy, run.step))
+            behind = len(self.inflight) > _MAX_INFLIGHT
+        self.poll(behind)  # logs what is on the host already (all of it on a CPU)
+
+    def poll(self, wait: bool) -> None:
+        """Log the summaries whose copy reached the host, oldest first; with wait, the oldest at least."""
+        while True:
+            with self.lock:
+                if not self.inflight:
+                    return
+                kind, items, copy, step = self.inflight[0]
+                if not (wait or copy.ready()):
+                    return
+                self.inflight.pop(0)
+            wait = False
+            self._emit(kind, items, finish_rows(self.torch, items, copy.result()), step)
+
+    def drain(self) -> None:
+        """Wait for every copy on its way and log it (finish(), unwatch())."""
+        try:
+            while self.inflight:
+                self.poll(True)
+        except Exception as e:
+            self.fail("copying the last histograms", e)
+
+    def _emit(self, kind: str, items: List[Item], rows: List[List[float]], step: int) -> None:
+        run = self.run_ref()
+        if run is None or run._off:
+            return
         data: Dict[str, Any] = {}
         # Several flushes into one row (gradient accumulation, hooks outside a backward
         # pass) add to the row's norms instead of replacing them.
-        step = run.step
         acc_step, acc = self.norms.get(kind, (-1, {}))
         if acc_step != step:
             acc = {}
@@ -271,7 +314,7 @@ class Watched:
             acc[key] = _g(row[_NORM])
         data[kind + self.prefix + "_norms"] = Prepared(_type=NORMS_TYPE, names=list(acc), values=list(acc.values()))
         self.logged_steps += 1
-        run.log(data, commit=False)
+        run._log_at(data, step)
 
     def fail(self, what: str, e: BaseException) -> None:
         self.active = False
@@ -280,6 +323,7 @@ class Watched:
             _warn("watch(): %s failed (%r); this model is no longer watched (reported once)" % (what, e))
 
     def close(self) -> None:
+        self.drain()
         self.active = False
         self._disarm()
         handles, self.handles = self.handles, []
@@ -291,6 +335,7 @@ class Watched:
         with self.lock:
             self.pending = []
             self.flush_queued = False
+            self.inflight = []
 
 
 # --- the numbers ------------------------------------------------------------
@@ -390,9 +435,70 @@ def to_host(torch: Any, sts: Sequence[Any]) -> List[List[float]]:
     return out
 
 
+_MAX_INFLIGHT = 4  # summaries on their way to the host before a new one waits for the oldest
+
+
+class Copy:
+    """Stats tensors on their way to the host: CUDA ones copied asynchronously, the rest at once."""
+
+    def __init__(self, rows: List[List[float]], waits: List[Tuple[Any, Any, Any, List[int]]]) -> None:
+        self.rows = rows
+        self.waits = waits  # (event, pinned host tensor, device tensor kept alive, row indexes)
+
+    def ready(self) -> bool:
+        """Whether result() would not wait for a device (a CUDA event query: no sync)."""
+        return all(w[0].query() for w in self.waits)
+
+    def result(self) -> List[List[float]]:
+        for ev, host, _, idxs in self.waits:
+            ev.synchronize()
+            for i, row in zip(idxs, host.tolist()):
+                self.rows[i] = row
+        self.waits = []
+        return self.rows
+
+
+def begin_copy(torch: Any, sts: Sequence[Any]) -> Copy:
+    """Start copying the stats tensors to the host: one stack and one copy per device.
+
+    A CUDA device's stack is copied with ``non_blocking=True`` into pinned
+    memory and followed by an event on the same stream, so nothing here waits
+    for the GPU; other devices (the CPU) are copied at once. Where pinned memory
+    or events fail, the copy is made at once too.
+    """
+    rows: List[List[float]] = [[] for _ in sts]
+    cuda: Dict[Any, List[int]] = {}
+    now: List[int] = []
+    for i, st in enumerate(sts):
+        dev = getattr(st, "device", None)
+        if getattr(dev, "type", None) == "cuda":
+            cuda.setdefault(dev, []).append(i)
+        else:
+            now.append(i)
+    waits: List[Tuple[Any, Any, Any, List[int]]] = []
+    for dev, idxs in cuda.items():
+        stacked = torch.stack([sts[i] for i in idxs])
+        try:
+            host = torch.empty(stacked.shape, dtype=stacked.dtype, pin_memory=True)
+            host.copy_(stacked, non_blocking=True)
+            ev = torch.cuda.Event()
+            ev.record(torch.cuda.current_stream(dev))
+            waits.append((ev, host, stacked, idxs))
+        except Exception:
+            now.extend(idxs)
+    if now:
+        for i, row in zip(now, to_host(torch, [sts[i] for i in now])):
+            rows[i] = row
+    return Copy(rows, waits)
+
+
 def host_rows(torch: Any, items: Sequence[Item]) -> List[List[float]]:
     """The items' stats as lists: one copy per device; tensors with NaN or Inf redone exactly (one more copy)."""
-    rows = to_host(torch, [it[1] for it in items])
+    return finish_rows(torch, items, begin_copy(torch, [it[1] for it in items]).result())
+
+
+def finish_rows(torch: Any, items: Sequence[Item], rows: List[List[float]]) -> List[List[float]]:
+    """The rows of host_rows() from copied stats: constants spread, NaN or Inf redone exactly."""
     redo: List[int] = []
     for i, (it, row) in enumerate(zip(items, rows)):
         if it[3]:
