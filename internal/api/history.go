@@ -407,6 +407,7 @@ func (a *API) runHistory(w http.ResponseWriter, r *http.Request) error {
 		for k := range info {
 			keys = append(keys, k)
 		}
+		slices.Sort(keys) // the same answer twice, not map order
 	}
 	if len(keys) > maxQueryKeys && r.URL.Query().Get("format") != "ndjson" {
 		return badData("at most %d keys per query; use format=ndjson to export more", maxQueryKeys)
