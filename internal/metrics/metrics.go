@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,7 @@ type Metrics struct {
 func New(sseClients func() int) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fluoro_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+		Name: "fluoro_http_requests_total", Help: "HTTP requests by route pattern and numeric status code.",
 	}, []string{"route", "code"})
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "fluoro_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
@@ -66,7 +67,7 @@ func (m *Metrics) Handler() http.Handler {
 
 // ObserveRequest records one HTTP request.
 func (m *Metrics) ObserveRequest(route string, code int, took time.Duration) {
-	m.requests.WithLabelValues(route, http.StatusText(code)).Inc()
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 
