@@ -138,7 +138,7 @@ for r in spec["runs"]:
         if s % 50 == 0:
             row["val/loss"] = loss * 1.1
             row["val/acc"] = 1 - (loss * 1.1) / 2.2
-        wandb.log(row, step=s, commit=(s == steps - 1) or None)
+        run.log(row, step=s, commit=(s == steps - 1) or None)
     run.summary["best"] = lr * 10
     if r.get("running"):
         # still training: everything is on the server, the run stays open
