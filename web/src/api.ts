@@ -56,6 +56,27 @@ export class ApiError extends Error {
   }
 }
 
+/** What a user can do about a failed call, in a sentence (error pages add it to the server's message). */
+export function whatToDo(e: unknown): string {
+  if (!(e instanceof ApiError)) return "Check that the Fluoro server is running and reachable, then reload.";
+  switch (e.status) {
+    case 401:
+      return "Your session has expired: open the login link the server prints (…/?token=KEY) again.";
+    case 403:
+      return "Your key cannot see this project: ask its owner for access, or log in as another user.";
+    case 404:
+      return "Check the link: the entity, project or run may be misspelt, or deleted.";
+    case 400:
+      return "Check what you typed (a filter, an id) and try again.";
+    case 503:
+      return "The server is shutting down or busy: wait a moment and reload.";
+    default:
+      return e.status >= 500
+        ? "The server failed: reload, and if it persists, look at the server's log."
+        : "Reload the page and try again.";
+  }
+}
+
 async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
   return (await send(path, init)).json() as Promise<T>;
 }

@@ -67,6 +67,8 @@ export interface ViewState {
   zoom: [number, number] | null;
   keySearch: string;
   hidden: string[];
+  /** columns past the default number of config/summary columns, shown */
+  shown: string[];
   onlyDiff: boolean;
   tab: string;
 }
@@ -84,6 +86,7 @@ export const defaultView: ViewState = {
   zoom: null,
   keySearch: "",
   hidden: [],
+  shown: [],
   onlyDiff: true,
   tab: "",
 };
@@ -132,6 +135,7 @@ export function decodeView(search: string): ViewState {
   }
   v.keySearch = q.get("keys") ?? "";
   v.hidden = splitList(q.get("hide"));
+  v.shown = splitList(q.get("show"));
   v.onlyDiff = q.get("diff") !== "all";
   v.tab = q.get("tab") ?? "";
   return v;
@@ -153,6 +157,7 @@ export function encodeView(v: ViewState): string {
   if (v.zoom) q.set("zoom", `${v.zoom[0]}..${v.zoom[1]}`);
   if (v.keySearch) q.set("keys", v.keySearch);
   if (v.hidden.length) q.set("hide", v.hidden.join(","));
+  if (v.shown.length) q.set("show", v.shown.join(","));
   if (!v.onlyDiff) q.set("diff", "all");
   if (v.tab) q.set("tab", v.tab);
   return q.toString();

@@ -1,11 +1,17 @@
-// The runs table: virtualised rows (only what is on screen is in the DOM),
+// The runs table: virtualised rows (only what is on screen is in the DOM,
+// and only the pages on screen are asked of the server: runpages.ts),
 // server-side sort (click a header), a checkbox per run to draw it,
 // hideable, pinnable (sticky) and movable columns, and rows grouped under
-// collapsible headers when the workspace groups by a field. Sorting and filtering happen in the server's SQL, so the
-// table holds one page of up to 1000 runs however many the project has.
+// collapsible headers when the workspace groups by a field. Table
+// semantics (role table/row/columnheader/cell, aria-sort) for screen
+// readers; every control is a button, link or checkbox, so the keyboard
+// reaches them with Tab and uses them with Enter or Space. The rows are
+// divs with those roles, not <table> elements (a virtualised row is
+// absolutely placed, which a table row cannot be): biome.json turns off
+// the two lints that ask for native table elements for this file.
 
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useMemo, useRef } from "react";
+import { useEffect, useMemo, useRef } from "react";
 import type { Run } from "../api";
 import { runColor } from "../colors";
 import { field, nextSort, sortDirection } from "../filter";
@@ -20,14 +26,26 @@ export interface Column {
   sort?: string;
   get: (r: Run, flat: { config: Record<string, unknown>; summary: Record<string, unknown> }) => unknown;
   render?: (r: Run) => React.ReactNode;
+  /** past the default number of key columns: hidden unless shown */
+  overflow?: boolean;
 }
 
-export function columnsFor(runs: Run[]): Column[] {
+/** Config and summary columns the table draws by default, each; the rest start hidden (the Columns menu lists them). */
+export const defaultKeyColumns = 60;
+
+/**
+ * The table's columns: the fixed ones, then one per config key and per
+ * summary key of every run given (all loaded runs, not a sample). Past
+ * `defaultKeyColumns` of each kind a column is `overflow`: not drawn unless
+ * the user shows it.
+ */
+export function columnsFor(runs: Iterable<Run>): Column[] {
   const cfg = new Set<string>();
   const sum = new Set<string>();
-  for (const r of runs.slice(0, 200)) {
-    for (const k of Object.keys(flatten(r.config))) if (!k.startsWith("_")) cfg.add(k);
-    for (const k of Object.keys(r.summary ?? {})) if (!k.startsWith("_")) sum.add(k);
+  for (const r of runs) {
+    const f = flatOf(r);
+    for (const k in f.config) if (!k.startsWith("_")) cfg.add(k);
+    for (const k in f.summary) if (!k.startsWith("_")) sum.add(k);
   }
   const fixed: Column[] = [
     {
@@ -68,30 +86,26 @@ export function columnsFor(runs: Run[]): Column[] {
     { id: "group", title: "Group", width: 100, sort: "group", get: (r) => r.group },
     { id: "user", title: "User", width: 80, get: (r) => r.user },
   ];
-  const c = [...cfg]
-    .sort()
-    .slice(0, 60)
-    .map(
-      (k): Column => ({
-        id: `config.${k}`,
-        title: k,
-        width: 100,
-        sort: field("config", k),
-        get: (_r, f) => f.config[k],
-      }),
-    );
-  const s = [...sum]
-    .sort()
-    .slice(0, 60)
-    .map(
-      (k): Column => ({
-        id: `summary.${k}`,
-        title: k,
-        width: 100,
-        sort: field("summary", k),
-        get: (_r, f) => f.summary[k],
-      }),
-    );
+  const c = [...cfg].sort().map(
+    (k, i): Column => ({
+      overflow: i >= defaultKeyColumns || undefined,
+      id: `config.${k}`,
+      title: k,
+      width: 100,
+      sort: field("config", k),
+      get: (_r, f) => f.config[k],
+    }),
+  );
+  const s = [...sum].sort().map(
+    (k, i): Column => ({
+      overflow: i >= defaultKeyColumns || undefined,
+      id: `summary.${k}`,
+      title: k,
+      width: 100,
+      sort: field("summary", k),
+      get: (_r, f) => f.summary[k],
+    }),
+  );
   return [...fixed, ...c, ...s];
 }
 
@@ -105,10 +119,21 @@ export function StateBadge({ state }: { state: string }) {
 }
 
 interface Props {
-  runs: Run[];
+  /** rows: every matching run (or, grouped, every run in the groups) */
+  count: number;
+  /** the run at a row, when its page is here (a placeholder row otherwise) */
+  rowAt: (i: number) => Run | undefined;
+  /** a run by id (grouped rows) */
+  runById?: (id: string) => Run | undefined;
+  /** the virtualiser shows rows start..end: the pages there are wanted */
+  onRange?: (start: number, end: number) => void;
+  /** changes when runs arrive (the rows re-render) */
+  version?: number;
   /** shown columns, in display order (pinned ones first) */
   columns: Column[];
   drawn: Set<string>;
+  /** the "draw all" checkbox is ticked */
+  allDrawn: boolean;
   sort: string;
   onSort: (s: string) => void;
   onToggle: (id: string) => void;
@@ -124,34 +149,55 @@ interface Props {
   collapsedGroups?: Set<string>;
   onToggleGroup?: (id: string) => void;
   onDrawGroup?: (g: RunGroup, on: boolean) => void;
+  /** shown instead of rows when there are none (say what to do) */
+  empty?: React.ReactNode;
 }
 
-type Item = { kind: "group"; g: RunGroup } | { kind: "run"; r: Run };
+type Item = { kind: "group"; g: RunGroup } | { kind: "run"; id: string };
+
+type Flat = { config: Record<string, unknown>; summary: Record<string, unknown> };
+// Flattened configs, once per run object (a live refresh brings a new one).
+const flats = new WeakMap<Run, Flat>();
+export function flatOf(r: Run): Flat {
+  let f = flats.get(r);
+  if (!f) {
+    f = { config: flatten(r.config ?? {}), summary: r.summary ?? {} };
+    flats.set(r, f);
+  }
+  return f;
+}
 
 export function RunsTable(p: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const dragged = useRef<string | null>(null);
   const rowH = 30;
-  const byId = useMemo(() => new Map(p.runs.map((r) => [r.id, r])), [p.runs]);
-  const items = useMemo((): Item[] => {
-    if (!p.groups) return p.runs.map((r) => ({ kind: "run", r }));
+  // Grouped: a header per group, then its runs (ids; the runs come by id).
+  const items = useMemo((): Item[] | null => {
+    if (!p.groups) return null;
     const out: Item[] = [];
     for (const g of p.groups) {
       out.push({ kind: "group", g });
       if (p.collapsedGroups?.has(g.id)) continue;
-      for (const id of g.runs) {
-        const r = byId.get(id);
-        if (r) out.push({ kind: "run", r });
-      }
+      for (const id of g.runs) out.push({ kind: "run", id });
     }
     return out;
-  }, [p.runs, p.groups, p.collapsedGroups, byId]);
+  }, [p.groups, p.collapsedGroups]);
+  const count = items ? items.length : p.count;
   const v = useVirtualizer({
-    count: items.length,
+    count,
     getScrollElement: () => scroller.current,
     estimateSize: () => rowH,
     overscan: 12,
   });
+  const virtual = v.getVirtualItems();
+  const first = virtual[0]?.index ?? 0;
+  const last = virtual[virtual.length - 1]?.index ?? 0;
+  const { onRange } = p;
+  const grouped = items != null;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version: the pages changed (a new filter's rows)
+  useEffect(() => {
+    if (!grouped) onRange?.(first, last);
+  }, [first, last, grouped, onRange, p.version]);
   const nameW = 200;
   const width = 36 + nameW + p.columns.reduce((a, c) => a + c.width, 0);
   const template = `36px ${nameW}px ${p.columns.map((c) => `${c.width}px`).join(" ")}`;
@@ -169,8 +215,10 @@ export function RunsTable(p: Props) {
     const l = stickyLeft.get(id);
     return l == null ? undefined : { position: "sticky", left: l, zIndex: 1 };
   };
-  const allOn = p.runs.length > 0 && p.runs.every((r) => p.drawn.has(r.id));
-  const flat = new Map(p.runs.map((r) => [r.id, { config: flatten(r.config), summary: r.summary ?? {} }]));
+  const ariaSort = (sort?: string): React.AriaAttributes["aria-sort"] => {
+    const dir = sort ? sortDirection(p.sort, sort) : null;
+    return dir === "asc" ? "ascending" : dir === "desc" ? "descending" : undefined;
+  };
   const header = (title: string, sort?: string) => {
     const dir = sort ? sortDirection(p.sort, sort) : null;
     return sort ? (
@@ -195,22 +243,34 @@ export function RunsTable(p: Props) {
     ]
       .filter(Boolean)
       .join(" ");
+  const nCols = p.columns.length + 2;
   return (
-    <div className="runs-table" ref={scroller}>
-      <div className="tr th" style={{ gridTemplateColumns: template, width }}>
-        <span className="sticky-0">
+    <div
+      className="runs-table"
+      ref={scroller}
+      role="table"
+      aria-label="Runs"
+      aria-rowcount={count + 1}
+      aria-colcount={nCols}
+    >
+      <div className="tr th" role="row" aria-rowindex={1} style={{ gridTemplateColumns: template, width }}>
+        <span className="sticky-0" role="columnheader" aria-label="Draw">
           <input
             type="checkbox"
             aria-label="Draw all runs"
-            checked={allOn}
+            checked={p.allDrawn}
             onChange={(e) => p.onToggleAll(e.target.checked)}
           />
         </span>
-        <span className="sticky-1">{header("Name", "name")}</span>
+        <span className="sticky-1" role="columnheader" aria-sort={ariaSort("name")}>
+          {header("Name", "name")}
+        </span>
         {p.columns.map((c) => (
-          // biome-ignore lint/a11y/noStaticElementInteractions: dragging is a shortcut; the Columns menu moves columns by keyboard
+          // dragging is a shortcut; the Columns menu moves columns by keyboard
           <span
             key={c.id}
+            role="columnheader"
+            aria-sort={ariaSort(c.sort)}
             title={`${c.id}${p.onMoveColumn ? " (drag to move)" : ""}`}
             className={cls(c)}
             style={cellStyle(c.id)}
@@ -234,9 +294,15 @@ export function RunsTable(p: Props) {
           </span>
         ))}
       </div>
-      <div style={{ height: v.getTotalSize(), position: "relative", width }}>
-        {v.getVirtualItems().map((vr) => {
-          const it = items[vr.index];
+      {count === 0 && p.empty ? (
+        <div className="table-empty" role="row">
+          <span role="cell">{p.empty}</span>
+        </div>
+      ) : null}
+      <div role="rowgroup" style={{ height: v.getTotalSize(), position: "relative", width }}>
+        {virtual.map((vr) => {
+          const it: Item = items ? items[vr.index] : { kind: "run", id: "" };
+          const style = { transform: `translateY(${vr.start}px)`, height: rowH, width };
           if (it.kind === "group") {
             const g = it.g;
             const open = !p.collapsedGroups?.has(g.id);
@@ -245,10 +311,12 @@ export function RunsTable(p: Props) {
               <div
                 key={g.id}
                 className="tr group-row"
+                role="row"
+                aria-rowindex={vr.index + 2}
                 data-group={g.label}
-                style={{ transform: `translateY(${vr.start}px)`, height: rowH, width }}
+                style={style}
               >
-                <span className="sticky-0">
+                <span className="sticky-0" role="cell">
                   <input
                     type="checkbox"
                     aria-label={`Draw group ${g.label}`}
@@ -257,45 +325,61 @@ export function RunsTable(p: Props) {
                     style={{ accentColor: runColor(g.id) }}
                   />
                 </span>
-                <button
-                  type="button"
-                  className="group-toggle"
-                  aria-expanded={open}
-                  onClick={() => p.onToggleGroup?.(g.id)}
-                >
-                  {open ? "▾" : "▸"} <i className="swatch" style={{ background: runColor(g.id) }} />{" "}
-                  <span className="muted">{(p.groupBy ?? "").replace(/^config\./, "")} =</span> {g.label}{" "}
-                  <span className="muted" data-testid="group-count">
-                    {g.runs.length} run{g.runs.length === 1 ? "" : "s"}
-                  </span>
-                </button>
+                <span className="group-cell" role="cell" aria-colspan={nCols - 1}>
+                  <button
+                    type="button"
+                    className="group-toggle"
+                    aria-expanded={open}
+                    onClick={() => p.onToggleGroup?.(g.id)}
+                  >
+                    {open ? "▾" : "▸"} <i className="swatch" style={{ background: runColor(g.id) }} />{" "}
+                    <span className="muted">{(p.groupBy ?? "").replace(/^config\./, "")} =</span> {g.label}{" "}
+                    <span className="muted" data-testid="group-count">
+                      {g.runs.length} run{g.runs.length === 1 ? "" : "s"}
+                    </span>
+                  </button>
+                </span>
               </div>
             );
           }
-          const r = it.r;
-          const f = flat.get(r.id) as { config: Record<string, unknown>; summary: Record<string, unknown> };
+          const r = items ? p.runById?.(it.id) : p.rowAt(vr.index);
+          if (!r)
+            return (
+              <div
+                key={`row-${vr.index}`}
+                className="tr loading-row"
+                role="row"
+                aria-rowindex={vr.index + 2}
+                aria-busy="true"
+                style={{ ...style, gridTemplateColumns: template }}
+              >
+                <span className="sticky-0" role="cell" />
+                <span className="sticky-1 muted" role="cell">
+                  loading…
+                </span>
+              </div>
+            );
+          const f = flatOf(r);
           return (
             <div
               key={r.id}
-              className={`tr${p.drawn.has(r.id) ? " drawn" : ""}${p.groups ? " grouped" : ""}`}
+              className={`tr${p.drawn.has(r.id) ? " drawn" : ""}${items ? " grouped" : ""}`}
+              role="row"
+              aria-rowindex={vr.index + 2}
               data-run={r.id}
-              style={{
-                gridTemplateColumns: template,
-                transform: `translateY(${vr.start}px)`,
-                height: rowH,
-                width,
-              }}
+              data-row={vr.index}
+              style={{ ...style, gridTemplateColumns: template }}
             >
-              <span className="sticky-0">
+              <span className="sticky-0" role="cell">
                 <input
                   type="checkbox"
-                  aria-label={`Draw ${r.name}`}
+                  aria-label={`Draw ${r.name || r.id}`}
                   checked={p.drawn.has(r.id)}
                   onChange={() => p.onToggle(r.id)}
                   style={{ accentColor: runColor(r.id) }}
                 />
               </span>
-              <span className="name sticky-1">
+              <span className="name sticky-1" role="cell">
                 <i className="swatch" style={{ background: runColor(r.id) }} />
                 <a
                   href={`/${encodeURIComponent(r.entity)}/${encodeURIComponent(r.project)}/runs/${encodeURIComponent(r.id)}`}
@@ -312,6 +396,7 @@ export function RunsTable(p: Props) {
               {p.columns.map((c) => (
                 <span
                   key={c.id}
+                  role="cell"
                   className={cls(c, "td")}
                   style={cellStyle(c.id)}
                   title={formatValue(c.get(r, f))}
@@ -327,15 +412,23 @@ export function RunsTable(p: Props) {
   );
 }
 
-/** CSV of the shown runs and columns. */
+/** A value as exported: numbers at full precision (not as displayed), objects as JSON. */
+export function rawValue(v: unknown): string {
+  if (v == null) return "";
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+  if (typeof v === "string") return v;
+  return JSON.stringify(v);
+}
+
+/** CSV of runs and columns, raw values (RFC 4180 quoting). */
 export function toCSV(runs: Run[], columns: Column[]): string {
   const esc = (v: unknown) => {
-    const s = formatValue(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    const s = rawValue(v);
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const lines = [["id", "name", ...columns.map((c) => c.id)].map(esc).join(",")];
   for (const r of runs) {
-    const f = { config: flatten(r.config), summary: r.summary ?? {} };
+    const f = flatOf(r);
     lines.push([r.id, r.name, ...columns.map((c) => c.get(r, f))].map(esc).join(","));
   }
   return `${lines.join("\n")}\n`;

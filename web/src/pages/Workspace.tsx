@@ -3,17 +3,19 @@
 // the drawn lines without touching the zoom.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, api, chartsIdle, type Run } from "../api";
+import { ApiError, api, chartsIdle, type Run, whatToDo } from "../api";
 import type { Series } from "../chart";
 import { Panels } from "../components/Panels";
-import { type Column, columnsFor, RunsTable, toCSV } from "../components/RunsTable";
+import { type Column, columnsFor, defaultKeyColumns, RunsTable, toCSV } from "../components/RunsTable";
 import { combineFilter } from "../filter";
 import { type Band, groupFields, groupRuns, type RunGroup } from "../group";
 import { arrangeColumns, type Layout, moveColumn, togglePin, useLayout } from "../layout";
 import { subscribe, throttle } from "../live";
+import { bulkSize, idFilters, readsLiveFields } from "../runpages";
 import type { SmoothKind } from "../smoothing";
 import { samplesToSeries, systemByKey } from "../system";
 import type { ViewState, XAxis } from "../url";
+import { useRunPages } from "../useRunPages";
 
 interface Props {
   entity: string;
@@ -24,43 +26,31 @@ interface Props {
 }
 
 const defaultDrawn = 10;
+/** "Draw all runs" draws at most this many (the first rows) */
+const maxDrawAll = 1000;
 
 export function Workspace({ entity, project, view, setView, nav }: Props) {
-  const [runs, setRuns] = useState<Run[] | null>(null);
-  const [total, setTotal] = useState(0);
   const [keys, setKeys] = useState<string[]>([]);
   const [types, setTypes] = useState<Record<string, string>>({});
-  const [error, setError] = useState("");
-  const [missing, setMissing] = useState(false);
   const [versions, setVersions] = useState<Record<string, number>>({});
-  const [reload, setReload] = useState(0);
   const [search, setSearch] = useState(view.search);
   const [filterText, setFilterText] = useState(view.filter);
   const filter = combineFilter(view.search, view.filter);
   const [layout, setLayout] = useLayout(entity, project);
   const [collapsedGroups, setCollapsedGroups] = useState<Set<string>>(() => new Set());
+  const [exporting, setExporting] = useState("");
+  const [actionError, setActionError] = useState("");
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: reload is a live-update trigger
-  useEffect(() => {
-    let stale = false;
-    api
-      .runs(entity, project, { filter, sort: view.sort, limit: 1000 })
-      .then((r) => {
-        if (stale) return;
-        setRuns(r.runs);
-        setTotal(r.total);
-        setError("");
-      })
-      .catch((e: Error) => {
-        if (stale) return;
-        // A project exists from its first run on: until then, show how to log one.
-        if (e instanceof ApiError && e.status === 404 && !filter) setMissing(true);
-        else setError(e.message);
-      });
-    return () => {
-      stale = true;
-    };
-  }, [entity, project, filter, view.sort, reload]);
+  // The table's rows, a page at a time (server-side filter and sort).
+  const rows = useRunPages(entity, project, filter, view.sort);
+  const { pages, version } = rows;
+  const total = pages.total ?? 0;
+  const loaded = pages.total != null;
+  const error = rows.error;
+  // A project exists from its first run on: until then, show how to log one.
+  const missing = error instanceof ApiError && error.status === 404 && !filter;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version: pages arrived
+  const loadedRuns = useMemo(() => pages.loaded(), [pages, version]);
 
   const loadKeys = useCallback(() => {
     api.keys(entity, project).then(
@@ -79,20 +69,121 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     const t = setTimeout(() => setView({ search }), 250);
     return () => clearTimeout(t);
   }, [search, view.search, setView]);
+  useEffect(() => setFilterText(view.filter), [view.filter]);
+  useEffect(() => setSearch(view.search), [view.search]);
 
-  const drawn = useMemo(
-    () => view.selected ?? (runs ?? []).slice(0, defaultDrawn).map((r) => r.id),
-    [view.selected, runs],
-  );
+  // Grouping needs every matching run (a group's count is over all of
+  // them): loaded a bulk page at a time, then kept fresh like the rows.
+  const [allRuns, setAllRuns] = useState<Run[] | null>(null);
+  const [allProgress, setAllProgress] = useState("");
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version: pages arrived or went stale
+  useEffect(() => {
+    if (!view.groupBy) {
+      setAllRuns(null);
+      return;
+    }
+    if (pages.total == null) return;
+    if (pages.complete()) {
+      setAllRuns(pages.loaded());
+      setAllProgress("");
+      return;
+    }
+    let gone = false;
+    rows
+      .loadAll((n, t) => !gone && setAllProgress(`loading runs to group: ${n} of ${t}`))
+      .then(
+        (all) => {
+          if (gone) return;
+          setAllRuns(all);
+          setAllProgress("");
+        },
+        () => {},
+      );
+    return () => {
+      gone = true;
+    };
+  }, [view.groupBy, pages, version, rows.loadAll]);
+  const allById = useMemo(() => (allRuns ? new Map(allRuns.map((r) => [r.id, r])) : null), [allRuns]);
+
+  // The first rows, drawn when the URL names no runs.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version: pages arrived
+  const firstKey = useMemo(() => {
+    const ids: string[] = [];
+    for (let i = 0; i < Math.min(defaultDrawn, total); i++) {
+      const r = pages.at(i);
+      if (r) ids.push(r.id);
+    }
+    return ids.join(",");
+  }, [pages, version, total]);
+  const firstRows = useMemo(() => (firstKey ? firstKey.split(",") : []), [firstKey]);
+  const drawn = view.selected ?? firstRows;
   const drawnSet = useMemo(() => new Set(drawn), [drawn]);
   const drawnRef = useRef(drawnSet);
   drawnRef.current = drawnSet;
+
+  // Which drawn runs match the filter, in the sort's order, and their data
+  // (names, configs, start times), wherever they are in the table: asked by
+  // id, so a drawn run on a page not loaded is still drawn and named.
+  const selKey = view.selected ? [...view.selected].sort().join(",") : null;
+  const [matched, setMatched] = useState<Map<string, Run> | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: selKey stands for view.selected
+  useEffect(() => {
+    const ids = view.selected;
+    if (!ids) {
+      setMatched(null);
+      return;
+    }
+    let gone = false;
+    Promise.all(
+      idFilters(ids, filter).map((f) =>
+        api.runs(entity, project, { filter: f, sort: view.sort, limit: bulkSize }),
+      ),
+    ).then(
+      (rs) => {
+        if (!gone) setMatched(new Map(rs.flatMap((r) => r.runs ?? []).map((r) => [r.id, r])));
+      },
+      () => {},
+    );
+    return () => {
+      gone = true;
+    };
+  }, [entity, project, filter, view.sort, selKey]);
+  const runOf = useCallback(
+    (id: string): Run | undefined => {
+      const row = pages.rowOf(id);
+      return (row != null ? pages.at(row) : undefined) ?? allById?.get(id) ?? matched?.get(id);
+    },
+    [pages, allById, matched],
+  );
+
+  // Runs named in the URL are drawn before the runs table answers (charts
+  // fetch in parallel with it); then in the table's order, and only those
+  // that match the filter.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version: pages arrived
+  const drawnOrdered = useMemo(() => {
+    const sel = view.selected;
+    if (!sel) return firstRows;
+    if (pages.total == null && !matched) return sel;
+    const order = [...(matched?.keys() ?? [])];
+    const rank = (id: string) => pages.rowOf(id) ?? total + order.indexOf(id);
+    return sel.filter((id) => pages.rowOf(id) != null || matched?.has(id)).sort((a, b) => rank(a) - rank(b));
+  }, [view.selected, firstRows, pages, version, matched, total]);
+  const drawnKey = drawnOrdered.join(",");
   const [systemTick, setSystemTick] = useState(0);
   const systemDirty = useRef(new Set<string>());
   const keysRef = useRef(keys);
   keysRef.current = keys;
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+  // A filter or sort on what history changes (summary, last step): a
+  // history event can move rows, not only change them.
+  const liveOrder = readsLiveFields(filter) || readsLiveFields(view.sort);
+  const liveOrderRef = useRef(liveOrder);
+  liveOrderRef.current = liveOrder;
 
-  // Live: runs appear and change, lines extend.
+  // Live: runs appear and change, lines extend. Only what changed is asked
+  // again: the runs a history event names (by id, in place), or the rows in
+  // view when runs were created or finished (or the order reads live fields).
   useEffect(() => {
     const pending = new Set<string>();
     const flushHistory = throttle(() => {
@@ -104,7 +195,13 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
         return n;
       });
     }, 100);
-    const refreshRuns = throttle(() => setReload((n) => n + 1), 300);
+    const changedRuns = new Set<string>();
+    const refreshChanged = throttle(() => {
+      const ids = [...changedRuns];
+      changedRuns.clear();
+      rowsRef.current.refreshRuns(ids);
+    }, 300);
+    const refreshRows = throttle(() => rowsRef.current.refreshRows(), 300);
     // samples arrive every second or two per run: refetch at most once a second
     const flushSystem = throttle(() => setSystemTick((n) => n + 1), 1000);
     const refreshKeys = throttle(loadKeys, 300);
@@ -116,9 +213,14 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
           for (const k of ks) pending.add(k);
           flushHistory();
         }
-        refreshRuns(); // summary, last step and runtime change too
+        // summary, last step and runtime change too
+        if (liveOrderRef.current) refreshRows();
+        else if (ev.data.run) {
+          changedRuns.add(ev.data.run);
+          refreshChanged();
+        }
       } else if (ev.type === "reset") {
-        refreshRuns();
+        refreshRows();
         refreshKeys();
       } else if (ev.type === "console") {
         // console lines change nothing here; new system samples of a drawn run redraw its system panels
@@ -128,21 +230,28 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
           flushSystem();
         }
       } else {
-        refreshRuns();
+        refreshRows();
       }
     });
   }, [entity, project, loadKeys]);
 
-  const configs = useMemo(() => new Map((runs ?? []).map((r) => [r.id, r.config])), [runs]);
-  const numericKeys = useMemo(() => keys.filter((k) => !types[k]), [keys, types]);
-  const names = useMemo(() => new Map((runs ?? []).map((r) => [r.id, r.name || r.id])), [runs]);
-  const runStart = useMemo(
-    () => new Map((runs ?? []).map((r) => [r.id, Date.parse(r.created_at) / 1000])),
-    [runs],
+  // biome-ignore lint/correctness/useExhaustiveDependencies: drawnKey stands for drawnOrdered
+  const drawnRuns = useMemo(
+    () => drawnOrdered.map(runOf).filter((r): r is Run => r != null),
+    [drawnKey, runOf],
   );
-  const columns = useMemo(() => columnsFor(runs ?? []), [runs]);
+  const configs = useMemo(() => new Map(drawnRuns.map((r) => [r.id, r.config])), [drawnRuns]);
+  const numericKeys = useMemo(() => keys.filter((k) => !types[k]), [keys, types]);
+  const names = useMemo(() => new Map(drawnRuns.map((r) => [r.id, r.name || r.id])), [drawnRuns]);
+  const runStart = useMemo(
+    () => new Map(drawnRuns.map((r) => [r.id, Date.parse(r.created_at) / 1000])),
+    [drawnRuns],
+  );
+  // Columns: every config and summary key of every run here (all of them when grouped).
+  const columns = useMemo(() => columnsFor(allRuns ?? loadedRuns), [allRuns, loadedRuns]);
   const arranged = useMemo(() => arrangeColumns(columns, layout), [columns, layout]);
-  const shown = arranged.filter((c) => !view.hidden.includes(c.id));
+  const isShown = (c: Column) => !view.hidden.includes(c.id) && (!c.overflow || view.shown.includes(c.id));
+  const shown = arranged.filter(isShown);
   const pinned = layout.pinned.filter((id) => shown.some((c) => c.id === id));
   const moveTo = (from: string, to: string) => {
     const ids = arranged.map((c) => c.id).filter((id) => id !== from);
@@ -154,23 +263,15 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     setLayout({ ...layout, order: ids, pinned: pins });
   };
 
-  // Grouping: the table's groups (all loaded runs) and the drawn runs' groups (panels).
+  // Grouping: the table's groups (every matching run) and the drawn runs' groups (panels).
   const tableGroups = useMemo(
-    () => (view.groupBy && runs ? groupRuns(runs, view.groupBy) : null),
-    [view.groupBy, runs],
+    () => (view.groupBy && allRuns ? groupRuns(allRuns, view.groupBy) : null),
+    [view.groupBy, allRuns],
   );
   const plotView = useMemo(
     () => ({ x: view.x, smoothing: view.smoothing, logY: view.logY, zoom: view.zoom }),
     [view.x, view.smoothing, view.logY, view.zoom],
   );
-  // Runs named in the URL are drawn before the runs table answers (charts
-  // fetch in parallel with it); then in the table's order, and only those
-  // the table holds.
-  const drawnOrdered = useMemo(
-    () => (runs ? runs.map((r) => r.id).filter((id) => drawnSet.has(id)) : (view.selected ?? [])),
-    [runs, drawnSet, view.selected],
-  );
-  const drawnKey = drawnOrdered.join(",");
   const panelGroups = useMemo(
     (): RunGroup[] | null =>
       tableGroups
@@ -187,7 +288,6 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     for (const g of panelGroups) n.set(g.id, `${by}=${g.label} (${g.runs.length})`);
     return n;
   }, [names, panelGroups, view.groupBy]);
-
   // System metrics of the drawn runs: one request per run (the endpoint is per
   // run), a few at a time and after the charts have had their turn. Live
   // samples (console events) mark their run dirty: only those are asked again.
@@ -257,16 +357,55 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     [columns],
   );
 
-  if (missing || (runs && total === 0 && !filter)) return <EmptyProject entity={entity} project={project} />;
+  if (missing || (loaded && total === 0 && !filter))
+    return <EmptyProject entity={entity} project={project} />;
 
-  const exportCSV = () => {
-    const blob = new Blob([toCSV(runs ?? [], shown)], { type: "text/csv" });
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = `${project}-runs.csv`;
-    a.click();
-    URL.revokeObjectURL(a.href);
+  // "Draw all": every matching run up to maxDrawAll, in the table's order.
+  const drawAll = async () => {
+    try {
+      const all =
+        allRuns ??
+        (total <= maxDrawAll
+          ? await rows.loadAll()
+          : (await api.runs(entity, project, { filter, sort: view.sort, limit: maxDrawAll })).runs);
+      setView({ selected: all.slice(0, maxDrawAll).map((r) => r.id) });
+    } catch (e) {
+      setActionError(`Could not load the runs to draw: ${(e as Error).message}. Try again.`);
+    }
   };
+  // CSV of every matching run (not only the rows loaded), raw values.
+  const exportCSV = async () => {
+    setExporting("exporting…");
+    try {
+      const all = await rows.loadAll((n, t) => setExporting(`exporting ${n} of ${t}…`));
+      download(toCSV(all, shown), `${project}-runs.csv`);
+      setActionError("");
+    } catch (e) {
+      setActionError(`The CSV export failed: ${(e as Error).message}. Try again.`);
+    } finally {
+      setExporting("");
+    }
+  };
+  const clearFilter = () => {
+    setSearch("");
+    setFilterText("");
+    setView({ search: "", filter: "" });
+  };
+  const noMatch = (
+    <div className="empty" data-testid="no-match">
+      <p>
+        No runs match{" "}
+        {view.search && view.filter ? "this search and filter" : view.search ? "this search" : "this filter"}.
+      </p>
+      <p className="muted">
+        Change it, or{" "}
+        <button type="button" className="link" onClick={clearFilter}>
+          clear the {view.search && view.filter ? "search and filter" : view.search ? "search" : "filter"}
+        </button>{" "}
+        to see every run.
+      </p>
+    </div>
+  );
 
   return (
     <div className="workspace">
@@ -298,10 +437,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
             <button type="submit">Filter</button>
           </form>
           <div className="runs-meta">
-            <span data-testid="run-count">
-              {runs ? `${runs.length}${total > runs.length ? ` of ${total}` : ""} runs` : "loading…"}
-            </span>
-            <span className="muted"> · {drawn.length} drawn</span>
+            <span data-testid="run-count">{loaded ? `${total} runs` : "loading…"}</span>
+            <span className="muted"> · {drawnOrdered.length} drawn</span>
             {view.selected && (
               <button type="button" className="link" onClick={() => setView({ selected: null })}>
                 draw first {defaultDrawn}
@@ -322,13 +459,19 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
             )}
             <ColumnsMenu
               columns={arranged}
-              hidden={view.hidden}
-              setHidden={(hidden) => setView({ hidden })}
+              isShown={isShown}
+              setShown={(c, on) => {
+                const hidden = view.hidden.filter((h) => h !== c.id);
+                const extra = view.shown.filter((h) => h !== c.id);
+                if (!on && !c.overflow) hidden.push(c.id);
+                if (on && c.overflow) extra.push(c.id);
+                setView({ hidden, shown: extra });
+              }}
               layout={layout}
               setLayout={setLayout}
             />
-            <button type="button" className="link" onClick={exportCSV}>
-              CSV
+            <button type="button" className="link" onClick={exportCSV} disabled={!!exporting}>
+              {exporting || "CSV"}
             </button>
           </div>
           <label className="group-by">
@@ -350,17 +493,37 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
               ))}
             </select>
             {tableGroups && <span className="muted"> {tableGroups.length} groups</span>}
+            {view.groupBy && !tableGroups && (
+              <span className="muted" data-testid="group-progress">
+                {" "}
+                {allProgress || "loading runs to group…"}
+              </span>
+            )}
           </label>
-          {error && <div className="error">{error}</div>}
+          {error && !missing && (
+            <div className="error" role="alert">
+              <RunsError error={error} filtered={!!filter} onClear={clearFilter} />
+            </div>
+          )}
+          {actionError && (
+            <div className="error" role="alert">
+              {actionError}
+            </div>
+          )}
         </div>
         <RunsTable
-          runs={runs ?? []}
+          count={total}
+          rowAt={(i) => pages.at(i)}
+          runById={(id) => allById?.get(id)}
+          onRange={rows.ensure}
+          version={version}
           columns={shown}
           drawn={drawnSet}
+          allDrawn={total > 0 && drawnOrdered.length >= Math.min(total, maxDrawAll)}
           sort={view.sort}
           onSort={(sort) => setView({ sort })}
           onToggle={toggle}
-          onToggleAll={(on) => setView({ selected: on ? (runs ?? []).map((r) => r.id) : [] })}
+          onToggleAll={(on) => (on ? drawAll() : setView({ selected: [] }))}
           onOpen={(id) =>
             nav(
               `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/runs/${encodeURIComponent(id)}`,
@@ -385,8 +548,9 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
               if (on) set.add(id);
               else set.delete(id);
             }
-            setView({ selected: (runs ?? []).map((r) => r.id).filter((id) => set.has(id)) });
+            setView({ selected: (allRuns ?? loadedRuns).map((r) => r.id).filter((id) => set.has(id)) });
           }}
+          empty={loaded && total === 0 && filter ? noMatch : null}
         />
       </aside>
       <main className="panels-pane">
@@ -415,38 +579,54 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   );
 }
 
-/** Show/hide, pin and move columns (moving also works by dragging a header). */
+/** Show/hide, pin and move columns (moving also works by dragging a header). Lists every column, with a search. */
 function ColumnsMenu({
   columns,
-  hidden,
-  setHidden,
+  isShown,
+  setShown,
   layout,
   setLayout,
 }: {
   columns: Column[];
-  hidden: string[];
-  setHidden: (h: string[]) => void;
+  isShown: (c: Column) => boolean;
+  setShown: (c: Column, on: boolean) => void;
   layout: Layout;
   setLayout: (l: Layout) => void;
 }) {
+  const [q, setQ] = useState("");
   const ids = columns.map((c) => c.id);
   const move = (id: string, d: -1 | 1) =>
     setLayout({ ...layout, order: moveColumn(ids, layout.pinned, id, d) });
+  const needle = q.trim().toLowerCase();
+  const listed = needle ? columns.filter((c) => c.id.toLowerCase().includes(needle)) : columns;
+  const hiddenExtra = columns.filter((c) => c.overflow && !isShown(c)).length;
   return (
     <details className="menu">
       <summary>Columns</summary>
       <div className="menu-body columns-menu">
-        {ids.map((c) => {
+        <input
+          type="search"
+          aria-label="Search columns"
+          placeholder={`Search ${columns.length} columns`}
+          value={q}
+          onChange={(e) => setQ(e.target.value)}
+        />
+        {hiddenExtra > 0 && (
+          <div className="muted small">
+            {hiddenExtra} key columns past the first {defaultKeyColumns} config and {defaultKeyColumns}{" "}
+            summary keys start hidden: tick them to show them.
+          </div>
+        )}
+        {listed.map((col) => {
+          const c = col.id;
           const pin = layout.pinned.includes(c);
           return (
             <div key={c} className="column-item">
               <label>
                 <input
                   type="checkbox"
-                  checked={!hidden.includes(c)}
-                  onChange={(e) =>
-                    setHidden(e.target.checked ? hidden.filter((h) => h !== c) : [...hidden, c])
-                  }
+                  checked={isShown(col)}
+                  onChange={(e) => setShown(col, e.target.checked)}
                 />
                 {c}
               </label>
@@ -492,6 +672,46 @@ function ColumnsMenu({
         )}
       </div>
     </details>
+  );
+}
+
+/** Saves text as a file. The object URL is revoked once the download has started, not before. */
+function download(text: string, name: string) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // click() only queues the download: revoking now can cancel it (Firefox, Safari).
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Why the runs did not load, and what to do about it. */
+function RunsError({ error, filtered, onClear }: { error: Error; filtered: boolean; onClear: () => void }) {
+  const bad = error instanceof ApiError && error.code === "bad_data";
+  return (
+    <>
+      {bad && filtered ? "The filter is not valid: " : "Could not load the runs: "}
+      {error.message}.{" "}
+      {bad && filtered ? (
+        <>
+          Fix the expression (see the filter language in docs/api.md) or{" "}
+          <button type="button" className="link" onClick={onClear}>
+            clear the filter
+          </button>
+          .
+        </>
+      ) : (
+        <>
+          {whatToDo(error)}{" "}
+          <button type="button" className="link" onClick={() => location.reload()}>
+            Reload
+          </button>
+        </>
+      )}
+    </>
   );
 }
 
