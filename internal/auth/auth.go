@@ -28,7 +28,10 @@ const KeyPrefix = "fluoro-"
 // ErrUnauthenticated means no key or a wrong key was presented.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-var keyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{40,256}$`)
+var (
+	keyRe         = regexp.MustCompile(`^[A-Za-z0-9_-]{40,256}$`)
+	wandbSecretRe = regexp.MustCompile(`^[A-Za-z0-9_-]{40,}$`)
+)
 
 // NewKey returns a fresh random API key.
 func NewKey() (string, error) {
@@ -43,6 +46,33 @@ func NewKey() (string, error) {
 func ValidKey(k string) error {
 	if !keyRe.MatchString(k) {
 		return errors.New("an API key is 40 to 256 characters of letters, digits, '_' and '-'")
+	}
+	return nil
+}
+
+// WandbAccepts returns nil if the official wandb client accepts k as an API
+// key, or why it refuses it. It follows wandb 0.22.3 and later
+// (wandb/sdk/lib/wbauth/validation.py, check_api_key): the part after the
+// first '-' (the whole key if there is none) must be at least 40 characters
+// of [A-Za-z0-9_-] (Python's \w also takes non-ASCII letters; Fluoro keys
+// are ASCII). Clients up to 0.22.2 want exactly 40 there; keys from
+// NewKey have exactly 40, so they pass every version.
+//
+// ValidKey does not enforce this: preset keys already in use (test and
+// benchmark fixtures) have fewer than 40 characters after their first '-',
+// and refusing them would stop those servers from starting. The server
+// warns about such a key instead.
+func WandbAccepts(k string) error {
+	secret := k
+	if _, after, ok := strings.Cut(k, "-"); ok {
+		secret = after
+	}
+	const rule = "the wandb client wants at least 40 letters, digits, '_' or '-' after the key's first '-' (in all of it, without one)"
+	switch {
+	case len(secret) < 40:
+		return fmt.Errorf("%s; this key has %d characters there", rule, len(secret))
+	case !wandbSecretRe.MatchString(secret):
+		return fmt.Errorf("%s; this key has other characters there", rule)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/fluoro-dev/fluoro/internal/store"
@@ -89,5 +90,61 @@ func TestCanAccess(t *testing.T) {
 	}
 	if CanAccess(store.User{}, store.Entity{}) {
 		t.Error("zero user allowed on ownerless entity")
+	}
+}
+
+// TestKeyRules checks ValidKey and WandbAccepts against the wandb client's
+// rule (0.22.3+: at least 40 of [\w-] after the first '-', or in the whole
+// key without one) and against every preset key the repository's tests and
+// benchmarks start servers with: those must stay valid.
+func TestKeyRules(t *testing.T) {
+	hex40 := "0123456789abcdef0123456789abcdef01234567"
+	tests := []struct {
+		name      string
+		key       string
+		valid     bool // ValidKey
+		wandbOK   bool // WandbAccepts
+		wandbNote string
+	}{
+		{"minted shape", "fluoro-" + hex40, true, true, ""},
+		{"W&B Server shape", "local-" + hex40, true, true, ""},
+		{"40 hex, no dash", hex40, true, true, ""},
+		{"long secret", "fluoro-" + hex40 + "abc_DEF", true, true, ""},
+		{"dash inside the secret", "fluoro-" + hex40[:20] + "-" + hex40[20:], true, true, ""},
+		{"39 after the first dash", "fluoro-" + hex40[:39], true, false, "39 characters there"},
+		{"prefix of many dashes", "a-b-c-d-" + hex40[:33], true, false, "39 characters there"},
+		{"39, no dash", hex40[:39], false, false, "39 characters there"},
+		{"empty", "", false, false, "0 characters there"},
+		{"dot", "fluoro-" + hex40[:39] + ".", false, false, "other characters there"},
+		{"space", "fluoro-" + hex40 + " ", false, false, "other characters there"},
+		{"unicode", "fluoro-" + hex40 + "é", false, false, "other characters there"},
+		{"over 256", "fluoro-" + strings.Repeat("a", 250), false, true, ""},
+		// Fixtures in the repository (must stay ValidKey).
+		{"e2e/e2e_test.go", "fluoro-e2e00000000000000000000000000000000000key", true, true, ""},
+		{"internal/api tests", "fluoro-test0000000000000000000000000000000000key", true, true, ""},
+		{"bench/benchserver", "fluoro-bench000000000000000000000000000000000key", true, true, ""},
+		{"bench/peers/servers.py", "fluoro-bench" + strings.Repeat("0", 36) + "key", true, true, ""},
+		{"sdk/python/tests/conftest.py", "fluoro_test_" + strings.Repeat("k", 40), true, true, ""},
+		{"bench/ingest/sdk.py", "fluoro_bench_" + strings.Repeat("b", 40), true, true, ""},
+		{"bench/watch/gpu_check.py", "fluoro_gpucheck_" + strings.Repeat("k", 40), true, true, ""},
+		// These work with Fluoro but the wandb client refuses them.
+		{"web/e2e/harness.mjs", "fluoro-e2e0123456789abcdef0123456789abcdef0123", true, false, "39 characters there"},
+		{"bench/gpu/run.sh", "fluoro-gpucheck000000000000000000000000000000", true, false, "38 characters there"},
+		{"internal/cli tests", "fluoro-secretsecretsecretsecretsecretsecret00", true, false, "38 characters there"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := ValidKey(tc.key); (err == nil) != tc.valid {
+				t.Errorf("ValidKey(%q) = %v, want valid %v", tc.key, err, tc.valid)
+			}
+			err := WandbAccepts(tc.key)
+			if (err == nil) != tc.wandbOK || (err != nil && !strings.Contains(err.Error(), tc.wandbNote)) {
+				t.Errorf("WandbAccepts(%q) = %v, want ok %v (%q)", tc.key, err, tc.wandbOK, tc.wandbNote)
+			}
+		})
+	}
+	k, _ := NewKey()
+	if err := WandbAccepts(k); err != nil {
+		t.Errorf("minted key %q: %v", k, err)
 	}
 }

@@ -113,6 +113,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		if err := auth.ValidKey(s.cfg.AdminAPIKey); err != nil {
 			return fmt.Errorf("FLUORO_ADMIN_API_KEY: %w", err)
 		}
+		if err := auth.WandbAccepts(s.cfg.AdminAPIKey); err != nil {
+			s.log.Warn("FLUORO_ADMIN_API_KEY works with Fluoro's API and SDK, but the official wandb client will refuse it", "why", err)
+		}
 	}
 	n, err := s.store.CountUsers(ctx)
 	if err != nil {

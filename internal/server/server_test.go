@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,10 +10,12 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fluoro-dev/fluoro/internal/config"
@@ -21,25 +24,40 @@ import (
 
 const adminKey = "fluoro-test0000000000000000000000000000000000key"
 
-// newServer starts a Server on a fresh data directory behind httptest and
-// returns its URL.
+// newServer starts a Server on data behind httptest and returns its URL.
 func newServer(t *testing.T, data string, key string) string {
+	t.Helper()
+	url, _, _ := startServer(t, data, key)
+	return url
+}
+
+// startServer starts a Server on data with preset admin key (none when
+// empty) behind httptest; it returns the URL, the server's log and a func
+// that stops it (also run at cleanup).
+func startServer(t *testing.T, data string, key string) (string, *bytes.Buffer, func()) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = data
 	cfg.DB = "sqlite://" + filepath.Join(data, "fluoro.db")
 	cfg.Blobs = "file://" + filepath.Join(data, "blobs")
 	cfg.AdminAPIKey = key
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	logs := &bytes.Buffer{}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	return hs.URL
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			hs.Close()
+			if err := srv.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return hs.URL, logs, stop
 }
 
 func call(t *testing.T, method, url, key string, body string) (int, string) {
@@ -241,5 +259,46 @@ next:
 	}
 	if seen < 2 || !math.IsInf(prevLE, 1) || prev != count {
 		t.Errorf("%s%v: %d buckets, last le=%v holds %v; want +Inf holding %v", name, labels, seen, prevLE, prev, count)
+	}
+}
+
+// TestPresetAdminKeyOnLaterStart starts on existing data (created with a
+// generated key) with FLUORO_ADMIN_API_KEY set: the preset key is added,
+// the first key keeps working, and a key the wandb client would refuse is
+// accepted with a warning.
+func TestPresetAdminKeyOnLaterStart(t *testing.T) {
+	data := t.TempDir()
+	url, _, stop := startServer(t, data, "")
+	b, err := os.ReadFile(filepath.Join(data, server.AdminKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.TrimSpace(string(b))
+	if code, _ := call(t, "GET", url+"/api/v1/viewer", adminKey, ""); code != 401 {
+		t.Fatalf("preset key before it was set: %d, want 401", code)
+	}
+	stop()
+
+	url, logs, stop := startServer(t, data, adminKey)
+	for _, k := range []string{adminKey, first} {
+		if code, body := call(t, "GET", url+"/api/v1/viewer", k, ""); code != 200 || !strings.Contains(body, `"admin"`) {
+			t.Errorf("key %s… on the second start: %d %s", k[:11], code, body)
+		}
+	}
+	if strings.Contains(logs.String(), "wandb client will refuse") {
+		t.Errorf("warned about a key the wandb client accepts:\n%s", logs)
+	}
+	stop()
+
+	// 38 characters after the first '-': fine for Fluoro, not for wandb.
+	const short = "fluoro-gpucheck000000000000000000000000000000"
+	url, logs, _ = startServer(t, data, short)
+	for _, k := range []string{short, adminKey, first} {
+		if code, _ := call(t, "GET", url+"/api/v1/viewer", k, ""); code != 200 {
+			t.Errorf("key %s… on the third start: %d", k[:11], code)
+		}
+	}
+	if !strings.Contains(logs.String(), "wandb client will refuse") || strings.Contains(logs.String(), short) {
+		t.Errorf("want a warning about the key that does not show it:\n%s", logs)
 	}
 }
