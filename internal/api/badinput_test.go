@@ -138,14 +138,14 @@ func TestIngestBadInput(t *testing.T) {
 		{"unknown entity", []byte(`{"entity":"nobody","project":"p","run_id":"r1","writer":"w","seq":7}`), 404, "entity", false},
 		{"finished run", batchJSON("done", 2, `[{"step":1,"values":{"x":1}}]`), 409, "run_finished", false},
 		{"finished run, empty batch", batchJSON("done", 3, `[]`), 409, "run_finished", false},
-		{"duplicate sequence", batchJSON("r1", 1, `[{"step":0,"values":{"loss":999}}]`), 200, `"duplicate":true`, false},
+		{"duplicate sequence", batchJSON("r1", 1, `[{"step":0,"values":{"loss":999}}]`), 200, `"duplicate":true,"accepted":0`, false},
 		{"over the size limit", batchJSON("r1", 3, `[{"step":1,"values":{"s":"`+strings.Repeat("x", 5<<20)+`"}}]`), 413, "too_large", false},
 		{"100k keys in one row", batchJSON("r1", 4, `[{"step":1,"values":{"k":0`+wide.String()+`}}]`), 422, "at most", false},
 		{"invalid UTF-8", batchJSON("r1", 5, `[{"step":1,"values":{"`+"\xff"+`":1}}]`), 400, "UTF-8", false},
 		{"every record bad", batchJSON("r1", 6, `[{"step":-1,"values":{"x":1}}]`), 422, "history[0]", false},
 		{"too deep", batchJSON("r1", 8, `[{"step":1,"values":{"x":`+strings.Repeat("[", 200)+strings.Repeat("]", 200)+`}}]`), 400, "nested deeper", false},
 		{"empty batch", batchJSON("r1", 10, `[]`), 200, `"accepted":0`, true},
-		{"empty batch repeated", batchJSON("r1", 10, `[]`), 200, `"duplicate":true`, false},
+		{"empty batch repeated", batchJSON("r1", 10, `[]`), 200, `"duplicate":true,"accepted":0`, false},
 	}
 	before := e.snapshot()
 	for _, c := range cases {

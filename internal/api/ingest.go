@@ -16,7 +16,7 @@ type ingestResponse struct {
 	Writer    string             `json:"writer"`
 	Seq       int64              `json:"seq"`       // the acknowledged sequence: durable now
 	Duplicate bool               `json:"duplicate"` // applied before; nothing changed this time
-	Accepted  int                `json:"accepted"`  // records applied
+	Accepted  int                `json:"accepted"`  // records this request applied (0 for a duplicate)
 	Rejected  []ingest.Rejection `json:"rejected"`  // records refused on their own
 }
 
@@ -65,9 +65,13 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 		a.d.Hub.Publish(live.Console, run.Entity, run.Project,
 			map[string]any{"run": run.RunID, "lines": len(b.Console), "samples": len(b.System)})
 	}
+	accepted := d.Records - len(rejected)
+	if res.Duplicate {
+		accepted = 0 // applied by the first request, not this one
+	}
 	writeJSON(w, http.StatusOK, ingestResponse{
 		Writer: b.Writer, Seq: b.Seq, Duplicate: res.Duplicate,
-		Accepted: d.Records - len(rejected), Rejected: rejected,
+		Accepted: accepted, Rejected: rejected,
 	})
 	return nil
 }
