@@ -22,7 +22,7 @@ import pytest
 import fluoro
 from fluoro._spool import read_spool
 
-from conftest import Server, run_script, spawn_script
+from conftest import Server, free_port, run_script, spawn_script
 
 pytestmark = pytest.mark.e2e
 
@@ -204,13 +204,19 @@ def test_api_runs_filters_and_order(online: Server, tmp_path: Path, project: str
 
 OUTAGE = r"""
 import os, sys, time, fluoro
-run = fluoro.init(project=sys.argv[1], settings=fluoro.Settings(retry_max_backoff=1.0))
+run = fluoro.init(project=sys.argv[1], config={"lr": 1e-3}, tags=["outage"],
+                  settings=fluoro.Settings(retry_max_backoff=1.0))
 print(run.id, flush=True)
 i = 0
 while not os.path.exists(sys.argv[2]) and i < 100000:  # until the test says the outage is over
     fluoro.log({"loss": 1.0 / (i + 1), "acc": i / 1000.0, "lr": 1e-3})
+    if i == 150:  # during the outage
+        run.config.update({"phase": "outage"})
+        run.tags = ["outage", "seen"]
     time.sleep(0.01)
     i += 1
+run.config.update({"steps": i})
+run.summary["best_acc"] = (i - 1) / 1000.0
 fluoro.finish()
 print("done", i, flush=True)
 """
@@ -241,13 +247,16 @@ def test_server_stopped_mid_run(own_server: Server, tmp_path: Path, project: str
     assert pts[("acc", steps - 1)] == (steps - 1) / 1000.0
     assert_counts_exact(r, pts)
     assert r.state == "finished"
+    assert r.config == {"lr": 1e-3, "phase": "outage", "steps": steps} and r.tags == ["outage", "seen"]
+    assert r.summary["loss"] == 1.0 / steps and r.summary["acc"] == r.summary["best_acc"] == (steps - 1) / 1000.0
 
 
 TWO = r"""
 import sys, fluoro
-run = fluoro.init(project=sys.argv[1], name=sys.argv[2])
+run = fluoro.init(project=sys.argv[1], name=sys.argv[2], config={"side": sys.argv[2]}, tags=[sys.argv[2]])
 for i in range(400):
     fluoro.log({"w/%d" % k: i * k for k in range(10)})
+fluoro.summary["side"] = sys.argv[2]
 fluoro.finish()
 print(run.id)
 """
@@ -267,21 +276,25 @@ def test_two_processes_two_runs(server: Server, tmp_path: Path, project: str) ->
         assert p.returncode == 0, err
         ids.append(out.strip().splitlines()[-1])
     api = api_for(server)
-    for rid in ids:
+    for rid, name in zip(ids, ("left", "right")):
         r = api.run("admin/%s/%s" % (project, rid))
         pts = all_points(r)
         assert len(pts) == 4000
         assert all(pts[("w/%d" % k, i)] == i * k for k in range(10) for i in range(400))
         assert_counts_exact(r, pts)
+        assert r.name == name and r.config == {"side": name} and r.tags == [name] and r.state == "finished"
+        assert r.summary == {**{"w/%d" % k: 399 * k for k in range(10)}, "side": name}
     assert {r.name for r in api.runs(project)} == {"left", "right"}
 
 
 FOREVER = r"""
 import sys, time, fluoro
-run = fluoro.init(project=sys.argv[1])
+run = fluoro.init(project=sys.argv[1], config={"lr": 0.5}, tags=["kill"])
 print(run.id, run.dir, flush=True)
 i = 0
 while True:
+    if i == 100:
+        run.config.update({"warm": True})
     fluoro.log({"loss": 1.0 / (i + 1), "step_id": i})
     i += 1
     time.sleep(0.002)
@@ -316,10 +329,85 @@ def test_sigkill_then_sync(own_server: Server, tmp_path: Path, project: str) -> 
     assert not missing, "lost %d spooled points, e.g. %s" % (len(missing), sorted(missing)[:5])
     assert all(pts[k] == v for k, v in spooled.items())
     assert r.state == "crashed"
+    last = max(st for k, st in spooled if k == "step_id")
+    assert r.config == {"lr": 0.5, "warm": True} and r.tags == ["kill"]
+    assert r.summary["step_id"] == last and r.summary["loss"] == 1.0 / (last + 1)
     assert_counts_exact(r, pts)
     out2 = subprocess.run(sync, env=own_server.env(), capture_output=True, text=True, timeout=60)
     assert out2.returncode == 0 and " 0 sent" in out2.stderr, out2.stderr
     assert_counts_exact(r, pts)
+
+
+LIVE = r"""
+import os, sys, time, fluoro
+stop = sys.argv[2]
+run = fluoro.init(project=sys.argv[1], config={"lr": 0.1, "phase": "warmup"}, tags=["a"],
+                  settings=fluoro.Settings(retry_max_backoff=0.5, finish_timeout=2.0, quiet=True))
+print(run.id, run.dir, flush=True)
+i = 0
+while not os.path.exists(stop) or i < 600:
+    fluoro.log({"loss": 1.0 / (i + 1), "i": i})
+    if i == 300:
+        run.config.update({"phase": "main"}, allow_val_change=True)
+        run.tags = ["a", "b"]
+        print("updated", flush=True)
+    i += 1
+    time.sleep(0.002)
+run.config.update({"phase": "done", "steps": i}, allow_val_change=True)
+run.summary["best"] = 0.5
+fluoro.finish()
+print("done", i, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["offline", "server-down"])
+def test_go_sync_while_the_run_is_alive(mode: str, server: Server, tmp_path: Path, project: str) -> None:
+    """`fluoro sync` (Go) twice while the process logs, then after it ends: every point once, newest state."""
+    env = server.env()
+    if mode == "offline":
+        env["FLUORO_MODE"] = "offline"
+    else:  # online, to a server that never answers: nothing is acked by the process itself
+        env["FLUORO_BASE_URL"] = "http://127.0.0.1:%d" % free_port()
+    stop = tmp_path / "stop-logging"
+    p = spawn_script(LIVE.replace("sys.argv[1]", repr(project)).replace("sys.argv[2]", repr(str(stop))), env, tmp_path)
+    assert p.stdout is not None
+    rid, run_dir = p.stdout.readline().split()
+    sync = [server.binary, "sync", "--url", server.url, "--key", server.key, run_dir]
+    api = api_for(server)
+
+    time.sleep(0.5)  # some batches spooled
+    out = subprocess.run(sync, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    r = api.run("admin/%s/%s" % (project, rid))
+    early = all_points(r)
+    assert early and r.state == "running" and r.config["phase"] == "warmup" and r.tags == ["a"]
+    assert_counts_exact(r, early)
+
+    assert p.stdout.readline().strip() == "updated"
+    time.sleep(0.5)
+    out = subprocess.run(sync, capture_output=True, text=True, timeout=60)  # replays from the start: no acks
+    assert out.returncode == 0, out.stderr
+    r.load()
+    mid = all_points(r)
+    assert len(mid) > len(early) and r.state == "running"
+    assert r.config["phase"] == "main" and r.tags == ["a", "b"]  # the replayed create did not win
+    assert_counts_exact(r, mid)
+
+    stop.touch()
+    rest, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    steps = int(rest.split("done")[1].split()[0])
+    for _ in range(2):  # after the process: sends the rest and the finish; then nothing
+        out = subprocess.run(sync, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    r.load()
+    pts = all_points(r)
+    assert sorted(st for k, st in pts if k == "i") == list(range(steps))
+    assert all(pts[("i", st)] == st and pts[("loss", st)] == 1.0 / (st + 1) for st in range(steps))
+    assert_counts_exact(r, pts)
+    assert r.state == "finished"
+    assert r.config == {"lr": 0.1, "phase": "done", "steps": steps} and r.tags == ["a", "b"]
+    assert r.summary["loss"] == 1.0 / steps and r.summary["i"] == steps - 1 and r.summary["best"] == 0.5
 
 
 ENDINGS = {

@@ -358,6 +358,24 @@ def test_define_metric_step_metric_sync(fake: FakeServer, tmp_path: Path) -> Non
     assert rows(fake)[1] == (1, {"val/acc": 0.5, "epoch": 0})
 
 
+def test_define_metric_hidden(fake: FakeServer, tmp_path: Path) -> None:
+    run = start(fake, tmp_path)
+    d = run.define_metric("debug/*", hidden=True)
+    assert d.hidden and "hidden=True" in repr(d)
+    run.define_metric("debug/*", summary="max")  # a repeated call keeps hidden, like wandb
+    run.define_metric("shown", hidden=False)
+    run.log({"debug/x": 1.0, "shown": 2.0})
+    run.log({"debug/x": 3.0, "shown": 1.0})
+    run.finish()
+    r = fake.run(run.id)
+    metrics = {m["name"]: m for m in r["config"]["_fluoro"]["metrics"]}
+    assert metrics["debug/*"] == {"name": "debug/*", "hidden": True, "summary": ["max"]}
+    assert "hidden" not in metrics["shown"]
+    # hidden only hides the metric from automatic charts: it is logged and summarised as usual
+    assert r["summary"] == {"debug/x": {"max": 3.0}, "shown": 1.0}
+    assert rows(fake) == [(0, {"debug/x": 1.0, "shown": 2.0}), (1, {"debug/x": 3.0, "shown": 1.0})]
+
+
 def test_define_metric_validates(fake: FakeServer, tmp_path: Path) -> None:
     run = start(fake, tmp_path)
     with pytest.raises(fluoro.UsageError):
