@@ -2,16 +2,20 @@ package api_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/blob/localdir"
 	"github.com/fluoro-dev/fluoro/internal/config"
@@ -313,5 +317,51 @@ func TestFileSizeLimit(t *testing.T) {
 	big := batchJSON("r1", 1, `[{"step":1,"values":{"s":"`+strings.Repeat("x", 8000)+`"}}]`)
 	if r := e.do("POST", "/api/v1/ingest", big); r.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("ingest over max-body: %d %s", r.status, r.body)
+	}
+}
+
+// TestExpiredDownloadLink signs links the way the server does (with its
+// stored key) and checks that a link whose expiry has passed gets a 403
+// saying so, while the same file behind a link still valid downloads.
+func TestExpiredDownloadLink(t *testing.T) {
+	e := newEnv(t, 1<<20)
+	e.createRun("p", "r1")
+	if r := e.do("PUT", filesURL+"out.txt", []byte("result")); r.status != 200 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	list := e.do("GET", "/api/v1/projects/admin/p/runs/r1/files", nil).json(t)
+	link, err := url.Parse(list["files"].([]any)[0].(map[string]any)["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := link.Query()
+	db, err := sql.Open("sqlite", filepath.Join(e.data, "fluoro.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var key []byte
+	if err := db.QueryRow(`SELECT value FROM settings WHERE key = 'url_signing_key'`).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	sign := func(exp string) string {
+		m := hmac.New(sha256.New, key)
+		fmt.Fprintf(m, "file\x00%s\x00%s\x00%s", q.Get("run"), q.Get("name"), exp)
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	if sign(q.Get("exp")) != q.Get("sig") {
+		t.Fatal("the test does not sign links as the server does")
+	}
+	linkAt := func(exp time.Time) string {
+		l := url.Values{"run": {q.Get("run")}, "name": {q.Get("name")}, "exp": {strconv.FormatInt(exp.Unix(), 10)}}
+		l.Set("sig", sign(l.Get("exp")))
+		return "/api/v1/files/download?" + l.Encode()
+	}
+	if r := e.do("GET", linkAt(time.Now().Add(time.Minute)), nil, "Authorization", ""); r.status != 200 || string(r.body) != "result" {
+		t.Fatalf("valid link: %d %q", r.status, r.body)
+	}
+	r := e.do("GET", linkAt(time.Now().Add(-2*time.Second)), nil, "Authorization", "")
+	if r.status != 403 || !strings.Contains(string(r.body), "expired") || strings.Contains(string(r.body), "result") {
+		t.Fatalf("expired link: %d %s; want 403 saying it expired", r.status, r.body)
 	}
 }
