@@ -103,3 +103,21 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version = %d %q", code, out)
 	}
 }
+
+// TestStorePasswordsNeverPrinted: a password in --db or --blobs stays out
+// of whatever config dump and server print, even when they refuse the URL.
+func TestStorePasswordsNeverPrinted(t *testing.T) {
+	for _, args := range [][]string{
+		{"config", "dump", "--db", "postgres://fluoro:hunter2@db/fluoro"},
+		{"config", "dump", "--blobs", "s3://AKIAEXAMPLE:hunter2@bucket/p"},
+		{"server", "--data", t.TempDir(), "--db", "postgresql://fluoro:hunter2@db/fluoro?sslmode=require"},
+	} {
+		code, out, errs := runCLI(t, nil, args...)
+		if code != 1 || !strings.Contains(errs, "not supported yet") || !strings.Contains(errs, "xxxxx") {
+			t.Errorf("fluoro %v = exit %d, stderr %q; want 1, naming the URL redacted", args, code, errs)
+		}
+		if strings.Contains(out+errs, "hunter2") {
+			t.Errorf("fluoro %v printed the password:\n%s%s", args, out, errs)
+		}
+	}
+}

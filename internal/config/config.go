@@ -33,6 +33,7 @@ type Setting struct {
 	Name   string // flag name; env is FLUORO_ + upper-case with '_'
 	Usage  string
 	Secret bool // redacted in dumps and logs
+	URL    bool // a store URL: its password and secret parameters are redacted
 	Flag   bool // also settable by flag (secrets are env-only: flags show in ps)
 	get    func(*Config) string
 	set    func(*Config, string) error
@@ -57,8 +58,8 @@ func Settings() []Setting {
 	return []Setting{
 		mk("addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)", false, true, func(c *Config) *string { return &c.Addr }),
 		mk("data", "fluoro-data", "data directory (database, blobs, admin key)", false, true, func(c *Config) *string { return &c.Data }),
-		mk("db", "", "metadata store URL (default sqlite://<data>/fluoro.db)", false, true, func(c *Config) *string { return &c.DB }),
-		mk("blobs", "", "blob store URL (default file://<data>/blobs)", false, true, func(c *Config) *string { return &c.Blobs }),
+		storeURL(mk("db", "", "metadata store URL (default sqlite://<data>/fluoro.db)", false, true, func(c *Config) *string { return &c.DB })),
+		storeURL(mk("blobs", "", "blob store URL (default file://<data>/blobs)", false, true, func(c *Config) *string { return &c.Blobs })),
 		mk("admin-user", "admin", "name of the admin user created at first start", false, true, func(c *Config) *string { return &c.AdminUser }),
 		mk("admin-api-key", "", "preset API key for the admin user (environment only)", true, false, func(c *Config) *string { return &c.AdminAPIKey }),
 		{
@@ -87,6 +88,11 @@ func Settings() []Setting {
 		},
 		mk("log-level", "info", "log level: debug, info, warn or error", false, true, func(c *Config) *string { return &c.LogLevel }),
 	}
+}
+
+func storeURL(s Setting) Setting {
+	s.URL = true
+	return s
 }
 
 // Default returns the built-in defaults.
@@ -164,29 +170,76 @@ func (c *Config) resolve() error {
 
 // ParseStoreURL splits a store URL into its scheme and location. A path
 // after "sqlite://" or "file://" may be relative ("sqlite://data/x.db").
+// Its errors show the URL with any password redacted.
 func ParseStoreURL(s string) (scheme, location string, err error) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok || rest == "" {
-		return "", "", fmt.Errorf("%q is not a URL like sqlite://path/fluoro.db or file://path/blobs", s)
+		return "", "", fmt.Errorf("%q is not a URL like sqlite://path/fluoro.db or file://path/blobs", RedactURL(s))
 	}
 	switch scheme {
 	case "sqlite", "file":
 		p, err := url.PathUnescape(rest)
 		if err != nil {
-			return "", "", fmt.Errorf("%q: %w", s, err)
+			return "", "", fmt.Errorf("%q: %w", RedactURL(s), err)
 		}
 		return scheme, p, nil
 	case "postgres", "postgresql", "s3":
-		return "", "", fmt.Errorf("%q: %s is not supported yet; use sqlite:// or file://", s, scheme)
+		return "", "", fmt.Errorf("%q: %s is not supported yet; use sqlite:// or file://", RedactURL(s), scheme)
 	}
-	return "", "", fmt.Errorf("%q: unknown scheme %q", s, scheme)
+	return "", "", fmt.Errorf("%q: unknown scheme %q", RedactURL(s), scheme)
+}
+
+// secretParams are query parameters of store URLs whose values are secret
+// (libpq's password and sslpassword, S3-style secret keys and tokens).
+var secretParams = []string{"password", "secret", "token", "credential"}
+
+// RedactURL returns u with the password of its user info and the values of
+// secret-looking query parameters replaced by "xxxxx" (as url.URL.Redacted
+// does); anything else comes back unchanged, byte for byte. A string that
+// does not parse as a URL loses everything between "://" and its last '@'.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		if scheme, rest, ok := strings.Cut(u, "://"); ok {
+			if i := strings.LastIndex(rest, "@"); i >= 0 {
+				return scheme + "://xxxxx@" + rest[i+1:]
+			}
+		}
+		return u
+	}
+	changed := false
+	if _, ok := p.User.Password(); ok {
+		p.User = url.UserPassword(p.User.Username(), "xxxxx")
+		changed = true
+	}
+	if p.RawQuery != "" {
+		q := p.Query()
+		for k := range q {
+			for _, s := range secretParams {
+				if strings.Contains(strings.ToLower(k), s) {
+					q[k] = []string{"xxxxx"}
+					changed = true
+				}
+			}
+		}
+		if changed {
+			p.RawQuery = q.Encode()
+		}
+	}
+	if !changed {
+		return u
+	}
+	return p.String()
 }
 
 // Redacted returns the value of s in c as it may be shown.
 func (s Setting) Redacted(c Config) string {
 	v := s.get(&c)
-	if s.Secret && v != "" {
+	switch {
+	case s.Secret && v != "":
 		return "<redacted>"
+	case s.URL:
+		return RedactURL(v)
 	}
 	return v
 }
