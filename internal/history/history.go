@@ -3,8 +3,11 @@
 // interface a history backend provides and the downsampling that turns any
 // number of points into a chart's worth while keeping every spike.
 //
-// The first backend stores one row per point in the metadata database; a
-// compressed chunk engine will replace it behind the same interface.
+// Backends keep their own layout behind these interfaces. The SQLite store
+// writes a batch's numeric points to a write log in the batch's transaction
+// and a background compactor moves them into compressed columnar chunks
+// (package history/chunk); strings, booleans and media JSON stay one row
+// per point (docs/architecture.md, "History engine").
 package history
 
 import (
