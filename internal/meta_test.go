@@ -33,8 +33,14 @@ func loadPackages(t *testing.T) map[string]*pkg {
 			return err
 		}
 		if d.IsDir() {
-			switch d.Name() {
-			case "node_modules", "testdata", ".git", "web", "sdk", "bin":
+			rel, _ := filepath.Rel(root, path)
+			switch {
+			case d.Name() == "node_modules", d.Name() == "testdata", d.Name() == ".git", d.Name() == "dist",
+				d.Name() == ".venv", strings.HasPrefix(d.Name(), ".venv-"),
+				rel == "web", rel == "sdk", rel == "bin":
+				// Not Go (the web UI's and the SDK's trees, build output,
+				// virtual environments), but internal/web is: only the
+				// top-level folders are skipped by path.
 				return filepath.SkipDir
 			}
 			return nil
@@ -74,6 +80,12 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 	pkgs := loadPackages(t)
 	if len(pkgs) < 10 {
 		t.Fatalf("found only %d packages; is the walk broken?", len(pkgs))
+	}
+	// Packages the walk once missed (a folder name it skipped everywhere).
+	for _, dir := range []string{filepath.Join("internal", "web"), filepath.Join("cmd", "fluoro")} {
+		if pkgs[dir] == nil {
+			t.Errorf("the walk did not reach %s", dir)
+		}
 	}
 	for dir, p := range pkgs {
 		if !p.hasDoc {
