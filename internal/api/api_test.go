@@ -117,14 +117,6 @@ func batchJSON(run string, seq int, history string) []byte {
 	return []byte(fmt.Sprintf(`{"entity":"admin","project":"p","run_id":%q,"writer":"w","seq":%d,"history":%s}`, run, seq, history))
 }
 
-// fingerprint captures what bad input must not change.
-func (e *env) fingerprint(run string) string {
-	e.t.Helper()
-	r := e.do("GET", "/api/v1/projects/admin/p/runs/"+run+"/history", nil)
-	g := e.do("GET", "/api/v1/projects/admin/p/runs/"+run, nil).json(e.t)
-	return fmt.Sprintf("%s|%v|%v|%v", r.body, g["summary"], g["config"], g["points"])
-}
-
 func TestAuth(t *testing.T) {
 	e := newEnv(t, 1<<20)
 	basic := "Basic " + b64.StdEncoding.EncodeToString([]byte("api:"+adminKey))
