@@ -82,12 +82,19 @@ func TestDecodeBatchErrors(t *testing.T) {
 		"too deep":       {batch(`,"summary":{"k":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`), "nested deeper"},
 		"trailing":       {append(batch(""), []byte(" {}")...), "trailing"},
 		"bare NaN token": {[]byte(`{"entity":NaNx}`), "malformed"},
+		// Type errors name JSON types, not Go ones.
+		"summary array":  {batch(`,"summary":[1]`), `field "summary" must be an object, not array`},
+		"console object": {batch(`,"console":{}`), `field "console" must be an array, not object`},
+		"console line":   {batch(`,"console":[{"line":5}]`), `must be a string, not number`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := Decode(tc.body)
 			if !errors.Is(err, ErrBadBatch) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Decode = %v, want ErrBadBatch containing %q", err, tc.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "interface") || strings.Contains(err.Error(), "ingest.")) {
+				t.Errorf("Decode = %v: a Go type name in a user's error", err)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"sort"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -49,6 +50,31 @@ func kindName(k jsontext.Kind) string {
 	case '"':
 		return "a string"
 	case '0':
+		return "a number"
+	}
+	return "a value"
+}
+
+// jsonTypeName names a Go decoding target the way a JSON user would.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
 		return "a number"
 	}
 	return "a value"
@@ -119,7 +145,11 @@ func decodeStream(clean []byte) (*Wire, []rowResult, error) {
 			if err := json.Unmarshal(raw, target); err != nil {
 				var te *json.UnmarshalTypeError
 				if errors.As(err, &te) {
-					return nil, nil, badf("field %q must be %s, not %s", name+"."+te.Field, te.Type, te.Value)
+					field := name
+					if te.Field != "" {
+						field += "." + te.Field
+					}
+					return nil, nil, badf("field %q must be %s, not %s", field, jsonTypeName(te.Type), te.Value)
 				}
 				return nil, nil, badf("field %q: %v", name, err)
 			}

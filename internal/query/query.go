@@ -9,6 +9,7 @@
 package query
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -106,11 +107,11 @@ func ParseSort(s string) ([]Sort, error) {
 		}
 		p := &parser{lex: newLexer(part)}
 		if err := p.next(); err != nil {
-			return nil, err
+			return nil, sortErr(err)
 		}
 		f, err := p.field()
 		if err != nil {
-			return nil, err
+			return nil, sortErr(err)
 		}
 		if p.tok.kind != tEOF {
 			return nil, fmt.Errorf("sort: unexpected %s after field %s", p.tok, f)
@@ -143,4 +144,9 @@ func splitTopLevel(s string) []string {
 		}
 	}
 	return append(parts, s[start:])
+}
+
+// sortErr words a lexer or field error met while parsing a sort as a sort error.
+func sortErr(err error) error {
+	return errors.New("sort: " + strings.TrimPrefix(err.Error(), "filter: "))
 }

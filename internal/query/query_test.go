@@ -92,9 +92,12 @@ func TestParseSort(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{"nope", "config", "-summary.x y"} {
-		if _, err := ParseSort(bad); err == nil {
+	for _, bad := range []string{"nope", "config", "-summary.x y", "id; DROP", `config."x`} {
+		_, err := ParseSort(bad)
+		if err == nil {
 			t.Errorf("ParseSort(%q) accepted", bad)
+		} else if !strings.HasPrefix(err.Error(), "sort: ") {
+			t.Errorf("ParseSort(%q) = %v, want an error that says it is the sort", bad, err)
 		}
 	}
 }
