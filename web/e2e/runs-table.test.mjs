@@ -201,3 +201,16 @@ test("the keyboard alone sorts, draws and opens a run", async () => {
   await page.keyboard.press("Enter");
   await page.waitForURL(`**/admin/${P}/runs/${id(N - 1)}`);
 });
+
+test("a run that cannot be loaded says what to do (run page and compare)", async () => {
+  await page.goto(`${srv.base}/admin/${P}/runs/nosuchrun`);
+  const err = page.locator('[data-testid="error-state"]');
+  await err.waitFor();
+  const text = await err.textContent();
+  assert.match(text, /Run nosuchrun could not be loaded/);
+  assert.match(text, /Check the link/);
+  await err.getByRole("link", { name: /back to many's runs/ }).waitFor();
+  await page.goto(`${srv.base}/admin/${P}/compare?runs=${id(0)},nosuchrun`);
+  await err.waitFor();
+  assert.match(await err.textContent(), /Run nosuchrun could not be loaded for the comparison/);
+});

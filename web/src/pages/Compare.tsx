@@ -3,6 +3,7 @@
 import { useEffect, useState } from "react";
 import { api, type Run } from "../api";
 import { runColor } from "../colors";
+import { ErrorState } from "../components/ErrorState";
 import { configDiff, formatValue } from "../format";
 import type { ViewState } from "../url";
 
@@ -16,17 +17,32 @@ interface Props {
 export function Compare({ entity, project, view, setView }: Props) {
   const ids = view.selected ?? [];
   const [runs, setRuns] = useState<Run[] | null>(null);
-  const [error, setError] = useState("");
+  const [error, setError] = useState<{ run: string; e: Error } | null>(null);
   const idKey = ids.join(",");
   // biome-ignore lint/correctness/useExhaustiveDependencies: ids is derived from idKey
   useEffect(() => {
-    Promise.all(ids.map((id) => api.run(entity, project, id))).then(setRuns, (e: Error) =>
-      setError(e.message),
-    );
+    setError(null);
+    Promise.all(
+      ids.map((id) =>
+        api.run(entity, project, id).catch((e: Error) => {
+          throw { run: id, e };
+        }),
+      ),
+    ).then(setRuns, (x: { run: string; e: Error }) => setError(x));
   }, [entity, project, idKey]);
   if (ids.length < 2)
     return <div className="page">Select two or more runs in the workspace, then "compare".</div>;
-  if (error) return <div className="page error">{error}</div>;
+  if (error)
+    return (
+      <ErrorState
+        title={`Run ${error.run} could not be loaded for the comparison`}
+        error={error.e}
+        back={{
+          href: `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}`,
+          label: `back to ${project}'s runs, to pick others`,
+        }}
+      />
+    );
   if (!runs) return <div className="page muted">loading…</div>;
   const cfg = configDiff(runs.map((r) => r.config));
   const sum = configDiff(runs.map((r) => r.summary));

@@ -4,6 +4,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, consoleTextUrl, type Run, type RunFile } from "../api";
 import type { Series } from "../chart";
+import { ErrorState } from "../components/ErrorState";
 import type { PlotView } from "../components/LinePlot";
 import { Panels } from "../components/Panels";
 import { StateBadge } from "../components/RunsTable";
@@ -26,7 +27,7 @@ const tabs = ["overview", "config", "summary", "charts", "system", "logs", "envi
 
 export function RunPage({ entity, project, runId, view, setView }: Props) {
   const [run, setRun] = useState<Run | null>(null);
-  const [error, setError] = useState("");
+  const [error, setError] = useState<Error | null>(null);
   const [keys, setKeys] = useState<string[]>([]);
   const [types, setTypes] = useState<Record<string, string>>({});
   const [versions, setVersions] = useState<Record<string, number>>({});
@@ -38,9 +39,9 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
       api.run(entity, project, runId).then(
         (r) => {
           setRun(r);
-          setError("");
+          setError(null);
         },
-        (e: Error) => setError(e.message),
+        (e: Error) => setError(e),
       );
     const loadKeys = () =>
       api.runKeys(entity, project, runId).then(
@@ -93,7 +94,17 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
     [view.x, view.smoothing, view.logY, view.zoom],
   );
 
-  if (error) return <div className="error page">{error}</div>;
+  if (error)
+    return (
+      <ErrorState
+        title={`Run ${runId} could not be loaded`}
+        error={error}
+        back={{
+          href: `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}`,
+          label: `back to ${project}'s runs`,
+        }}
+      />
+    );
   if (!run) return <div className="page muted">loading…</div>;
 
   return (
