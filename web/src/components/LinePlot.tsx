@@ -22,6 +22,7 @@ import { runColor } from "../colors";
 import { formatValue } from "../format";
 import { type Band, buildGroupPanelData, type RunGroup } from "../group";
 import type { Smoothing } from "../smoothing";
+import { useColorScheme } from "../theme";
 import type { XAxis } from "../url";
 import { RemovePanel } from "./RemovePanel";
 
@@ -80,6 +81,7 @@ export function LinePlot(p: Props) {
   // anything came (placeholders).
   const data = useRef<{ series: Series[]; xSeries: Series[] | null } | null>(null);
   const draw = useRef(() => {});
+  const scheme = useColorScheme();
   const [series, setSeries] = useState<Series[] | null>(null);
   const [error, setError] = useState("");
   const [meta, setMeta] = useState({ sampled: false, nonFinite: 0 });
@@ -209,20 +211,26 @@ export function LinePlot(p: Props) {
       });
       b.dataset.maxStep = String(Math.max(-1, ...series.map((s) => s.steps[s.steps.length - 1] ?? -1)));
     }
-    const sig = `${pd.lines.map((l) => `${l.run}:${l.role}`).join(",")}|${p.view.x}|${p.view.logY}`;
+    // The scheme too: the axis and grid colours are read when the chart is built.
+    const sig = `${pd.lines.map((l) => `${l.run}:${l.role}`).join(",")}|${p.view.x}|${p.view.logY}|${scheme}`;
     if (chart.current && shape.current === sig) {
       chart.current.setData(pd.data);
       return;
     }
     chart.current?.destroy();
     shape.current = sig;
+    const th = theme();
+    if (b) {
+      b.dataset.scheme = scheme;
+      b.dataset.axis = th.axis;
+    }
     const opts = lineOptions({
       width: el.clientWidth || 400,
       height,
       lines: pd.lines,
       x: p.view.x,
       logY: p.view.logY,
-      theme: theme(),
+      theme: th,
       names: p.names,
     });
     const local = !!p.data;
@@ -257,7 +265,18 @@ export function LinePlot(p: Props) {
   // biome-ignore lint/correctness/useExhaustiveDependencies: redraw on these inputs (data draws itself)
   useEffect(() => {
     draw.current();
-  }, [p.view.x, p.view.smoothing, p.view.logY, p.runStart, p.names, height, p.runs, p.groups, p.band]);
+  }, [
+    p.view.x,
+    p.view.smoothing,
+    p.view.logY,
+    p.runStart,
+    p.names,
+    height,
+    p.runs,
+    p.groups,
+    p.band,
+    scheme,
+  ]);
 
   useEffect(() => {
     const el = plotEl.current;
