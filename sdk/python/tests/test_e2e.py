@@ -417,7 +417,14 @@ ENDINGS = {
         1,
     ),
     "sys_exit": ("import sys, fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\nsys.exit(3)\n", "failed", 3),
+    "builtin_exit": ("import fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\nexit(3)\n", "failed", 3),
     "no_finish": ("import fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\n", "finished", 0),
+    # Python gives atexit no exit code, so a bare SystemExit is not seen (wandb does not see it either).
+    "raise_systemexit": (
+        "import fluoro\nrun = fluoro.init(project=%r)\nfluoro.log({'a': 1})\nraise SystemExit(3)\n",
+        "finished",
+        3,
+    ),
 }
 
 
@@ -428,6 +435,7 @@ def test_process_endings_set_the_state(how: str, server: Server, tmp_path: Path,
     assert out.returncode == rc, out.stderr
     runs = list(api_for(server).runs(project))
     assert len(runs) == 1 and runs[0].state == state
+    assert (runs[0].exit_code or 0) == (0 if state == "finished" else rc)
     assert all_points(runs[0]) == {("a", 0): 1}
 
 

@@ -6,7 +6,10 @@ Installed by the first ``init()`` (never at import):
   ``failed`` after an uncaught exception or a non-zero ``sys.exit``).
 - ``sys.excepthook``: remember an uncaught exception (``KeyboardInterrupt``
   means ``killed``), then call the previous hook.
-- ``sys.exit``: remember the exit code, as wandb does.
+- ``sys.exit``: remember the exit code, as wandb does; and the builtins
+  ``exit()``/``quit()`` (site's), which wandb does not. A bare
+  ``raise SystemExit(n)`` cannot be seen: Python hands no exit code to
+  ``atexit``, so such a run ends ``finished`` (as with wandb).
 - SIGTERM (main thread only, not when SIGTERM is ignored): finish live runs
   as ``killed`` (``preempted`` under SLURM, see ``Run.mark_preempting``),
   then hand the signal to the previous handler or die of it.
@@ -17,6 +20,7 @@ Installed by the first ``init()`` (never at import):
 from __future__ import annotations
 
 import atexit
+import builtins
 import os
 import signal
 import sys
@@ -72,6 +76,10 @@ def _install(run: "Run") -> None:
     if sys.exit is not _exit:
         _prev_exit = sys.exit
         sys.exit = _exit  # type: ignore[assignment]
+    for name in ("exit", "quit"):
+        f = getattr(builtins, name, None)
+        if f is not None and not isinstance(f, _Quitter):
+            setattr(builtins, name, _Quitter(f))
     if not _fork_registered and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_child)
         _fork_registered = True
@@ -107,7 +115,7 @@ def _excepthook(tp: Any, value: Any, tb: Any) -> None:
     hook(tp, value, tb)
 
 
-def _exit(code: Any = None) -> None:
+def _note_exit(code: Any) -> None:
     global exit_code
     if code is None or code == 0:
         exit_code = 0
@@ -115,9 +123,27 @@ def _exit(code: Any = None) -> None:
         exit_code = code
     else:
         exit_code = 1  # sys.exit("message") exits with 1
+
+
+def _exit(code: Any = None) -> None:
+    _note_exit(code)
     if _prev_exit is not None:
         _prev_exit(code)
     raise SystemExit(code)
+
+
+class _Quitter:
+    """``builtins.exit``/``quit`` (site's Quitter): note the code, then call the original."""
+
+    def __init__(self, orig: Callable[..., Any]) -> None:
+        self._orig = orig
+
+    def __repr__(self) -> str:
+        return repr(self._orig)
+
+    def __call__(self, code: Any = None) -> Any:
+        _note_exit(code)
+        return self._orig(code)
 
 
 def _at_exit() -> None:
