@@ -422,3 +422,93 @@ test("an empty project shows the three lines of Python that log to it", async ()
   );
   await shot("empty-project");
 });
+
+// These run last: the live test above added a fourth run (delta, no history)
+// and extended gamma to step 2500.
+
+test("the zoom is kept while a live point extends the line", async () => {
+  await page.goto(`${srv.base}/admin/${P}?zoom=100..3000`);
+  const loss = await drawn("train/loss");
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-max-step") === "2500",
+  );
+  const fetches = Number(await loss.getAttribute("data-fetches"));
+  await ingest(srv.base, P, "gamma003", [{ step: 2800, values: { "train/loss": 0.04 } }]);
+  await page.waitForFunction(
+    () => document.querySelector('.panel[data-key="train/loss"]')?.getAttribute("data-max-step") === "2800",
+    null,
+    { timeout: 5000 },
+  );
+  // refetched at the zoomed range, and the zoom is still the view's
+  assert.ok(Number(await loss.getAttribute("data-fetches")) > fetches);
+  assert.equal(await loss.getAttribute("data-range"), "100..3000");
+  assert.equal(new URL(page.url()).searchParams.get("zoom"), "100..3000");
+  const [x0] = (await loss.getAttribute("data-x-range")).split("..").map(Number);
+  assert.ok(x0 >= 100, `x starts at ${x0}`);
+  await page.getByRole("button", { name: /Reset zoom \(100–3000\)/ }).waitFor();
+});
+
+test("a section collapses, and stays collapsed after a reload", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  await drawn("val/loss");
+  const head = page.locator('.section[data-section="val"] [aria-expanded]');
+  assert.equal(await head.getAttribute("aria-expanded"), "true");
+  await head.click();
+  await page.locator('.section[data-section="val"] .panel').first().waitFor({ state: "detached" });
+  assert.equal(await head.getAttribute("aria-expanded"), "false");
+  await page.reload();
+  await drawn("train/loss");
+  assert.equal(await page.locator('.section[data-section="val"] .panel').count(), 0);
+  await page.locator('.section[data-section="val"] [aria-expanded]').click();
+  await drawn("val/loss");
+});
+
+test("the panel search keeps the panels whose key matches", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  await drawn("train/loss");
+  await page.getByLabel("Search panels").fill("acc");
+  await page.waitForFunction(() => !document.querySelector('.panel[data-key="train/loss"]'));
+  const shown = await page.locator(".panel").evaluateAll((els) => els.map((e) => e.dataset.key).sort());
+  assert.deepEqual(shown, ["train/acc", "val/acc"]);
+  assert.equal(new URL(page.url()).searchParams.get("keys"), "acc");
+  await page.getByLabel("Search panels").fill("");
+  await drawn("train/loss");
+});
+
+test("a column can be hidden from the Columns menu", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  await page.locator('.runs-table [role="columnheader"][data-col="config.lr"]').waitFor();
+  await page.locator(".runs-meta summary", { hasText: "Columns" }).click();
+  await page.locator(".columns-menu .column-item", { hasText: "config.lr" }).getByRole("checkbox").uncheck();
+  await page.locator('.runs-table [data-col="config.lr"]').waitFor({ state: "detached" });
+  assert.equal(new URL(page.url()).searchParams.get("hide"), "config.lr");
+  // the search box narrows the list of columns
+  await page.getByLabel("Search columns").fill("optim");
+  assert.deepEqual(await page.locator(".columns-menu .column-item label").allTextContents(), [
+    "config.optimizer",
+  ]);
+  await page.getByLabel("Search columns").fill("");
+  await page.locator(".columns-menu .column-item", { hasText: "config.lr" }).getByRole("checkbox").check();
+  await page.locator('.runs-table [data-col="config.lr"]').waitFor();
+});
+
+test("clicking a header sorts on the server, ascending then descending", async () => {
+  await page.goto(`${srv.base}/admin/${P}`);
+  await page.locator(".runs-table .tr[data-run]").first().waitFor();
+  const names = () => page.locator(".runs-table .tr[data-run] .name a").allTextContents();
+  const lr = page.locator('.runs-table [role="columnheader"][data-col="config.lr"]');
+  await lr.getByRole("button").click();
+  await page.waitForFunction(() => new URL(location.href).searchParams.get("sort") === "config.lr");
+  assert.equal(await lr.getAttribute("aria-sort"), "ascending");
+  await page.waitForFunction(
+    () => document.querySelector(".runs-table .tr[data-row='0'] .name a")?.textContent === "gamma",
+  );
+  assert.deepEqual(await names(), ["gamma", "beta", "alpha", "delta"]);
+  await lr.getByRole("button").click();
+  await page.waitForFunction(() => new URL(location.href).searchParams.get("sort") === "-config.lr");
+  assert.equal(await lr.getAttribute("aria-sort"), "descending");
+  await page.waitForFunction(
+    () => document.querySelector(".runs-table .tr[data-row='0'] .name a")?.textContent === "delta",
+  );
+  assert.deepEqual(await names(), ["delta", "alpha", "beta", "gamma"]);
+});
