@@ -214,3 +214,21 @@ test("a run that cannot be loaded says what to do (run page and compare)", async
   await err.waitFor();
   assert.match(await err.textContent(), /Run nosuchrun could not be loaded for the comparison/);
 });
+
+test("key columns past the first 60 start hidden, and the Columns menu shows them", async () => {
+  const config = Object.fromEntries(
+    Array.from({ length: 70 }, (_, i) => [`k${String(i).padStart(2, "0")}`, i]),
+  );
+  await call(srv.base, "POST", "/projects/admin/wide/runs", { id: "wide0001", name: "wide", config });
+  await page.goto(`${srv.base}/admin/wide`);
+  await page.locator('.runs-table [data-col="config.k59"]').waitFor();
+  assert.equal(await page.locator('.runs-table [data-col="config.k60"]').count(), 0);
+  await page.locator(".runs-meta summary", { hasText: "Columns" }).click();
+  assert.match(await page.locator(".columns-menu").textContent(), /10 key columns past the first 60/);
+  await page.getByLabel("Search columns").fill("k69");
+  const item = page.locator(".columns-menu .column-item", { hasText: "config.k69" });
+  assert.equal(await item.getByRole("checkbox").isChecked(), false);
+  await item.getByRole("checkbox").check();
+  await page.locator('.runs-table [data-col="config.k69"]').waitFor();
+  assert.equal(new URL(page.url()).searchParams.get("show"), "config.k69");
+});
