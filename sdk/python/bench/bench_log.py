@@ -261,9 +261,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.peer == "wandb":
         peer_py = peer_python(args.peer_python)
         if peer_py is None:
+            where = args.peer_python or "bench/.venv-peers/bin/python or this Python"
             print(
-                "# --peer wandb: wandb is not installed (not in --peer-python, bench/.venv-peers or this Python); "
-                "its column is skipped (make bench-peers-smoke creates bench/.venv-peers)"
+                "# --peer wandb: wandb is not installed in %s; its column is skipped "
+                "(make bench-peers-smoke creates bench/.venv-peers with wandb)" % where
             )
 
     sys.path.insert(0, str(SRC))
