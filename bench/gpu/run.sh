@@ -26,6 +26,9 @@ export FLUORO_BASE_URL=$url FLUORO_API_KEY=$FLUORO_ADMIN_API_KEY FLUORO_ENTITY=a
 rc=0
 timeout 120 python3 bench/gpu/system_check.py 2>&1 | tee "$OUT/system.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 timeout 400 python3 bench/gpu/finetune.py 2>&1 | tee "$OUT/finetune.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+if [ "${RUN_BREAKDOWN:-0}" = 1 ]; then  # each feature's share of the slowdown (breakdown.py)
+  timeout 500 python3 bench/gpu/breakdown.py 2>&1 | tee "$OUT/breakdown.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
 if [ "${RUN_WATCH_CHECK:-0}" = 1 ]; then  # watch() alone on CUDA (bench/watch/gpu_check.py)
   timeout 300 python3 bench/watch/gpu_check.py 2>&1 | tee "$OUT/watch.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
