@@ -37,6 +37,7 @@ describe("view state", () => {
       zoom: [10, 200] as [number, number],
       keySearch: "loss",
       hidden: ["user"],
+      shown: ["config.k99"],
       onlyDiff: false,
       tab: "config",
     };

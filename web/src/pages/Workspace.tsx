@@ -64,13 +64,24 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   useEffect(loadKeys, [loadKeys]);
 
   // Debounced name search.
+  const pushedSearch = useRef(view.search);
   useEffect(() => {
     if (search === view.search) return;
-    const t = setTimeout(() => setView({ search }), 250);
+    const t = setTimeout(() => {
+      pushedSearch.current = search;
+      setView({ search });
+    }, 250);
     return () => clearTimeout(t);
   }, [search, view.search, setView]);
+  // The URL changed the search or filter (cleared, back button): the inputs follow.
+  // Not the search this box just pushed: the user may have typed on since.
+  useEffect(() => {
+    if (view.search !== pushedSearch.current) {
+      pushedSearch.current = view.search;
+      setSearch(view.search);
+    }
+  }, [view.search]);
   useEffect(() => setFilterText(view.filter), [view.filter]);
-  useEffect(() => setSearch(view.search), [view.search]);
 
   // Grouping needs every matching run (a group's count is over all of
   // them): loaded a bulk page at a time, then kept fresh like the rows.
