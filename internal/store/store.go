@@ -23,6 +23,9 @@ var (
 	ErrConflict    = errors.New("conflict")
 	ErrRunFinished = errors.New("run is finished")
 	ErrInvalid     = errors.New("invalid")
+	// ErrDuplicate means an op's (run, writer, seq) was applied before:
+	// nothing changed this time (see OpID).
+	ErrDuplicate = errors.New("already applied")
 )
 
 // Run states. A run is created "running"; the others are terminal.
@@ -129,9 +132,20 @@ const (
 	ResumeNever ResumeMode = "never" // create; ErrExists if it exists
 )
 
+// OpID names one run op (create, update, finish) replayed from a spool: the
+// writer that spooled it and its seq. Batches and ops of one writer share
+// one seq space, so an op is remembered like a Batch: applying the same
+// (run, writer, seq) again changes nothing and returns ErrDuplicate. The
+// zero value (no writer) means the op is applied every time it is sent.
+type OpID struct {
+	Writer string
+	Seq    int64
+}
+
 // RunSpec is what a client sends to create or resume a run.
 type RunSpec struct {
 	RunKey
+	Op      OpID // when set, a repeat is ErrDuplicate (the run unchanged)
 	Resume  ResumeMode
 	UserID  int64
 	Name    string
@@ -148,6 +162,7 @@ type RunSpec struct {
 
 // RunUpdate changes a run's metadata; nil fields are left alone.
 type RunUpdate struct {
+	Op             OpID // when set, a repeat is ErrDuplicate (the run unchanged)
 	Name           *string
 	Config         map[string]any // merged at the top level
 	AllowValChange bool           // permit changing existing config values
@@ -161,6 +176,7 @@ type RunUpdate struct {
 
 // RunFinish ends a run.
 type RunFinish struct {
+	Op       OpID   // when set, a repeat is ErrDuplicate (the run unchanged)
 	State    string // terminal state; derived from ExitCode when empty
 	ExitCode *int
 	Now      time.Time
@@ -250,7 +266,10 @@ type Projects interface {
 // Runs manages runs and their metadata.
 type Runs interface {
 	// UpsertRun creates or resumes a run according to spec.Resume; the bool
-	// is true when the run was resumed rather than created.
+	// is true when the run was resumed rather than created. UpsertRun,
+	// UpdateRun and FinishRun record a set Op in the transaction that
+	// applies it, and return ErrDuplicate, changing nothing, for an Op
+	// recorded before (by an op or a Batch of that run).
 	UpsertRun(ctx context.Context, spec RunSpec) (Run, bool, error)
 	UpdateRun(ctx context.Context, key RunKey, u RunUpdate) (Run, error)
 	FinishRun(ctx context.Context, key RunKey, f RunFinish) (Run, error)

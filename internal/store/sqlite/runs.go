@@ -121,6 +121,9 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 		existing, err := getRun(ctx, tx, spec.RunKey)
 		switch {
 		case err == nil:
+			if dup, err := recordOp(ctx, tx, existing.PK, spec.Op); err != nil || dup {
+				return store.Run{}, false, opErr("upsert run", spec.RunKey, spec.Op, dup, err)
+			}
 			if spec.Resume == store.ResumeNever {
 				return store.Run{}, false, fmt.Errorf("run %s: %w (resume=never)", spec.RunKey, store.ErrExists)
 			}
@@ -171,6 +174,12 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 	if err != nil {
 		return r, false, err
 	}
+	if !resumed {
+		// A new run: its op cannot have been applied before.
+		if _, err := recordOp(ctx, tx, r.PK, spec.Op); err != nil {
+			return store.Run{}, false, opErr("upsert run", spec.RunKey, spec.Op, false, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return store.Run{}, false, fmt.Errorf("upsert run: commit: %w", err)
 	}
@@ -203,6 +212,33 @@ func resumeRun(ctx context.Context, tx *sql.Tx, r store.Run, spec store.RunSpec,
 	return nil
 }
 
+// recordOp remembers op as applied to the run in tx, in the table that
+// remembers batches (a writer's ops and batches share one seq space); dup
+// is true when it was recorded before. An op without a writer is not
+// recorded. A failed op rolls its transaction back, record included, so
+// only applied ops are remembered.
+func recordOp(ctx context.Context, tx *sql.Tx, runPK int64, op store.OpID) (dup bool, err error) {
+	if op.Writer == "" {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO ingest_batches (run_id, writer, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		runPK, op.Writer, op.Seq)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 0, err
+}
+
+// opErr is the error of an op that recordOp found applied before (dup) or
+// could not record (err).
+func opErr(what string, key store.RunKey, op store.OpID, dup bool, err error) error {
+	if dup {
+		return fmt.Errorf("%s %s: op %s/%d: %w", what, key, op.Writer, op.Seq, store.ErrDuplicate)
+	}
+	return fmt.Errorf("%s %s: record op: %w", what, key, err)
+}
+
 // UpdateRun implements store.Runs.
 func (db *DB) UpdateRun(ctx context.Context, key store.RunKey, u store.RunUpdate) (store.Run, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -213,6 +249,9 @@ func (db *DB) UpdateRun(ctx context.Context, key store.RunKey, u store.RunUpdate
 	r, err := getRun(ctx, tx, key)
 	if err != nil {
 		return r, err
+	}
+	if dup, err := recordOp(ctx, tx, r.PK, u.Op); err != nil || dup {
+		return store.Run{}, opErr("update run", key, u.Op, dup, err)
 	}
 	if u.Config != nil {
 		var changed []string
@@ -291,6 +330,9 @@ func (db *DB) FinishRun(ctx context.Context, key store.RunKey, f store.RunFinish
 	r, err := getRun(ctx, tx, key)
 	if err != nil {
 		return r, err
+	}
+	if dup, err := recordOp(ctx, tx, r.PK, f.Op); err != nil || dup {
+		return store.Run{}, opErr("finish run", key, f.Op, dup, err)
 	}
 	t := now(f.Now)
 	var exit any

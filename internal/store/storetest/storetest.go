@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"CreateAndResume", testCreateAndResume},
 		{"UpdateConfigAndSummary", testUpdate},
 		{"Finish", testFinish},
+		{"OpsAppliedOnce", testOpsAppliedOnce},
 		{"ListRunsFilterSort", testListRuns},
 		{"IngestHistory", testIngestHistory},
 		{"IngestIdempotent", testIngestIdempotent},
@@ -304,6 +305,86 @@ func testFinish(t *testing.T, s store.Store, _ func() store.Store) {
 	if _, err := s.FinishRun(ctx, r.RunKey, store.RunFinish{State: store.StateRunning}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("finish as running = %v, want ErrInvalid", err)
 	}
+}
+
+// testOpsAppliedOnce checks that an op with an OpID is applied at most once
+// per (run, writer, seq): a spool replayed after newer ops were applied
+// must not undo them.
+func testOpsAppliedOnce(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	key := store.RunKey{Entity: "alice", Project: "p", RunID: "r1"}
+	op := func(seq int64) store.OpID { return store.OpID{Writer: "w", Seq: seq} }
+	create := store.RunSpec{RunKey: key, Op: op(1), Resume: store.ResumeAllow, Config: map[string]any{"lr": 0.1}, Now: t0}
+	if _, resumed, err := s.UpsertRun(ctx, create); err != nil || resumed {
+		t.Fatalf("create with op 1 = %v, resumed %v", err, resumed)
+	}
+	summary := func(acc float64) map[string]any { return map[string]any{"acc": acc} }
+	for _, seq := range []int64{2, 3} {
+		if _, err := s.UpdateRun(ctx, key, store.RunUpdate{Op: op(seq), Summary: summary(float64(seq))}); err != nil {
+			t.Fatalf("update op %d: %v", seq, err)
+		}
+	}
+	wantDup := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrDuplicate) {
+			t.Errorf("%s = %v, want ErrDuplicate", what, err)
+		}
+	}
+	_, err := s.UpdateRun(ctx, key, store.RunUpdate{Op: op(2), Summary: summary(2)})
+	wantDup("update op 2 again, after op 3", err)
+	if r, _ := s.Run(ctx, key); r.Summary["acc"] != 3.0 {
+		t.Errorf("after a repeated op 2, summary = %v, want op 3's acc 3", r.Summary)
+	}
+	if _, err := s.FinishRun(ctx, key, store.RunFinish{Op: op(4), State: store.StateFinished}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.UpsertRun(ctx, create)
+	wantDup("create op 1 again, after the finish", err)
+	_, err = s.FinishRun(ctx, key, store.RunFinish{Op: op(4), State: store.StateCrashed})
+	wantDup("finish op 4 again", err)
+	_, _, err = s.UpsertRun(ctx, store.RunSpec{RunKey: key, Op: op(1), Resume: store.ResumeNever})
+	wantDup("create op 1 again with resume=never", err)
+	if r, _ := s.Run(ctx, key); r.State != store.StateFinished || r.FinishedAt == nil || r.Config["lr"] != 0.1 {
+		t.Errorf("after repeated ops, run = state %q finished_at %v config %v; want finished as op 4 left it", r.State, r.FinishedAt, r.Config)
+	}
+
+	// A new seq, or another writer's seq, is a new op.
+	r, err := s.UpdateRun(ctx, key, store.RunUpdate{Op: op(5), Summary: summary(5)})
+	if err != nil || r.Summary["acc"] != 5.0 {
+		t.Fatalf("update op 5 = %v, %v", r.Summary, err)
+	}
+	r, err = s.UpdateRun(ctx, key, store.RunUpdate{Op: store.OpID{Writer: "w2", Seq: 2}, Summary: summary(6)})
+	if err != nil || r.Summary["acc"] != 6.0 {
+		t.Fatalf("another writer's op 2 = %v, %v", r.Summary, err)
+	}
+	// Ops without an OpID are applied every time.
+	for range 2 {
+		if _, err := s.UpdateRun(ctx, key, store.RunUpdate{Summary: summary(7)}); err != nil {
+			t.Fatalf("update without an op: %v", err)
+		}
+	}
+
+	// A refused op is not remembered: sent again, it can succeed.
+	_, err = s.UpdateRun(ctx, key, store.RunUpdate{Op: op(6), Config: map[string]any{"lr": 0.2}})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("config change without allow_val_change = %v, want ErrConflict", err)
+	}
+	r, err = s.UpdateRun(ctx, key, store.RunUpdate{Op: op(6), Config: map[string]any{"lr": 0.2}, AllowValChange: true})
+	if err != nil || r.Config["lr"] != 0.2 {
+		t.Fatalf("op 6 after its refusal = %v, %v", r.Config, err)
+	}
+
+	// Batches and ops of a writer share one seq space.
+	r2, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "r2"}, Op: op(1), Resume: store.ResumeAllow})
+	if err != nil {
+		t.Fatalf("create r2 with op 1 (r1's seq, another run): %v", err)
+	}
+	if res := apply(t, s, store.Batch{RunPK: r2.PK, ProjectPK: r2.ProjectPK, Writer: "w", Seq: 2}); res.Duplicate || res.Err != nil {
+		t.Fatalf("batch 2 of r2 = %+v", res)
+	}
+	_, err = s.UpdateRun(ctx, r2.RunKey, store.RunUpdate{Op: op(2), Summary: summary(1)})
+	wantDup("an op with the seq of an applied batch", err)
 }
 
 func ids(p store.RunPage) []string {
