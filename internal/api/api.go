@@ -69,6 +69,7 @@ type route struct {
 	Summary string
 	Public  bool    // no API key needed
 	Query   []param // query parameters, for the spec
+	Header  []param // request headers, for the spec
 	Body    string  // request schema name, for the spec
 	Resp    string  // response schema name, for the spec
 	RespCT  string  // response content type when not JSON

@@ -46,6 +46,9 @@ func (a *API) OpenAPI() ([]byte, error) {
 			}
 			params = append(params, p)
 		}
+		for _, h := range rt.Header {
+			params = append(params, map[string]any{"name": h.Name, "in": "header", "description": h.Desc, "schema": map[string]any{"type": h.Type}})
+		}
 		if params != nil {
 			op["parameters"] = params
 		}

@@ -20,6 +20,9 @@ func (a *API) table() []route {
 		{"min_step", "integer", "first step, inclusive"},
 		{"max_step", "integer", "last step, inclusive"},
 	}
+	opHeader := []param{{OpHeader, "string", "<writer>/<seq>: the spooled op this request replays (the writer id percent-encoded). " +
+		"The server applies it once per (run, writer, seq), sharing the seq space of the writer's ingest batches; " +
+		"a repeat is answered 200 with the run as it is and \"duplicate\": true, and changes nothing"}}
 	return []route{
 		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "This OpenAPI document.", Public: true, Resp: "OpenAPI", h: a.openapi},
 		{Method: "GET", Path: "/api/v1/viewer", Summary: "The authenticated user and the entities they can use.", Resp: "Viewer", h: a.viewer},
@@ -27,10 +30,10 @@ func (a *API) table() []route {
 		{Method: "GET", Path: "/api/v1/entities/{entity}/projects", Summary: "Projects of an entity, most recently active first.", Resp: "ProjectList", h: a.listProjects},
 		{Method: "GET", Path: pProject, Summary: "One project.", Resp: "Project", h: a.getProject},
 		{Method: "GET", Path: pProject + "/runs", Summary: "Runs of a project, filtered, sorted and paged.", Query: filterParams, Resp: "RunList", h: a.listRuns},
-		{Method: "POST", Path: pProject + "/runs", Summary: "Create a run, or resume one by id (resume: allow, must, never). Creates the project on first use.", Body: "CreateRun", Resp: "Run", Status: http.StatusCreated, h: a.createRun},
+		{Method: "POST", Path: pProject + "/runs", Summary: "Create a run, or resume one by id (resume: allow, must, never). Creates the project on first use.", Body: "CreateRun", Header: opHeader, Resp: "Run", Status: http.StatusCreated, h: a.createRun},
 		{Method: "GET", Path: pRun, Summary: "One run.", Resp: "Run", h: a.getRun},
-		{Method: "PATCH", Path: pRun, Summary: "Update a run's name, config (allow_val_change), summary, tags, notes, group or job type.", Body: "UpdateRun", Resp: "Run", h: a.updateRun},
-		{Method: "POST", Path: pRun + "/finish", Summary: "Finish a run with an exit code or an explicit terminal state.", Body: "FinishRun", Resp: "Run", h: a.finishRun},
+		{Method: "PATCH", Path: pRun, Summary: "Update a run's name, config (allow_val_change), summary, tags, notes, group or job type.", Body: "UpdateRun", Header: opHeader, Resp: "Run", h: a.updateRun},
+		{Method: "POST", Path: pRun + "/finish", Summary: "Finish a run with an exit code or an explicit terminal state.", Body: "FinishRun", Header: opHeader, Resp: "Run", h: a.finishRun},
 		{Method: "GET", Path: pProject + "/keys", Summary: "Every metric key logged in the project, and the type of those that are not numbers.", Resp: "KeyNames", h: a.projectKeys},
 		{Method: "GET", Path: pRun + "/keys", Summary: "A run's metric keys with point counts, step ranges and value types.", Resp: "KeyList", h: a.runKeys},
 		{Method: "GET", Path: pProject + "/history", Summary: "Chart data: keys of several runs, each downsampled keeping every bucket's first, last, min and max.",

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/fluoro-dev/fluoro/internal/auth"
+	"github.com/fluoro-dev/fluoro/internal/ingest"
 	"github.com/fluoro-dev/fluoro/internal/live"
 	"github.com/fluoro-dev/fluoro/internal/query"
 	"github.com/fluoro-dev/fluoro/internal/store"
@@ -35,6 +39,57 @@ type RunJSON struct {
 	LastStep    int64          `json:"last_step"`
 	Points      int64          `json:"points"`
 	Resumed     *bool          `json:"resumed,omitempty"`
+	Duplicate   *bool          `json:"duplicate,omitempty"` // set for ops sent with OpHeader
+}
+
+// OpHeader names the spooled op a create, update or finish replays:
+// "<writer>/<seq>", the writer percent-encoded. The server applies each op
+// once per (run, writer, seq), as it does batches (docs/spool.md). Requests
+// without it (the web UI, API users) are applied every time.
+const OpHeader = "X-Fluoro-Op"
+
+// opID reads OpHeader; the zero OpID when it is absent.
+func opID(r *http.Request) (store.OpID, error) {
+	v := r.Header.Get(OpHeader)
+	if v == "" {
+		return store.OpID{}, nil
+	}
+	i := strings.LastIndexByte(v, '/')
+	if i >= 0 {
+		w, err := url.PathUnescape(v[:i])
+		seq, serr := strconv.ParseInt(v[i+1:], 10, 64)
+		if err == nil && serr == nil && w != "" && len(w) <= ingest.MaxWriterLen && seq >= 0 {
+			return store.OpID{Writer: w, Seq: seq}, nil
+		}
+	}
+	return store.OpID{}, badData("%s %.80q: want <writer>/<seq>: the percent-encoded writer id (1-%d bytes) and a non-negative integer",
+		OpHeader, v, ingest.MaxWriterLen)
+}
+
+// opDone answers an op: the run, and for an op sent with OpHeader whether
+// it was a duplicate. A duplicate (err is store.ErrDuplicate) is a 200 with
+// the run as it is now; it changed nothing, so nothing is published.
+func (a *API) opDone(w http.ResponseWriter, r *http.Request, op store.OpID, key store.RunKey, run store.Run, err error,
+	status int, event string, resumed *bool) error {
+	dup := errors.Is(err, store.ErrDuplicate)
+	if dup {
+		if run, err = a.d.Store.Run(r.Context(), key); err != nil {
+			return err
+		}
+		status, resumed = http.StatusOK, nil
+	} else if err != nil {
+		return err
+	}
+	out := a.runJSON(r, run)
+	out.Resumed = resumed
+	if op.Writer != "" {
+		out.Duplicate = &dup
+	}
+	if !dup {
+		a.d.Hub.Publish(event, run.Entity, run.Project, out)
+	}
+	writeJSON(w, status, out)
+	return nil
 }
 
 func (a *API) runJSON(r *http.Request, run store.Run) RunJSON {
@@ -186,24 +241,22 @@ func (a *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err := checkTags(req.Tags); err != nil {
 		return err
 	}
-	u, _ := auth.UserFrom(r.Context())
-	run, resumed, err := a.d.Store.UpsertRun(r.Context(), store.RunSpec{
-		RunKey: store.RunKey{Entity: r.PathValue("entity"), Project: r.PathValue("project"), RunID: req.ID},
-		Resume: mode, UserID: u.ID, Name: req.Name, Config: req.Config, Tags: req.Tags, Group: req.Group,
-		JobType: req.JobType, Notes: req.Notes, Host: req.Host, Program: req.Program, Git: req.Git, Now: a.now(),
-	})
+	op, err := opID(r)
 	if err != nil {
 		return err
 	}
-	out := a.runJSON(r, run)
-	out.Resumed = &resumed
+	u, _ := auth.UserFrom(r.Context())
+	key := store.RunKey{Entity: r.PathValue("entity"), Project: r.PathValue("project"), RunID: req.ID}
+	run, resumed, err := a.d.Store.UpsertRun(r.Context(), store.RunSpec{
+		RunKey: key, Op: op,
+		Resume: mode, UserID: u.ID, Name: req.Name, Config: req.Config, Tags: req.Tags, Group: req.Group,
+		JobType: req.JobType, Notes: req.Notes, Host: req.Host, Program: req.Program, Git: req.Git, Now: a.now(),
+	})
 	typ, status := live.RunCreated, http.StatusCreated
 	if resumed {
 		typ, status = live.RunUpdated, http.StatusOK
 	}
-	a.d.Hub.Publish(typ, run.Entity, run.Project, out)
-	writeJSON(w, status, out)
-	return nil
+	return a.opDone(w, r, op, key, run, err, status, typ, &resumed)
 }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request) error {
@@ -242,17 +295,15 @@ func (a *API) updateRun(w http.ResponseWriter, r *http.Request) error {
 	if req.Name != nil && *req.Name == "" {
 		return badData("name must not be empty")
 	}
-	run, err := a.d.Store.UpdateRun(r.Context(), runKey(r), store.RunUpdate{
-		Name: req.Name, Config: req.Config, AllowValChange: req.AllowValChange, Summary: req.Summary,
-		Tags: req.Tags, Notes: req.Notes, Group: req.Group, JobType: req.JobType, Now: a.now(),
-	})
+	op, err := opID(r)
 	if err != nil {
 		return err
 	}
-	out := a.runJSON(r, run)
-	a.d.Hub.Publish(live.RunUpdated, run.Entity, run.Project, out)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	run, err := a.d.Store.UpdateRun(r.Context(), runKey(r), store.RunUpdate{
+		Op: op, Name: req.Name, Config: req.Config, AllowValChange: req.AllowValChange, Summary: req.Summary,
+		Tags: req.Tags, Notes: req.Notes, Group: req.Group, JobType: req.JobType, Now: a.now(),
+	})
+	return a.opDone(w, r, op, runKey(r), run, err, http.StatusOK, live.RunUpdated, nil)
 }
 
 type finishRunRequest struct {
@@ -271,14 +322,12 @@ func (a *API) finishRun(w http.ResponseWriter, r *http.Request) error {
 	if req.State != "" && !store.TerminalState(req.State) {
 		return badData("state %q: use finished, failed, killed or crashed", req.State)
 	}
-	run, err := a.d.Store.FinishRun(r.Context(), runKey(r), store.RunFinish{State: req.State, ExitCode: req.ExitCode, Now: a.now()})
+	op, err := opID(r)
 	if err != nil {
 		return err
 	}
-	out := a.runJSON(r, run)
-	a.d.Hub.Publish(live.RunFinished, run.Entity, run.Project, out)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	run, err := a.d.Store.FinishRun(r.Context(), runKey(r), store.RunFinish{Op: op, State: req.State, ExitCode: req.ExitCode, Now: a.now()})
+	return a.opDone(w, r, op, runKey(r), run, err, http.StatusOK, live.RunFinished, nil)
 }
 
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {

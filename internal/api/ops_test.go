@@ -1,0 +1,67 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestOpsAppliedOnce replays spooled ops the way `fluoro sync` can while the
+// run is alive: an older op arrives again after newer ones were applied.
+// With X-Fluoro-Op the server applies each (run, writer, seq) once, so the
+// newer values stay and a re-sent create does not reopen a finished run.
+func TestOpsAppliedOnce(t *testing.T) {
+	e := newEnv(t, 0)
+	runs := "/api/v1/projects/admin/p/runs"
+	run := runs + "/r1"
+	create := []byte(`{"id":"r1","resume":"allow","config":{"lr":0.1}}`)
+	steps := []struct {
+		name, method, path, body, op string
+		status                       int
+		dup                          any // the answer's "duplicate": nil when absent
+	}{
+		{"create, op 1", "POST", runs, string(create), "host-1-ab/1", 201, false},
+		{"update, op 2", "PATCH", run, `{"summary":{"acc":0.5},"notes":"old"}`, "host-1-ab/2", 200, false},
+		{"update, op 3", "PATCH", run, `{"summary":{"acc":0.9},"notes":"new"}`, "host-1-ab/3", 200, false},
+		{"update, op 2 again", "PATCH", run, `{"summary":{"acc":0.5},"notes":"old"}`, "host-1-ab/2", 200, true},
+		{"finish, op 4", "POST", run + "/finish", `{"exit_code":0}`, "host-1-ab/4", 200, false},
+		{"create, op 1 again", "POST", runs, string(create), "host-1-ab/1", 200, true},
+		{"finish, op 4 again", "POST", run + "/finish", `{"state":"crashed"}`, "host-1-ab/4", 200, true},
+		{"percent-encoded writer", "PATCH", run, `{"tags":["t"]}`, "host%2F1-ab/9", 200, false},
+		{"same writer, decoded", "PATCH", run, `{"tags":["u"]}`, "host/1-ab/9", 200, true},
+		{"no op: applied every time", "PATCH", run, `{"group":"g"}`, "", 200, nil},
+		{"no op: applied every time, again", "PATCH", run, `{"group":"g"}`, "", 200, nil},
+		{"bad op header", "PATCH", run, `{"group":"h"}`, "host-1-ab", 400, nil},
+		{"negative seq", "PATCH", run, `{"group":"h"}`, "w/-1", 400, nil},
+		{"empty writer", "PATCH", run, `{"group":"h"}`, "/5", 400, nil},
+	}
+	for _, s := range steps {
+		r := e.do(s.method, s.path, []byte(s.body), "X-Fluoro-Op", s.op)
+		if r.status != s.status {
+			t.Fatalf("%s: %d %s, want %d", s.name, r.status, r.body, s.status)
+		}
+		if s.status >= 300 {
+			continue
+		}
+		if got := r.json(t)["duplicate"]; got != s.dup {
+			t.Errorf("%s: duplicate = %v, want %v", s.name, got, s.dup)
+		}
+	}
+	got := e.do("GET", run, nil).json(t)
+	if got["state"] != "finished" || got["exit_code"] != 0.0 {
+		t.Errorf("run = %v (exit %v); want finished by op 4, not reopened by the repeated create", got["state"], got["exit_code"])
+	}
+	if acc := got["summary"].(map[string]any)["acc"]; acc != 0.9 || got["notes"] != "new" {
+		t.Errorf("summary acc %v, notes %v; want op 3's 0.9 and new", acc, got["notes"])
+	}
+	if tags := got["tags"].([]any); len(tags) != 1 || tags[0] != "t" || got["group"] != "g" {
+		t.Errorf("tags %v group %v; want [t] and g", tags, got["group"])
+	}
+
+	// Ops and batches of a writer share one seq space.
+	if r := e.do("POST", "/api/v1/ingest", batchJSON("r1", 20, `[]`)); r.status != http.StatusConflict {
+		t.Fatalf("batch into the finished run: %d %s", r.status, r.body) // not recorded: refused
+	}
+	if r := e.do("PATCH", run, []byte(`{"notes":"seq 20"}`), "X-Fluoro-Op", "w/20"); r.status != 200 || r.json(t)["duplicate"] != false {
+		t.Fatalf("op with a refused batch's seq: %d %s", r.status, r.body)
+	}
+}
