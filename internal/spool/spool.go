@@ -216,27 +216,36 @@ type Request struct {
 	Method string
 	Path   string
 	Body   []byte
+	Op     string // an op's X-Fluoro-Op header, "<writer>/<seq>"; "" for batches and other requests
 }
+
+// OpHeader is the header that names the op a request replays, so that the
+// server applies it once (docs/spool.md, "Sending rules").
+const OpHeader = "X-Fluoro-Op"
 
 // Request returns the request for r, with entity filling in an empty
 // header entity (see "Completing the entity" in docs/spool.md).
 func (sp *Spool) Request(r Record, entity string) Request {
 	runs := "/api/v1/projects/" + url.PathEscape(entity) + "/" + url.PathEscape(sp.Header.Project) + "/runs"
 	run := runs + "/" + url.PathEscape(sp.Header.RunID)
+	var op string
+	if sp.Header.Writer != "" {
+		op = url.PathEscape(sp.Header.Writer) + "/" + strconv.FormatInt(r.Seq, 10)
+	}
 	switch r.Kind {
 	case KindCreate:
-		return Request{"POST", runs, r.Body}
+		return Request{Method: "POST", Path: runs, Body: r.Body, Op: op}
 	case KindUpdate:
-		return Request{"PATCH", run, r.Body}
+		return Request{Method: "PATCH", Path: run, Body: r.Body, Op: op}
 	case KindFinish:
-		return Request{"POST", run + "/finish", r.Body}
+		return Request{Method: "POST", Path: run + "/finish", Body: r.Body, Op: op}
 	}
 	body := r.Body
 	if sp.Header.Entity == "" && bytes.HasPrefix(body, []byte(`{"entity":""`)) {
 		q, _ := json.Marshal(entity)
 		body = append(append([]byte(`{"entity":`), q...), body[len(`{"entity":""`):]...)
 	}
-	return Request{"POST", "/api/v1/ingest", body}
+	return Request{Method: "POST", Path: "/api/v1/ingest", Body: body}
 }
 
 // FileIndexName is the spool's index of run files (docs/spool.md, "Run
@@ -343,7 +352,7 @@ func (sp *Spool) FileRequest(f File, entity string) Request {
 		segs[i] = url.PathEscape(s)
 	}
 	run := "/api/v1/projects/" + url.PathEscape(entity) + "/" + url.PathEscape(sp.Header.Project) + "/runs/" + url.PathEscape(sp.Header.RunID)
-	return Request{"PUT", run + "/files/" + strings.Join(segs, "/"), nil}
+	return Request{Method: "PUT", Path: run + "/files/" + strings.Join(segs, "/")}
 }
 
 // FilePath is where a run file's content is kept.

@@ -65,17 +65,20 @@ type answer struct {
 	body   []byte
 }
 
-func (s *Syncer) call(ctx context.Context, method, path string, body []byte) (answer, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.BaseURL+path, bytes.NewReader(body))
+func (s *Syncer) call(ctx context.Context, r Request) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, s.BaseURL+r.Path, bytes.NewReader(r.Body))
 	if err != nil {
 		return answer{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Key)
-	if method == http.MethodPut { // a run file: the server takes its type from the name
-		sum := sha256.Sum256(body)
+	if r.Method == http.MethodPut { // a run file: the server takes its type from the name
+		sum := sha256.Sum256(r.Body)
 		req.Header.Set("X-Fluoro-SHA256", hex.EncodeToString(sum[:]))
 	} else {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.Op != "" {
+		req.Header.Set(OpHeader, r.Op)
 	}
 	client := s.Client
 	if client == nil {
@@ -109,7 +112,7 @@ func (s *Syncer) send(ctx context.Context, req Request) (answer, error) {
 	}
 	deadline := time.Now().Add(giveUp)
 	for {
-		a, err := s.call(ctx, req.Method, req.Path, req.Body)
+		a, err := s.call(ctx, req)
 		if err == nil && !retryable(a.status) {
 			if a.status == 401 || a.status == 403 {
 				return a, fmt.Errorf("%w (%d): %s", ErrAuth, a.status, bytes.TrimSpace(a.body))
@@ -130,6 +133,15 @@ func (s *Syncer) send(ctx context.Context, req Request) (answer, error) {
 		}
 		wait = min(2*wait, capWait)
 	}
+}
+
+// duplicate reports whether a 2xx answer says the record was applied before.
+func duplicate(body []byte) bool {
+	var d struct {
+		Duplicate bool `json:"duplicate"`
+	}
+	_ = json.Unmarshal(body, &d)
+	return d.Duplicate
 }
 
 func errorCode(body []byte) string {
@@ -162,7 +174,7 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 	res.Owner = owner
 	entity := sp.Header.Entity
 	if entity == "" {
-		a, err := s.send(ctx, Request{"GET", "/api/v1/viewer", nil})
+		a, err := s.send(ctx, Request{Method: "GET", Path: "/api/v1/viewer"})
 		if err != nil {
 			return res, err
 		}
@@ -175,7 +187,10 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		entity = v.Entity
 	}
 	pending := sp.Pending()
-	var refinish []byte // the state to restore after resuming a finished run
+	// The state to restore after resuming a finished run: dropped when the
+	// spool's own finish record is applied after the data, kept when the
+	// server had applied that record before (a duplicate changes nothing).
+	var refinish []byte
 	for i, r := range pending {
 		req := sp.Request(r, entity)
 		a, err := s.send(ctx, req)
@@ -186,7 +201,7 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		// at the end as it was. A missing run: create it and retry.
 		code := errorCode(a.body)
 		if r.Kind == KindBatch && a.status == 409 && code == "run_finished" || a.status == 404 && r.Kind != KindCreate && code == "not_found" {
-			if a.status == 409 && refinish == nil && !sp.HasFinish {
+			if a.status == 409 && refinish == nil {
 				refinish, err = s.finishedState(ctx, sp, entity)
 				if err != nil {
 					return res, err
@@ -202,6 +217,9 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		switch {
 		case a.status/100 == 2:
 			res.Sent++
+			if r.Kind == KindFinish && !duplicate(a.body) {
+				refinish = nil
+			}
 			if owner {
 				if err := sp.appendLine(fmt.Sprintf(`{"op":"ack","seq":%d}`, r.Seq)); err != nil {
 					return res, err
@@ -225,7 +243,7 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		}
 	}
 	if refinish != nil {
-		if _, err := s.send(ctx, Request{"POST", sp.Request(Record{Kind: KindFinish}, entity).Path, refinish}); err != nil {
+		if _, err := s.send(ctx, Request{Method: "POST", Path: sp.Request(Record{Kind: KindFinish}, entity).Path, Body: refinish}); err != nil {
 			return res, err
 		}
 	}
@@ -382,7 +400,7 @@ func (sp *Spool) adoptLegacyMetadata() error {
 
 func (s *Syncer) resume(ctx context.Context, sp *Spool, entity string) error {
 	body, _ := json.Marshal(map[string]string{"id": sp.Header.RunID, "resume": "allow"})
-	a, err := s.send(ctx, Request{"POST", sp.Request(Record{Kind: KindCreate}, entity).Path, body})
+	a, err := s.send(ctx, Request{Method: "POST", Path: sp.Request(Record{Kind: KindCreate}, entity).Path, Body: body})
 	if err != nil {
 		return err
 	}
@@ -400,7 +418,7 @@ type runInfo struct {
 func (s *Syncer) getRun(ctx context.Context, sp *Spool, entity string) (runInfo, error) {
 	var ri runInfo
 	path := sp.Request(Record{Kind: KindUpdate}, entity).Path
-	a, err := s.send(ctx, Request{"GET", path, nil})
+	a, err := s.send(ctx, Request{Method: "GET", Path: path})
 	if err != nil {
 		return ri, err
 	}
