@@ -7,15 +7,18 @@ by step through scan_history, and the server's own per-key point counts
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -408,6 +411,85 @@ def test_go_sync_while_the_run_is_alive(mode: str, server: Server, tmp_path: Pat
     assert r.state == "finished"
     assert r.config == {"lr": 0.1, "phase": "done", "steps": steps} and r.tags == ["a", "b"]
     assert r.summary["loss"] == 1.0 / steps and r.summary["i"] == steps - 1 and r.summary["best"] == 0.5
+
+
+LIVE_OPS = r"""
+import os, sys, time, fluoro
+def wait(path):
+    while not os.path.exists(path):
+        time.sleep(0.01)
+run = fluoro.init(project=sys.argv[1], config={"phase": "warmup"}, tags=["a"], settings=fluoro.Settings(quiet=True))
+print(run.id, run.dir, flush=True)
+fluoro.log({"i": 0})
+run.config.update({"phase": "main"}, allow_val_change=True)
+run.tags = ["a", "b"]
+print("older", flush=True)
+wait(sys.argv[2])
+run.config.update({"phase": "done"}, allow_val_change=True)
+run.tags = ["c"]
+print("newer", flush=True)
+wait(sys.argv[3])
+fluoro.finish()
+"""
+
+
+def stale_copy(run_dir: str, dst: Path) -> Path:
+    """The run dir as a sync that read it before the live sender's acks sees it: every record pending."""
+    shutil.copytree(run_dir, dst)
+    for seg in (dst / "spool").glob("*.jsonl"):
+        lines = [ln for ln in seg.read_bytes().splitlines(keepends=True) if not ln.startswith(b'{"op":"ack"')]
+        seg.write_bytes(re.sub(rb'"acked":\d+', b'"acked":0', b"".join(lines)))
+    return dst
+
+
+def wait_for(what: str, cond: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.05)
+
+
+def test_go_sync_replays_older_ops_of_an_online_run(server: Server, tmp_path: Path, project: str) -> None:
+    """`fluoro sync` (Go) re-sends ops an online run's process already sent, after newer ones: they change nothing.
+
+    The sync reads a copy of the spool taken before the acks (as a sync racing the
+    live sender does) and finds the spool locked (the run is alive), so it only sends.
+    """
+    go_on, stop = tmp_path / "go-on", tmp_path / "stop"
+    script = LIVE_OPS.replace("sys.argv[1]", repr(project)).replace("sys.argv[2]", repr(str(go_on)))
+    p = spawn_script(script.replace("sys.argv[3]", repr(str(stop))), server.env(), tmp_path)
+    assert p.stdout is not None
+    rid, run_dir = p.stdout.readline().split()
+    assert p.stdout.readline().strip() == "older"
+    r = api_for(server).run("admin/%s/%s" % (project, rid))
+
+    def config_is(phase: str, tags: List[str]) -> bool:
+        r.load()
+        return bool(r.config.get("phase") == phase and r.tags == tags)
+
+    wait_for("the older update", lambda: config_is("main", ["a", "b"]))
+    stale = stale_copy(run_dir, tmp_path / "stale")
+    with open(stale / "spool" / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive: the sync sends, and neither acks nor finishes
+        go_on.touch()
+        assert p.stdout.readline().strip() == "newer"
+        wait_for("the newer update", lambda: config_is("done", ["c"]))
+        sync = [server.binary, "sync", "--url", server.url, "--key", server.key, str(stale)]
+        out = subprocess.run(sync, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        r.load()
+        assert r.state == "running" and r.config == {"phase": "done"} and r.tags == ["c"], "an older op won"
+
+        stop.touch()
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        r.load()
+        assert r.state == "finished"
+        out = subprocess.run(sync, capture_output=True, text=True, timeout=60)  # the create again, after the finish
+        assert out.returncode == 0, out.stderr
+        r.load()
+        assert r.state == "finished" and r.config == {"phase": "done"} and r.tags == ["c"]
+        assert all_points(r) == {("i", 0): 0}
 
 
 ENDINGS = {

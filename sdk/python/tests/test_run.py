@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import types
+import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -422,6 +423,24 @@ def test_server_down_then_back_keeps_memory_bounded(fake: FakeServer, tmp_path: 
     assert fake.duplicates == 0
     segs = [n for n in os.listdir(os.path.join(run.dir, "spool")) if n.endswith(".jsonl")]
     assert len(segs) == 1  # spent segments trimmed
+
+
+def test_ops_name_their_writer_and_seq(fake: FakeServer, tmp_path: Path) -> None:
+    """Create (at init), update and finish carry X-Fluoro-Op, so the server applies each once."""
+    run = start(fake, tmp_path, config={"lr": 0.1})
+    run.log({"a": 1})
+    run.flush(5)
+    run.config.update({"bs": 32})
+    run.log({"a": 2})
+    run.finish()
+    c = read_spool(run.dir)
+    writer = urllib.parse.quote(c.header["writer"], safe="")
+    ops = [r for r in fake.transport.requests if r.method in ("POST", "PATCH") and "/runs" in r.path]
+    assert [r.method for r in ops] == ["POST", "PATCH", "POST"]  # create, update, finish
+    want = ["%s/%d" % (writer, rec.seq) for rec in c.records if rec.kind != "batch"]
+    assert [r.headers.get("X-Fluoro-Op") for r in ops] == want and want[0] == writer + "/1"
+    batches = [r for r in fake.transport.requests if r.path == "/api/v1/ingest"]
+    assert batches and all("X-Fluoro-Op" not in r.headers for r in batches)
 
 
 def test_spool_is_written_before_sending(fake: FakeServer, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import List, Tuple
 
@@ -85,9 +86,15 @@ def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None
     assert [(r.method, r.path, r.body) for r in sent[: len(pend)]] == [
         (p["method"], p["path"], p["body"].encode()) for p in pend
     ]
+    # Ops name their writer and seq (X-Fluoro-Op), so the server applies each once; batches carry them in the body.
+    writer = urllib.parse.quote(h["writer"], safe="")
+    assert [r.headers.get("X-Fluoro-Op") for r in sent[: len(pend)]] == [
+        None if p["kind"] == "batch" else "%s/%d" % (writer, p["seq"]) for p in pend
+    ]
     extra = sent[len(pend) :]
     if exp["after_sync"].endswith("crashed"):
         assert [(r.path.rsplit("/", 1)[-1], r.json()) for r in extra] == [("finish", {"state": "crashed"})]
+        assert extra[0].headers.get("X-Fluoro-Op") == "%s/%d" % (writer, exp["records"][-1]["seq"] + 1)
         assert res.finished_as == "crashed"
     else:
         assert extra == []

@@ -772,7 +772,7 @@ class Pipeline:
                         self._report_once("read", "cannot read back a spooled batch (%s); it was skipped" % (e,))
                         self._done(rec, None, None)
                         continue
-                out = send(client, kind, body, self.ident)
+                out = send(client, kind, body, self.ident, seq)
             if out is None or out.kind == RETRY:
                 attempt += 1
                 self.stats.retries += 1

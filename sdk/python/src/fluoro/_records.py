@@ -7,6 +7,10 @@ treated the same whether it goes out during the run or from the spool later.
 - 401/403: the key is refused; stop sending and keep the spool for ``sync``.
 - 408/425/429/5xx and no answer at all: retry with backoff.
 - any other 4xx: permanent; the record is reported once and skipped.
+
+Ops (create, update, finish) go with ``X-Fluoro-Op: <writer>/<seq>``, so the
+server applies each once, as it does batches: a sync that replays an op
+the live sender already sent gets ``"duplicate": true`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Outcome(NamedTuple):
     status: Optional[int] = None
     code: str = ""
     message: str = ""
-    ack: Optional[Dict[str, Any]] = None  # the ingest acknowledgement
+    ack: Optional[Dict[str, Any]] = None  # the ingest acknowledgement, or the run an op with a seq left
 
     @property
     def done(self) -> bool:
@@ -62,6 +66,16 @@ def request_for(kind: str, ident: Ident) -> Tuple[str, str]:
     raise ValueError("unknown record kind %r" % kind)
 
 
+OP_HEADER = "X-Fluoro-Op"
+
+
+def op_headers(writer: str, seq: Optional[int]) -> Optional[Dict[str, str]]:
+    """The header naming a spooled op, so the server applies it once; None without a writer or seq."""
+    if not writer or seq is None:
+        return None
+    return {OP_HEADER: "%s/%d" % (quote(writer), seq)}
+
+
 EMPTY_ENTITY = b'{"entity":""'
 
 
@@ -72,12 +86,16 @@ def complete_entity(body: bytes, entity: str) -> bytes:
     return body
 
 
-def send(client: Client, kind: str, body: bytes, ident: Ident) -> Outcome:
+def send(client: Client, kind: str, body: bytes, ident: Ident, seq: Optional[int] = None) -> Outcome:
+    """Send one record; ``seq`` (the record's) makes an op carry its X-Fluoro-Op header."""
     method, path = request_for(kind, ident)
+    headers = None
     if kind == "batch":
         body = complete_entity(body, ident.entity)
+    else:
+        headers = op_headers(ident.writer, seq)
     try:
-        resp = client.raw(method, path, body)
+        resp = client.raw(method, path, body, headers=headers)
     except TransportError as e:
         return Outcome(RETRY, None, "", str(e))
     except Exception as e:  # a broken transport: keep the record, try again later
@@ -85,12 +103,12 @@ def send(client: Client, kind: str, body: bytes, ident: Ident) -> Outcome:
     st = resp.status
     if 200 <= st < 300:
         ack = None
-        if kind == "batch":
+        if kind == "batch" or headers:
             try:
                 ack = resp.json()
             except ValueError:
                 ack = None
-        return Outcome(OK, st, "", "", ack)
+        return Outcome(OK, st, "", "", ack if isinstance(ack, dict) else None)
     code, msg = resp.error()
     if st in (401, 403):
         return Outcome(AUTH, st, code, msg)

@@ -24,7 +24,7 @@ from . import _files, _git, _hooks, _threads
 from ._config import Config, to_dict
 from ._errors import AuthError, CommError, FluoroWarning, UsageError
 from ._pipeline import CONFIG, CONSOLE, DEFINE, META, ROW, SUMDEL, SUMSET, SYSTEM, Pipeline
-from ._records import Ident, dumps_body
+from ._records import Ident, dumps_body, op_headers
 from ._settings import Settings, resolve
 from ._spool import SpoolWriter, op_line
 from ._summary import GOALS, MetricDefinition, Summary, SummaryState, parse_summary, summary_value
@@ -1047,7 +1047,7 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
     if s.mode == "online":
         transport = s.transport if s.transport is not None else HTTPTransport(s.base_url or "", s.http_timeout or 30)
         client = Client(s.base_url or "", s.api_key, transport)
-        created = _create_online(run, s, client, resume)
+        created = _create_online(run, s, client, resume, writer)
     else:
         run._termlog("offline mode: nothing is sent until `python -m fluoro sync`")
 
@@ -1202,14 +1202,21 @@ def _start_diff(fs: _files.FileSender, max_bytes: int) -> threading.Thread:
     return _threads.start(work, "fluoro-git-diff")
 
 
-def _create_online(run: Run, s: Settings, client: Client, resume: Optional[str]) -> Optional[Dict[str, Any]]:
-    """Create or resume the run on the server; None if the server is unreachable."""
+def _create_online(
+    run: Run, s: Settings, client: Client, resume: Optional[str], writer: str
+) -> Optional[Dict[str, Any]]:
+    """Create or resume the run on the server; None if the server is unreachable.
+
+    This is the spool's record 1 (acknowledged at once), so it goes as op 1
+    of the writer: a sync that replays record 1 later changes nothing.
+    """
     try:
         if not run._entity:
             viewer = client.call("GET", "/api/v1/viewer").json() or {}
             run._entity = viewer.get("entity") or ""
         body = _create_body(run, resume)
-        resp = client.call("POST", "/api/v1/projects/%s/%s/runs" % (quote(run._entity), quote(run.project)), body)
+        path = "/api/v1/projects/%s/%s/runs" % (quote(run._entity), quote(run.project))
+        resp = client.call("POST", path, body, headers=op_headers(writer, 1))
     except AuthError as e:
         raise AuthError(
             "%s\nSet FLUORO_API_KEY or run fluoro.login(key=..., host=%r)" % (e, s.base_url),

@@ -3,7 +3,8 @@
 For offline runs, runs whose process was killed, and runs that finished
 while the server was down. Records keep the writer and sequence numbers they
 were spooled with, so the server drops what it already has: syncing twice,
-or while the run is still alive, never duplicates a point.
+or while the run is still alive, never duplicates a point or re-applies an
+op (create, update, finish) over a newer one.
 
 While the run's process is alive (it holds the spool lock), sync only sends;
 otherwise it also records acknowledgements in the spool, trims it, and
@@ -33,7 +34,7 @@ class SyncResult:
         self.run_dir = run_dir
         self.path = ""  # entity/project/run_id
         self.sent = 0  # records the server applied now
-        self.duplicates = 0  # batches it already had
+        self.duplicates = 0  # records (batches, ops) it already had
         self.rejected = 0  # records refused for good
         self.left = 0  # records still unsent (the server stayed unreachable)
         self.live = False  # the run's process still holds the spool
@@ -113,12 +114,13 @@ class _Syncer:
     def __init__(self, res: SyncResult, client: Client, ident: Ident, quiet: bool, retries: int) -> None:
         self.res, self.client, self.ident, self.quiet, self.retries = res, client, ident, quiet, retries
         self.reopened: Optional[Dict[str, Any]] = None  # the run's state before sync reopened it
+        self.finish_applied = False  # a finish record was applied now (not a duplicate)
 
-    def send(self, kind: str, body: bytes) -> str:
-        """Send one record with retries; returns OK, REJECTED or RETRY (gave up)."""
+    def send(self, kind: str, body: bytes, seq: int) -> str:
+        """Send record ``seq`` with retries; returns OK, REJECTED or RETRY (gave up)."""
         delay = 0.25
         for attempt in range(self.retries + 1):
-            out = send(self.client, kind, body, self.ident)
+            out = send(self.client, kind, body, self.ident, seq)
             if out.kind == AUTH:
                 raise AuthError(
                     "the server refused the API key: HTTP %s %s" % (out.status, out.message),
@@ -131,6 +133,7 @@ class _Syncer:
                     self.res.duplicates += 1
                 else:
                     self.res.sent += 1
+                    self.finish_applied = self.finish_applied or kind == "finish"
                 rej = rejected_records(ack)
                 if rej:
                     self.res.errors.append("%d record(s) of batch refused, e.g. %s" % (len(rej), rej[0]))
@@ -203,7 +206,7 @@ def _sync_one(
             if show:
                 sys.stderr.write("\rfluoro: syncing %s: %d/%d records" % (res.path, i, total))
                 sys.stderr.flush()
-            outcome = sy.send(rec.kind, rec.body)
+            outcome = sy.send(rec.kind, rec.body, rec.seq)
             if outcome == RETRY:
                 res.left = total - i
                 res.errors.append(
@@ -286,7 +289,9 @@ def _sync_files(sy: _Syncer, run_dir: str, res: SyncResult) -> None:
 def _finish_if_needed(sy: _Syncer, contents: Any, last_seg: str, mark_crashed: bool, res: SyncResult) -> None:
     """A run whose writer died without finishing ends as crashed; a reopened one as it was."""
     body: Optional[Dict[str, Any]] = None
-    if sy.reopened and not contents.finished:
+    if sy.reopened and not (contents.finished and sy.finish_applied):
+        # No finish record, or the server had applied it before (a duplicate
+        # changes nothing): restore the state the run had.
         body = {"state": sy.reopened.get("state") or "finished"}
         if sy.reopened.get("exit_code") is not None:
             body["exit_code"] = sy.reopened["exit_code"]
@@ -300,6 +305,6 @@ def _finish_if_needed(sy: _Syncer, contents: Any, last_seg: str, mark_crashed: b
         return
     seq = contents.last_seq + 1
     append_line(last_seg, op_line("finish", seq, body))
-    if sy.send("finish", dumps_body(body)) == OK:
+    if sy.send("finish", dumps_body(body), seq) == OK:
         append_line(last_seg, dumps_strict({"op": "ack", "seq": seq}) + b"\n")
         res.finished_as = body["state"]

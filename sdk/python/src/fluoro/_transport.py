@@ -304,7 +304,12 @@ class Client:
         return self.transport.handle(req, stream=stream)
 
     def call(
-        self, method: str, path: str, body: Union[None, bytes, Dict[str, Any]] = None, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Union[None, bytes, Dict[str, Any]] = None,
+        stream: bool = False,
+        headers: Optional[Dict[str, str]] = None,
     ) -> Response:
         """Send and raise CommError/AuthError unless the status is 2xx."""
         from ._errors import AuthError, CommError
@@ -312,7 +317,7 @@ class Client:
         if isinstance(body, dict):
             body = json.dumps(body, allow_nan=False).encode()
         try:
-            resp = self.raw(method, path, body, stream=stream)
+            resp = self.raw(method, path, body, stream=stream, headers=headers)
         except TransportError as e:
             raise CommError("cannot reach %s: %s" % (self.base_url, e)) from e
         if 200 <= resp.status < 300:
