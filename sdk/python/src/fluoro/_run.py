@@ -331,11 +331,7 @@ class Run:
                 q.extend(((ROW, cur, _time()), self._pending))
             self._pending = None
             self._step = step
-        p = self._pending
-        if p is None:
-            self._pending = d
-        else:
-            p.update(d)
+        self._merge(d)
         if commit:
             if self._pending:
                 q.extend(((ROW, step, _time()), self._pending))
@@ -343,17 +339,21 @@ class Run:
             self._step = step + 1
         self._wake()
 
+    def _merge(self, d: Dict[str, Any]) -> None:
+        """Merge d into the open row of the current step."""
+        p = self._pending
+        if p is None:
+            self._pending = d
+        else:
+            p.update(d)
+
     def _log_at(self, d: Dict[str, Any], step: int) -> None:
         """Add d to the row at step: the open row, or a late point for a committed one (watch()'s summaries)."""
         if self._off:
             return
         try:
             if step >= self._step:
-                p = self._pending
-                if p is None:
-                    self._pending = d
-                else:
-                    p.update(d)
+                self._merge(d)
             elif d:
                 self._pipe.q.extend(((ROW, step, _time()), d))  # type: ignore[union-attr]
                 self._wake()
