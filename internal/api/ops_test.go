@@ -33,6 +33,8 @@ func TestOpsAppliedOnce(t *testing.T) {
 		{"bad op header", "PATCH", run, `{"group":"h"}`, "host-1-ab", 400, nil},
 		{"negative seq", "PATCH", run, `{"group":"h"}`, "w/-1", 400, nil},
 		{"empty writer", "PATCH", run, `{"group":"h"}`, "/5", 400, nil},
+		{"writer not UTF-8", "PATCH", run, `{"group":"h"}`, "%ff%fe/5", 400, nil},
+		{"seq not a number", "PATCH", run, `{"group":"h"}`, "w/five", 400, nil},
 	}
 	for _, s := range steps {
 		r := e.do(s.method, s.path, []byte(s.body), "X-Fluoro-Op", s.op)

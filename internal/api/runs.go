@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fluoro-dev/fluoro/internal/auth"
 	"github.com/fluoro-dev/fluoro/internal/ingest"
@@ -58,7 +59,7 @@ func opID(r *http.Request) (store.OpID, error) {
 	if i >= 0 {
 		w, err := url.PathUnescape(v[:i])
 		seq, serr := strconv.ParseInt(v[i+1:], 10, 64)
-		if err == nil && serr == nil && w != "" && len(w) <= ingest.MaxWriterLen && seq >= 0 {
+		if err == nil && serr == nil && w != "" && len(w) <= ingest.MaxWriterLen && utf8.ValidString(w) && seq >= 0 {
 			return store.OpID{Writer: w, Seq: seq}, nil
 		}
 	}
