@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 nvidia-smi -L 2>&1 | tee "$OUT/nvidia-smi.txt"
 python3 -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available())' | tee -a "$OUT/nvidia-smi.txt"
 data=$(mktemp -d)
-export FLUORO_ADMIN_API_KEY=fluoro-gpucheck000000000000000000000000000000
+export FLUORO_ADMIN_API_KEY=fluoro-gpucheck00000000000000000000000000000000
 bin/fluoro server --addr 127.0.0.1:0 --data "$data" --log-level warn >"$OUT/server.stdout" 2>"$OUT/server.log" &
 server=$!
 url=""

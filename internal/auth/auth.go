@@ -58,10 +58,11 @@ func ValidKey(k string) error {
 // are ASCII). Clients up to 0.22.2 want exactly 40 there; keys from
 // NewKey have exactly 40, so they pass every version.
 //
-// ValidKey does not enforce this: preset keys already in use (test and
-// benchmark fixtures) have fewer than 40 characters after their first '-',
-// and refusing them would stop those servers from starting. The server
-// warns about such a key instead.
+// ValidKey does not enforce this: a preset key (FLUORO_ADMIN_API_KEY) that
+// a deployment already uses may have fewer than 40 characters after its
+// first '-', and refusing it would stop that server from starting. The
+// server warns about such a key instead. The repository's fixture keys all
+// pass (TestKeyRules).
 func WandbAccepts(k string) error {
 	secret := k
 	if _, after, ok := strings.Cut(k, "-"); ok {

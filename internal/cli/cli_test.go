@@ -41,7 +41,7 @@ func golden(t *testing.T, name, got string) {
 func TestConfigDumpGolden(t *testing.T) {
 	code, out, errs := runCLI(t, map[string]string{
 		"FLUORO_DATA":          "/srv/fluoro",
-		"FLUORO_ADMIN_API_KEY": "fluoro-secretsecretsecretsecretsecretsecret00",
+		"FLUORO_ADMIN_API_KEY": "fluoro-secretsecretsecretsecretsecretsecret0000",
 		"FLUORO_LOG_LEVEL":     "warn",
 	}, "config", "dump", "--addr", "0.0.0.0:9000")
 	if code != 0 {

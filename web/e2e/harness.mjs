@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
-export const KEY = "fluoro-e2e0123456789abcdef0123456789abcdef0123";
+export const KEY = "fluoro-e2e0123456789abcdef0123456789abcdef01234";
 export const outDir = resolve(import.meta.dirname, "../../test-output/web");
 
 export function chromiumPath() {
