@@ -145,7 +145,7 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	// Every API route but the public ones refuses an anonymous caller.
-	for _, p := range []string{"/api/v1/entities", "/api/v1/projects/admin/p/runs", "/api/v1/events", "/metrics"} {
+	for _, p := range []string{"/api/v1/entities", "/api/v1/projects/admin/p/runs", "/api/v1/projects/admin/p/run-keys", "/api/v1/events", "/metrics"} {
 		if r := e.do("GET", p, nil, "Authorization", ""); r.status != 401 {
 			t.Errorf("GET %s without a key = %d", p, r.status)
 		}
@@ -294,6 +294,32 @@ func TestHistoryDownsampledKeepsSpikes(t *testing.T) {
 	keys := e.do("GET", "/api/v1/projects/admin/p/runs/r1/keys", nil)
 	if !strings.Contains(string(keys.body), `{"key":"loss","points":5000,"min_step":0,"max_step":4999,"type":"number"}`) {
 		t.Errorf("keys = %s", keys.body)
+	}
+}
+
+// TestRunFields lists the config paths and summary keys of a project's
+// runs, from run creation, a config update and ingest, but not another
+// project's.
+func TestRunFields(t *testing.T) {
+	e := newEnv(t, 1<<20)
+	e.createRun("p", "r1")
+	e.createRun("other", "o1")
+	if r := e.do("POST", "/api/v1/projects/admin/p/runs", []byte(`{"id":"r2","config":{"opt":{"name":"adam","b.c":[1,2]},"img":{"_type":"image-file"}}}`)); r.status != http.StatusCreated {
+		t.Fatalf("create r2: %d %s", r.status, r.body)
+	}
+	if r := e.do("PATCH", "/api/v1/projects/admin/p/runs/r1", []byte(`{"config":{"sched":{"kind":"cos"}},"summary":{"acc":0.9}}`)); r.status != 200 {
+		t.Fatalf("update r1: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/api/v1/ingest", []byte(`{"entity":"admin","project":"p","run_id":"r2","writer":"w","seq":1,"summary":{"val/loss":0.5,"gone":null}}`)); r.status != 200 {
+		t.Fatalf("ingest: %d %s", r.status, r.body)
+	}
+	r := e.do("GET", "/api/v1/projects/admin/p/run-keys", nil)
+	want := `{"config":["img","lr","opt.b.c","opt.name","sched.kind"],"summary":["acc","val/loss"],"truncated":false}` + "\n"
+	if r.status != 200 || string(r.body) != want {
+		t.Errorf("run-keys = %d %s, want %s", r.status, r.body, want)
+	}
+	if r := e.do("GET", "/api/v1/projects/admin/nope/run-keys", nil); r.status != 404 {
+		t.Errorf("run-keys of a missing project = %d %s", r.status, r.body)
 	}
 }
 

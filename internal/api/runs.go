@@ -376,3 +376,20 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"runs": runs, "total": page.Total, "limit": limit, "offset": offset})
 	return nil
 }
+
+// maxRunFields caps each list of runFields: past it a table has far more
+// columns than anyone reads, and the answer says it was cut.
+const maxRunFields = 10_000
+
+func (a *API) runFields(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.project(r)
+	if err != nil {
+		return err
+	}
+	fp, err := a.d.Store.RunFieldPaths(r.Context(), p.ID, maxRunFields)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"config": fp.Config, "summary": fp.Summary, "truncated": fp.Truncated})
+	return nil
+}

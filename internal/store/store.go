@@ -275,6 +275,11 @@ type Runs interface {
 	FinishRun(ctx context.Context, key RunKey, f RunFinish) (Run, error)
 	Run(ctx context.Context, key RunKey) (Run, error)
 	ListRuns(ctx context.Context, q RunQuery) (RunPage, error)
+	// RunFieldPaths lists every config path (ConfigPaths) and summary key
+	// (SummaryPaths) that a run of the project has been given, at most
+	// limit of each. A key later deleted or replaced may stay listed: the
+	// list is for columns and grouping, where an empty column is harmless.
+	RunFieldPaths(ctx context.Context, projectPK int64, limit int) (FieldPaths, error)
 }
 
 // Ingester applies groups of batches in one durable transaction.

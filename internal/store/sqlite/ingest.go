@@ -356,6 +356,9 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET summary = jsonb(?) WHERE id = ?`, mustJSON(m), b.RunPK); err != nil {
 			return false, fmt.Errorf("update summary: %w", err)
 		}
+		if err := addFields(ctx, tx, project, nil, b.Summary); err != nil {
+			return false, err
+		}
 	}
 	t := ms(now(b.Now))
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET last_step = max(last_step, ?), points = points + ?, heartbeat_at = ?,

@@ -170,6 +170,9 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 			return store.Run{}, false, fmt.Errorf("insert run: %w", err)
 		}
 	}
+	if err := addFields(ctx, tx, projectID, spec.Config, nil); err != nil {
+		return store.Run{}, false, fmt.Errorf("upsert run %s: %w", spec.RunKey, err)
+	}
 	r, err := getRun(ctx, tx, spec.RunKey)
 	if err != nil {
 		return r, false, err
@@ -287,6 +290,9 @@ func (db *DB) UpdateRun(ctx context.Context, key store.RunKey, u store.RunUpdate
 		job_type = ?, updated_at = ? WHERE id = ?`,
 		r.Name, mustJSON(r.Config), mustJSON(r.Summary), mustJSON(r.Tags), r.Notes, r.Group, r.JobType, ms(t), r.PK)
 	if err != nil {
+		return store.Run{}, fmt.Errorf("update run %s: %w", key, err)
+	}
+	if err := addFields(ctx, tx, r.ProjectPK, u.Config, u.Summary); err != nil {
 		return store.Run{}, fmt.Errorf("update run %s: %w", key, err)
 	}
 	r, err = getRun(ctx, tx, key)

@@ -259,3 +259,62 @@ func TestChunksRowidMigration(t *testing.T) {
 		t.Errorf("%d chunks after (%v), want %d", n, err, chunks)
 	}
 }
+
+// TestRunFieldsBackfill checks migration 6 on runs written before it: the
+// backfill in SQL names the same config paths and summary keys as the
+// store's own bookkeeping (store.ConfigPaths, store.SummaryPaths).
+func TestRunFieldsBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fluoro.db")
+	db, run := openWithRun(t, path)
+	other, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "q", RunID: "r2"}, Resume: store.ResumeAllow,
+		Config: map[string]any{"other": map[string]any{"deep": map[string]any{"er": 1.0}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateRun(ctx, run.RunKey, store.RunUpdate{
+		Config: map[string]any{
+			"lr": 0.1, "opt": map[string]any{"name": "adam", "betas": []any{0.9, 0.99}, "x.y": map[string]any{"z": nil}},
+			"img": map[string]any{"_type": "image-file"}, "typed_null": map[string]any{"_type": nil, "a": 1.0},
+			"empty": map[string]any{}, "a.b": "s", "n": nil, "t": true, "arr": []any{map[string]any{"in": 1.0}},
+			"ünï code": map[string]any{"k\"q": 1.0},
+		},
+		Summary: map[string]any{"val/loss": 0.5, "h": map[string]any{"_type": "histogram"}, "o": map[string]any{"x": 1.0}, "s": "str"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]store.FieldPaths{}
+	for _, pk := range []int64{run.ProjectPK, other.ProjectPK} {
+		if want[pk], err = db.RunFieldPaths(ctx, pk, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(want[run.ProjectPK].Config) != 11 || len(want[run.ProjectPK].Summary) != 4 {
+		t.Fatalf("before the backfill: %+v", want[run.ProjectPK])
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TABLE run_fields`, `DELETE FROM schema_migrations WHERE version = 6`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err = sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for pk, w := range want {
+		got, err := db.RunFieldPaths(ctx, pk, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(w, got); diff != "" {
+			t.Errorf("project %d after the backfill (-bookkept +backfilled):\n%s", pk, diff)
+		}
+	}
+}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"Entities", testEntities},
 		{"CreateAndResume", testCreateAndResume},
 		{"UpdateConfigAndSummary", testUpdate},
+		{"RunFieldPaths", testRunFieldPaths},
 		{"Finish", testFinish},
 		{"OpsAppliedOnce", testOpsAppliedOnce},
 		{"ListRunsFilterSort", testListRuns},
