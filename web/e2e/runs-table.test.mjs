@@ -2,6 +2,8 @@
 // real binary: rows page in as the table scrolls (the last run can be seen
 // and opened), grouping counts every matching run, the CSV holds every run
 // at full precision, a live history event refetches only the run it names,
+// a config key only the last run has is a column and a group-by field before
+// its page loads (and one given to it later, on the live update),
 // a filter that matches nothing says what to do, and the keyboard alone
 // sorts, draws and opens a run. The runs are created through the native API
 // (a few thousand SDK processes would take minutes); their history does not
@@ -31,7 +33,13 @@ before(async () => {
       await call(srv.base, "POST", `/projects/admin/${P}/runs`, {
         id: id(i),
         name: name(i),
-        config: { arm: i % 3, lr: i === 0 ? 0.00012345678 : 0.001 * (1 + (i % 10)), seed: i },
+        config: {
+          arm: i % 3,
+          lr: i === 0 ? 0.00012345678 : 0.001 * (1 + (i % 10)),
+          seed: i,
+          // a key only the last run (by name) has: its column is there before its page is
+          ...(i === N - 1 ? { only: { last: "yes" } } : {}),
+        },
       });
     }
   };
@@ -85,6 +93,46 @@ test("scrolling the table pages in runs up to the last one", async () => {
   );
   await last.locator(".name a").click();
   await page.waitForURL(`**/admin/${P}/runs/${id(N - 1)}`);
+});
+
+test("a config key only the last run has is listed before its page loads", async () => {
+  const offsets = [];
+  const onRequest = (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.endsWith(`/${P}/runs`)) offsets.push(Number(u.searchParams.get("offset") ?? 0));
+  };
+  page.on("request", onRequest);
+  try {
+    await page.goto(`${srv.base}/admin/${P}?sort=name`);
+    await count(`${N} runs`);
+    await page.locator(`.runs-table .tr[data-run="${id(0)}"]`).waitFor();
+    // In the group-by list…
+    await page
+      .locator('select[aria-label="Group by"] option[value="config.only.last"]')
+      .waitFor({ state: "attached" });
+    // …and a column (shown: fewer than 60 config keys), listed in the Columns menu.
+    await page.locator('.runs-table [data-col="config.only.last"]').first().waitFor();
+    await page.locator(".runs-meta summary", { hasText: "Columns" }).click();
+    await page.locator(".columns-menu .column-item", { hasText: "config.only.last" }).waitFor();
+    await page.locator(".runs-meta summary", { hasText: "Columns" }).click();
+    // The last run's page was never asked for.
+    assert.ok(
+      offsets.every((o) => o < 2800),
+      `asked offsets ${offsets.join(",")}`,
+    );
+    assert.equal(await page.locator(`.runs-table .tr[data-run="${id(N - 1)}"]`).count(), 0);
+    // A key given to that run now comes with the live update, still without its page.
+    await call(srv.base, "PATCH", `/projects/admin/${P}/runs/${id(N - 1)}`, { config: { later: 1 } });
+    await page
+      .locator('select[aria-label="Group by"] option[value="config.later"]')
+      .waitFor({ state: "attached", timeout: 10000 });
+    assert.ok(
+      offsets.every((o) => o < 2800),
+      `asked offsets ${offsets.join(",")}`,
+    );
+  } finally {
+    page.off("request", onRequest);
+  }
 });
 
 test("grouping counts every matching run, not a page of them", async () => {

@@ -225,6 +225,11 @@ export const api = {
     pre.catch(() => {}); // keys() retries
     prefetchedKeys.set(`${e}/${proj}`, pre);
   },
+  /** every config path and summary key of the project's runs (the runs table's key columns) */
+  fields: (e: string, proj: string) =>
+    call<{ config: string[] | null; summary: string[] | null; truncated?: boolean }>(
+      `${p(e, proj)}/run-keys`,
+    ).then((r) => ({ config: r.config ?? [], summary: r.summary ?? [], truncated: !!r.truncated })),
   runKeys: (e: string, proj: string, id: string) =>
     call<{
       keys: { key: string; points: number; min_step: number; max_step: number; type?: string }[] | null;

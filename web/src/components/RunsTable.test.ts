@@ -73,4 +73,31 @@ describe("columnsFor", () => {
     expect(cfg[defaultKeyColumns].id).toBe(`config.k${defaultKeyColumns}`);
     expect(cols.some((c) => c.id === "summary.only")).toBe(true);
   });
+
+  it("takes the project's keys from the server too, with those of loaded runs", () => {
+    const fields = {
+      config: ["_wandb.x", "a.b", ...Array.from({ length: 64 }, (_, i) => `k${String(i).padStart(2, "0")}`)],
+      summary: ["val/loss"],
+    };
+    const cols = columnsFor([run("r1", { fresh: { x: 1 } }, { acc: 1 })], fields);
+    const cfg = cols.filter((c) => c.id.startsWith("config."));
+    expect(cfg.map((c) => c.id).slice(0, 3)).toEqual(["config.a.b", "config.fresh.x", "config.k00"]);
+    expect(cfg).toHaveLength(66);
+    expect(cfg.filter((c) => c.overflow).map((c) => c.id)).toEqual([
+      "config.k58",
+      "config.k59",
+      "config.k60",
+      "config.k61",
+      "config.k62",
+      "config.k63",
+    ]);
+    expect(cols.filter((c) => c.id.startsWith("summary.")).map((c) => c.id)).toEqual([
+      "summary.acc",
+      "summary.val/loss",
+    ]);
+    // no list from the server: the loaded runs' keys alone
+    expect(columnsFor([run("r1", { fresh: { x: 1 } }, {})], null).map((c) => c.id)).toContain(
+      "config.fresh.x",
+    );
+  });
 });

@@ -33,15 +33,25 @@ export interface Column {
 /** Config and summary columns the table draws by default, each; the rest start hidden (the Columns menu lists them). */
 export const defaultKeyColumns = 60;
 
+/** Config paths and summary keys of a whole project (the API's run-keys), named as flatOf names them. */
+export interface ProjectFields {
+  config: string[];
+  summary: string[];
+}
+
 /**
  * The table's columns: the fixed ones, then one per config key and per
- * summary key of every run given (all loaded runs, not a sample). Past
- * `defaultKeyColumns` of each kind a column is `overflow`: not drawn unless
- * the user shows it.
+ * summary key of the project (`fields`, from the server: runs on pages not
+ * loaded yet have columns too) and of every run given (loaded runs: a key
+ * newer than `fields`, or every key when the server's list could not be
+ * had). Past `defaultKeyColumns` of each kind a column is `overflow`: not
+ * drawn unless the user shows it.
  */
-export function columnsFor(runs: Iterable<Run>): Column[] {
+export function columnsFor(runs: Iterable<Run>, fields?: ProjectFields | null): Column[] {
   const cfg = new Set<string>();
   const sum = new Set<string>();
+  for (const k of fields?.config ?? []) if (!k.startsWith("_")) cfg.add(k);
+  for (const k of fields?.summary ?? []) if (!k.startsWith("_")) sum.add(k);
   for (const r of runs) {
     const f = flatOf(r);
     for (const k in f.config) if (!k.startsWith("_")) cfg.add(k);

@@ -6,7 +6,14 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, api, chartsIdle, type Run, whatToDo } from "../api";
 import type { Series } from "../chart";
 import { Panels } from "../components/Panels";
-import { type Column, columnsFor, defaultKeyColumns, RunsTable, toCSV } from "../components/RunsTable";
+import {
+  type Column,
+  columnsFor,
+  defaultKeyColumns,
+  type ProjectFields,
+  RunsTable,
+  toCSV,
+} from "../components/RunsTable";
 import { combineFilter } from "../filter";
 import { type Band, groupFields, groupRuns, type RunGroup } from "../group";
 import { arrangeColumns, type Layout, moveColumn, togglePin, useLayout } from "../layout";
@@ -62,6 +69,16 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     );
   }, [entity, project]);
   useEffect(loadKeys, [loadKeys]);
+
+  // Every config and summary key of the project, for the key columns and
+  // the group-by list before the runs that have them are loaded. Failing,
+  // the columns come from the loaded runs alone (as they also do for keys
+  // newer than the list). A failed refetch keeps the list it had.
+  const [fields, setFields] = useState<ProjectFields | null>(null);
+  const loadFields = useCallback(() => {
+    api.fields(entity, project).then(setFields, () => {});
+  }, [entity, project]);
+  useEffect(loadFields, [loadFields]);
 
   // Debounced name search.
   const pushedSearch = useRef(view.search);
@@ -216,7 +233,10 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     // samples arrive every second or two per run: refetch at most once a second
     const flushSystem = throttle(() => setSystemTick((n) => n + 1), 1000);
     const refreshKeys = throttle(loadKeys, 300);
+    // runs created or updated, or a batch (which may bring summary keys)
+    const refreshFields = throttle(loadFields, 2000);
     return subscribe(entity, project, (ev) => {
+      if (ev.type !== "console") refreshFields();
       if (ev.type === "history") {
         const ks = ev.data.keys ?? [];
         if (ks.some((k) => !keysRef.current.includes(k))) refreshKeys();
@@ -244,7 +264,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
         refreshRows();
       }
     });
-  }, [entity, project, loadKeys]);
+  }, [entity, project, loadKeys, loadFields]);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: drawnKey stands for drawnOrdered
   const drawnRuns = useMemo(
@@ -258,8 +278,8 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     () => new Map(drawnRuns.map((r) => [r.id, Date.parse(r.created_at) / 1000])),
     [drawnRuns],
   );
-  // Columns: every config and summary key of every run here (all of them when grouped).
-  const columns = useMemo(() => columnsFor(allRuns ?? loadedRuns), [allRuns, loadedRuns]);
+  // Columns: every config and summary key of the project, and of every run here (all of them when grouped).
+  const columns = useMemo(() => columnsFor(allRuns ?? loadedRuns, fields), [allRuns, loadedRuns, fields]);
   const arranged = useMemo(() => arrangeColumns(columns, layout), [columns, layout]);
   const isShown = (c: Column) => !view.hidden.includes(c.id) && (!c.overflow || view.shown.includes(c.id));
   const shown = arranged.filter(isShown);
