@@ -31,9 +31,10 @@ var migrations embed.FS
 
 // DB is a Fluoro store in one SQLite file.
 type DB struct {
-	w    *sql.DB // the single writer connection
-	r    *sql.DB // readers
-	keys keyCache
+	w      *sql.DB // the single writer connection
+	r      *sql.DB // readers
+	keys   keyCache
+	fields fieldCache // run_fields rows known to be committed
 
 	stmts    sync.Map   // SQL text → *sql.Stmt prepared on r
 	gens     runGens    // changes of each run's chunks, for charts

@@ -64,7 +64,7 @@ func BenchmarkRunFields(b *testing.B) {
 			VALUES (?, ?, ?, 'finished', jsonb(?), jsonb(?), ?, ?, ?)`, project, fmt.Sprintf("r%d", i), "run", mustJSON(cfg), mustJSON(sum), i, i, i); err != nil {
 			b.Fatal(err)
 		}
-		if err := addFields(ctx, tx, project, cfg, sum); err != nil {
+		if _, err := addFields(ctx, tx, &fieldCache{}, project, cfg, sum); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -66,6 +66,8 @@ type ingestTx struct {
 	tx        *sql.Tx
 	cache     *keyCache
 	newKeys   map[keyRef]keyEntry
+	fields    *fieldCache
+	newFields []fieldRow // run_fields rows written, for fields once committed
 	insHist   *sql.Stmt
 	updHist   *sql.Stmt
 	insKey    *sql.Stmt
@@ -84,7 +86,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 		return nil, fmt.Errorf("apply batches: begin: %w", err)
 	}
 	defer tx.Rollback()
-	it := &ingestTx{ctx: ctx, tx: tx, cache: &db.keys, newKeys: map[keyRef]keyEntry{}}
+	it := &ingestTx{ctx: ctx, tx: tx, cache: &db.keys, newKeys: map[keyRef]keyEntry{}, fields: &db.fields}
 	if err := it.prepare(); err != nil {
 		return nil, err
 	}
@@ -104,6 +106,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 		return nil, fmt.Errorf("apply batches: commit: %w", err)
 	}
 	db.keys.addAll(it.newKeys)
+	db.fields.addAll(it.newFields)
 	db.keyLists.changed(it.newKeys)
 	return results, nil
 }
@@ -356,9 +359,11 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET summary = jsonb(?) WHERE id = ?`, mustJSON(m), b.RunPK); err != nil {
 			return false, fmt.Errorf("update summary: %w", err)
 		}
-		if err := addFields(ctx, tx, project, nil, b.Summary); err != nil {
+		wrote, err := addFields(ctx, tx, it.fields, project, nil, b.Summary)
+		if err != nil {
 			return false, err
 		}
+		it.newFields = append(it.newFields, wrote...)
 	}
 	t := ms(now(b.Now))
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET last_step = max(last_step, ?), points = points + ?, heartbeat_at = ?,

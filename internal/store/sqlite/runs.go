@@ -170,7 +170,8 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 			return store.Run{}, false, fmt.Errorf("insert run: %w", err)
 		}
 	}
-	if err := addFields(ctx, tx, projectID, spec.Config, nil); err != nil {
+	fields, err := addFields(ctx, tx, &db.fields, projectID, spec.Config, nil)
+	if err != nil {
 		return store.Run{}, false, fmt.Errorf("upsert run %s: %w", spec.RunKey, err)
 	}
 	r, err := getRun(ctx, tx, spec.RunKey)
@@ -186,6 +187,7 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 	if err := tx.Commit(); err != nil {
 		return store.Run{}, false, fmt.Errorf("upsert run: commit: %w", err)
 	}
+	db.fields.addAll(fields)
 	return r, resumed, nil
 }
 
@@ -292,7 +294,8 @@ func (db *DB) UpdateRun(ctx context.Context, key store.RunKey, u store.RunUpdate
 	if err != nil {
 		return store.Run{}, fmt.Errorf("update run %s: %w", key, err)
 	}
-	if err := addFields(ctx, tx, r.ProjectPK, u.Config, u.Summary); err != nil {
+	fields, err := addFields(ctx, tx, &db.fields, r.ProjectPK, u.Config, u.Summary)
+	if err != nil {
 		return store.Run{}, fmt.Errorf("update run %s: %w", key, err)
 	}
 	r, err = getRun(ctx, tx, key)
@@ -302,6 +305,7 @@ func (db *DB) UpdateRun(ctx context.Context, key store.RunKey, u store.RunUpdate
 	if err := tx.Commit(); err != nil {
 		return store.Run{}, fmt.Errorf("update run: commit: %w", err)
 	}
+	db.fields.addAll(fields)
 	return r, nil
 }
 
