@@ -1050,6 +1050,11 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
         created = _create_online(run, s, client, resume, writer)
     else:
         run._termlog("offline mode: nothing is sent until `python -m fluoro sync`")
+        if resume in ("allow", "must"):
+            run._termlog(
+                "WARNING: resuming offline: the server's last step is unknown, so steps restart at 0 and, once"
+                " synced, replace the run's points at those steps; log with step= to continue your own count"
+            )
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
     run_dir = os.path.join(root, "run-%s-%s" % (stamp, run.id))
@@ -1239,7 +1244,10 @@ def _create_online(
             raise
         _termlog("WARNING: %s; the run is recorded in the spool and sent when the server is back" % e)
         if resume == "allow":
-            _termlog("WARNING: could not resume from the server: steps restart at 0")
+            _termlog(
+                "WARNING: could not resume from the server: steps restart at 0 and, once sent, replace the run's"
+                " points at those steps; log with step= to continue your own count"
+            )
         return None
     r = resp.json() or {}
     run._entity = r.get("entity") or run._entity
