@@ -14,10 +14,11 @@ import (
 // ingestResponse acknowledges one batch.
 type ingestResponse struct {
 	Writer    string             `json:"writer"`
-	Seq       int64              `json:"seq"`       // the acknowledged sequence: durable now
-	Duplicate bool               `json:"duplicate"` // applied before; nothing changed this time
-	Accepted  int                `json:"accepted"`  // records this request applied (0 for a duplicate)
-	Rejected  []ingest.Rejection `json:"rejected"`  // records refused on their own
+	Seq       int64              `json:"seq"`         // the acknowledged sequence: durable now
+	Durable   int64              `json:"durable_seq"` // the writer's highest sequence applied to the run (batches and ops)
+	Duplicate bool               `json:"duplicate"`   // applied before; nothing changed this time
+	Accepted  int                `json:"accepted"`    // records this request applied (0 for a duplicate)
+	Rejected  []ingest.Rejection `json:"rejected"`    // records refused on their own
 }
 
 func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
@@ -69,8 +70,12 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if res.Duplicate {
 		accepted = 0 // applied by the first request, not this one
 	}
+	durable, err := a.d.Store.HighestSeq(r.Context(), run.PK, b.Writer)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, ingestResponse{
-		Writer: b.Writer, Seq: b.Seq, Duplicate: res.Duplicate,
+		Writer: b.Writer, Seq: b.Seq, Durable: max(durable, b.Seq), Duplicate: res.Duplicate,
 		Accepted: accepted, Rejected: rejected,
 	})
 	return nil

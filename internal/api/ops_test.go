@@ -67,3 +67,44 @@ func TestOpsAppliedOnce(t *testing.T) {
 		t.Fatalf("op with a refused batch's seq: %d %s", r.status, r.body)
 	}
 }
+
+// TestIngestAnswersTheHighestDurableSeq: the answer carries the writer's
+// highest sequence applied to the run, batches and ops together, so a retry
+// of an older batch that arrives after newer ones says how far the writer is.
+func TestIngestAnswersTheHighestDurableSeq(t *testing.T) {
+	e := newEnv(t, 0)
+	runs := "/api/v1/projects/admin/p/runs"
+	if r := e.do("POST", runs, []byte(`{"id":"r1"}`)); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	steps := []struct {
+		name       string
+		body       []byte
+		op         string
+		seq, dur   float64
+		duplicated bool
+	}{
+		{"first batch", batchJSON("r1", 2, `[{"step":0,"values":{"x":1}}]`), "", 2, 2, false},
+		{"a newer batch", batchJSON("r1", 5, `[{"step":1,"values":{"x":2}}]`), "", 5, 5, false},
+		{"an older batch, late", batchJSON("r1", 3, `[{"step":2,"values":{"x":3}}]`), "", 3, 5, false},
+		{"a retry of seq 2", batchJSON("r1", 2, `[{"step":0,"values":{"x":1}}]`), "", 2, 5, true},
+	}
+	for _, s := range steps {
+		r := e.do("POST", "/api/v1/ingest", s.body)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", s.name, r.status, r.body)
+		}
+		got := r.json(t)
+		if got["seq"] != s.seq || got["durable_seq"] != s.dur || got["duplicate"] != s.duplicated {
+			t.Errorf("%s: seq %v durable_seq %v duplicate %v; want %v, %v, %v", s.name, got["seq"], got["durable_seq"],
+				got["duplicate"], s.seq, s.dur, s.duplicated)
+		}
+	}
+	// An op with a higher seq raises it for the next batch's answer.
+	if r := e.do("PATCH", runs+"/r1", []byte(`{"notes":"n"}`), "X-Fluoro-Op", "w/9"); r.status != http.StatusOK {
+		t.Fatalf("op 9: %d %s", r.status, r.body)
+	}
+	if got := e.do("POST", "/api/v1/ingest", batchJSON("r1", 6, `[]`)).json(t); got["durable_seq"] != 9.0 {
+		t.Errorf("after op 9, a batch's durable_seq = %v, want 9", got["durable_seq"])
+	}
+}

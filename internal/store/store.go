@@ -290,6 +290,13 @@ type Ingester interface {
 	ApplyBatches(ctx context.Context, batches []Batch) ([]BatchResult, error)
 }
 
+// Acks reads what a writer has made durable.
+type Acks interface {
+	// HighestSeq returns the highest sequence of the writer's batches and
+	// ops applied to the run (committed, so durable), or -1 when none is.
+	HighestSeq(ctx context.Context, runPK int64, writer string) (int64, error)
+}
+
 // Logs reads a run's console and system samples.
 type Logs interface {
 	ConsoleLines(ctx context.Context, runPK, after int64, limit int) ([]ConsoleLine, error)
@@ -316,6 +323,7 @@ type Store interface {
 	Projects
 	Runs
 	Ingester
+	Acks
 	Logs
 	Files
 	Settings

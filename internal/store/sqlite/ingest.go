@@ -111,6 +111,19 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 	return results, nil
 }
 
+// HighestSeq implements store.Acks.
+func (db *DB) HighestSeq(ctx context.Context, runPK int64, writer string) (int64, error) {
+	st, err := db.readStmt(ctx, `SELECT coalesce(max(seq), -1) FROM ingest_batches WHERE run_id = ? AND writer = ?`)
+	if err != nil {
+		return 0, fmt.Errorf("highest seq: %w", err)
+	}
+	var seq int64
+	if err := st.QueryRowContext(ctx, runPK, writer).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("highest seq: %w", err)
+	}
+	return seq, nil
+}
+
 func (it *ingestTx) prepare() error {
 	stmts := []struct {
 		dst **sql.Stmt

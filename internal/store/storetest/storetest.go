@@ -552,6 +552,16 @@ func testIngestIdempotent(t *testing.T, s store.Store, _ func() store.Store) {
 	if err != nil || res[0].Duplicate || !res[1].Duplicate {
 		t.Errorf("group with repeat = %+v, %v", res, err)
 	}
+	// The highest durable seq per writer: a late lower seq does not lower it.
+	apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 3, History: []history.Row{row(4, "x", 6.0)}})
+	for _, want := range []struct {
+		writer string
+		seq    int64
+	}{{"w", 8}, {"w2", 7}, {"nobody", -1}} {
+		if got, err := s.HighestSeq(context.Background(), r.PK, want.writer); err != nil || got != want.seq {
+			t.Errorf("HighestSeq(%s) = %d, %v; want %d", want.writer, got, err, want.seq)
+		}
+	}
 }
 
 func testIngestRejects(t *testing.T, s store.Store, _ func() store.Store) {
@@ -573,6 +583,9 @@ func testIngestRejects(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	if pts := scanAll(t, s, r.PK, "x"); len(pts) != 0 {
 		t.Fatalf("finished run took points: %+v", pts)
+	}
+	if got, err := s.HighestSeq(ctx, r.PK, "w"); err != nil || got != -1 {
+		t.Fatalf("HighestSeq after a refused batch = %d, %v; want -1 (nothing durable)", got, err)
 	}
 	// After a resume the same (writer, seq) applies: the rejection left no trace.
 	if _, _, err := s.UpsertRun(ctx, store.RunSpec{RunKey: r.RunKey, Resume: store.ResumeMust}); err != nil {
