@@ -27,7 +27,8 @@ rc=0
 timeout 120 python3 bench/gpu/system_check.py 2>&1 | tee "$OUT/system.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 timeout 400 python3 bench/gpu/finetune.py 2>&1 | tee "$OUT/finetune.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 if [ "${RUN_BREAKDOWN:-0}" = 1 ]; then  # each feature's share of the slowdown (breakdown.py)
-  timeout 500 python3 bench/gpu/breakdown.py 2>&1 | tee "$OUT/breakdown.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  # 6 variants x 2 rounds x 2 phases of 6 s: about 2.5 minutes, to fit a short device lease
+  PHASE_S=${BREAKDOWN_PHASE_S:-6} ROUNDS=${BREAKDOWN_ROUNDS:-2} timeout 400 python3 bench/gpu/breakdown.py 2>&1 | tee "$OUT/breakdown.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [ "${RUN_WATCH_CHECK:-0}" = 1 ]; then  # watch() alone on CUDA (bench/watch/gpu_check.py)
   timeout 300 python3 bench/watch/gpu_check.py 2>&1 | tee "$OUT/watch.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
