@@ -367,3 +367,88 @@ def test_log_graph_writes_the_module_tree(run: fluoro.Run, fake_torch: Any) -> N
     assert mod["name"] == "" and mod["type"].endswith("FakeModule")
     assert mod["params"]["fc.weight"] == {"shape": [4, 3], "trainable": True}
     assert mod["params"]["frozen"]["trainable"] is False
+
+
+class FakeCuda:
+    """Just enough of torch's CUDA API for begin_copy(): stack, pinned empty, copy_, events, streams."""
+
+    def __init__(self, pinned_ok: bool = True) -> None:
+        self.log: List[str] = []
+        self.pinned_ok = pinned_ok
+        self.ready_after = 2  # queries answered False first
+        outer = self
+
+        class Dev:
+            type = "cuda"
+
+            def __repr__(self) -> str:
+                return "cuda:0"
+
+        class Stat:  # a stats tensor on the GPU: its row of numbers
+            def __init__(self, row: List[float]) -> None:
+                self.row, self.device = row, DEV
+
+        class Stacked:
+            def __init__(self, rows: List[List[float]]) -> None:
+                self.rows, self.shape, self.dtype = rows, (len(rows), len(rows[0])), "float32"
+
+            def cpu(self) -> "Stacked":
+                outer.log.append("sync copy")
+                return self
+
+            def tolist(self) -> List[List[float]]:
+                return [list(r) for r in self.rows]
+
+        class Host:
+            def __init__(self) -> None:
+                self.rows: List[List[float]] = []
+
+            def copy_(self, src: Stacked, non_blocking: bool = False) -> None:
+                outer.log.append("copy non_blocking=%s" % non_blocking)
+                self.rows = src.rows
+
+            def tolist(self) -> List[List[float]]:
+                outer.log.append("read host")
+                return [list(r) for r in self.rows]
+
+        class Event:
+            def record(self, stream: Any) -> None:
+                outer.log.append("record on %s" % stream)
+
+            def query(self) -> bool:
+                outer.ready_after -= 1
+                return outer.ready_after < 0
+
+            def synchronize(self) -> None:
+                outer.log.append("event sync")
+
+        def empty(shape: Any, dtype: Any = None, pin_memory: bool = False) -> Host:
+            if not outer.pinned_ok:
+                raise RuntimeError("no pinned memory here")
+            assert pin_memory
+            return Host()
+
+        DEV = Dev()
+        self.Stat = Stat
+        self.torch = types.SimpleNamespace(
+            stack=lambda xs: Stacked([x.row for x in xs]),
+            empty=empty,
+            cuda=types.SimpleNamespace(Event=Event, current_stream=lambda d: "stream(%r)" % d),
+        )
+
+
+def test_begin_copy_on_cuda_never_waits_for_the_gpu() -> None:
+    f = FakeCuda()
+    rows = [[float(i)] * 3 for i in range(4)]
+    c = _watch.begin_copy(f.torch, [f.Stat(r) for r in rows])
+    assert f.log == ["copy non_blocking=True", "record on stream(cuda:0)"]  # no sync, nothing read yet
+    assert not c.ready() and not c.ready() and c.ready()  # the event decides
+    assert c.result() == rows and f.log[-2:] == ["event sync", "read host"]
+
+
+def test_begin_copy_falls_back_to_a_plain_copy_without_pinned_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    f = FakeCuda(pinned_ok=False)
+    monkeypatch.setattr(_watch, "to_host", lambda t, sts: [st.row for st in sts])
+    rows = [[1.0, 2.0], [3.0, 4.0]]
+    c = _watch.begin_copy(f.torch, [f.Stat(r) for r in rows])
+    assert c.ready() and c.result() == rows and not c.waits
