@@ -108,3 +108,16 @@ func TestIngestAnswersTheHighestDurableSeq(t *testing.T) {
 		t.Errorf("after op 9, a batch's durable_seq = %v, want 9", got["durable_seq"])
 	}
 }
+
+// TestStepsAfterLastNeedsTheWriter: moving a writer's steps needs to know the writer.
+func TestStepsAfterLastNeedsTheWriter(t *testing.T) {
+	e := newEnv(t, 0)
+	runs := "/api/v1/projects/admin/p/runs"
+	body := []byte(`{"id":"r1","resume":"allow","steps_after_last":true}`)
+	if r := e.do("POST", runs, body); r.status != http.StatusBadRequest {
+		t.Fatalf("without X-Fluoro-Op: %d %s, want 400", r.status, r.body)
+	}
+	if r := e.do("POST", runs, body, "X-Fluoro-Op", "w/1"); r.status != http.StatusCreated {
+		t.Fatalf("with X-Fluoro-Op: %d %s", r.status, r.body)
+	}
+}

@@ -200,6 +200,9 @@ type createRunRequest struct {
 	Host    string         `json:"host"`
 	Program string         `json:"program"`
 	Git     store.Git      `json:"git"`
+	// StepsAfterLast: the client resumed without knowing the run's last
+	// step; its steps (from 0) are stored after it. Needs X-Fluoro-Op.
+	StepsAfterLast bool `json:"steps_after_last"`
 }
 
 func checkTags(tags []string) error {
@@ -246,12 +249,16 @@ func (a *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.StepsAfterLast && op.Writer == "" {
+		return badData("steps_after_last needs the %s header: the writer whose steps move", OpHeader)
+	}
 	u, _ := auth.UserFrom(r.Context())
 	key := store.RunKey{Entity: r.PathValue("entity"), Project: r.PathValue("project"), RunID: req.ID}
 	run, resumed, err := a.d.Store.UpsertRun(r.Context(), store.RunSpec{
 		RunKey: key, Op: op,
 		Resume: mode, UserID: u.ID, Name: req.Name, Config: req.Config, Tags: req.Tags, Group: req.Group,
 		JobType: req.JobType, Notes: req.Notes, Host: req.Host, Program: req.Program, Git: req.Git, Now: a.now(),
+		StepsAfterLast: req.StepsAfterLast,
 	})
 	typ, status := live.RunCreated, http.StatusCreated
 	if resumed {

@@ -158,6 +158,12 @@ type RunSpec struct {
 	Program string
 	Git     Git
 	Now     time.Time
+	// StepsAfterLast: the writer of Op resumed the run without knowing its
+	// last step (offline, or the server unreachable), so its steps count
+	// from 0. The store records the run's last step + 1 at this op as the
+	// writer's base and adds it to the steps of the writer's batches, so
+	// they land after the run's points instead of over them. Needs Op.
+	StepsAfterLast bool
 }
 
 // RunUpdate changes a run's metadata; nil fields are left alone.

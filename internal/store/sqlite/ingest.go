@@ -77,6 +77,7 @@ type ingestTx struct {
 	upRunKeys *sql.Stmt
 	updKeyTyp *sql.Stmt
 	insLog    *sql.Stmt
+	selBase   *sql.Stmt
 }
 
 // ApplyBatches implements store.Ingester.
@@ -138,6 +139,7 @@ func (it *ingestTx) prepare() error {
 		{&it.insCons, `INSERT INTO console (run_id, time, stream, line) VALUES (?, ?, ?, ?)`},
 		{&it.insSys, `INSERT INTO system_samples (run_id, time, metrics) VALUES (?, ?, ?)`},
 		{&it.insLog, `INSERT INTO hist_log (run_id, points, payload) VALUES (?, ?, ?)`},
+		{&it.selBase, `SELECT base FROM writer_bases WHERE run_id = ? AND writer = ?`},
 		{&it.upRunKeys, `INSERT INTO run_keys (run_id, key_id, points, min_step, max_step, type) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (run_id, key_id) DO UPDATE SET points = points + excluded.points,
 			min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step), type = excluded.type`},
@@ -241,6 +243,9 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	}
 	if store.TerminalState(state) {
 		return false, it.undoRecord(b, fmt.Errorf("run is %s: %w", state, store.ErrRunFinished))
+	}
+	if err := it.rebase(b); err != nil {
+		return false, err
 	}
 	stats := map[int64]*keyStat{}
 	var added int64
@@ -384,6 +389,30 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		return false, fmt.Errorf("update run after ingest: %w", err)
 	}
 	return false, nil
+}
+
+// rebase moves the steps of a writer that resumed the run without knowing
+// its last step (store.RunSpec.StepsAfterLast) after that step. The rows are
+// copied first: the caller's batch is left as it was.
+func (it *ingestTx) rebase(b *store.Batch) error {
+	if len(b.History) == 0 {
+		return nil
+	}
+	var base int64
+	err := it.selBase.QueryRowContext(it.ctx, b.RunPK, b.Writer).Scan(&base)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && base == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read writer base: %w", err)
+	}
+	rows := make([]history.Row, len(b.History))
+	for i, r := range b.History {
+		r.Step += base
+		rows[i] = r
+	}
+	b.History = rows
+	return nil
 }
 
 // numberAfter reports whether a row after rows[i] gives key a number: rare

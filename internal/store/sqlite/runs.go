@@ -178,6 +178,12 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 	if err != nil {
 		return r, false, err
 	}
+	if spec.StepsAfterLast && spec.Op.Writer != "" && r.LastStep >= 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO writer_bases (run_id, writer, base) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			r.PK, spec.Op.Writer, r.LastStep+1); err != nil {
+			return store.Run{}, false, fmt.Errorf("upsert run %s: writer base: %w", spec.RunKey, err)
+		}
+	}
 	if !resumed {
 		// A new run: its op cannot have been applied before.
 		if _, err := recordOp(ctx, tx, r.PK, spec.Op); err != nil {

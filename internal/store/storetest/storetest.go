@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"RunFieldPaths", testRunFieldPaths},
 		{"Finish", testFinish},
 		{"OpsAppliedOnce", testOpsAppliedOnce},
+		{"StepsAfterLast", testStepsAfterLast},
 		{"ListRunsFilterSort", testListRuns},
 		{"IngestHistory", testIngestHistory},
 		{"IngestIdempotent", testIngestIdempotent},
@@ -980,5 +981,64 @@ func testReopen(t *testing.T, s store.Store, reopen func() store.Store) {
 	}
 	if res := apply(t, s2, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1}); !res.Duplicate {
 		t.Error("dedup state lost on reopen")
+	}
+}
+
+// testStepsAfterLast: a writer that resumed a run without knowing its last
+// step logs from step 0; its points land after the run's, not over them.
+func testStepsAfterLast(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	batch := func(writer string, seq int64, steps ...int64) store.Batch {
+		b := store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: writer, Seq: seq}
+		for _, st := range steps {
+			b.History = append(b.History, row(st, "x", float64(100*seq+st)))
+		}
+		return b
+	}
+	apply(t, s, batch("a", 2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9))
+	resume := store.RunSpec{RunKey: r.RunKey, Resume: store.ResumeAllow, Op: store.OpID{Writer: "b", Seq: 1}, StepsAfterLast: true}
+	if _, resumed, err := s.UpsertRun(ctx, resume); err != nil || !resumed {
+		t.Fatalf("resume with StepsAfterLast = %v, resumed %v", err, resumed)
+	}
+	b := batch("b", 2, 0, 1, 2)
+	apply(t, s, b)
+	if b.History[0].Step != 0 {
+		t.Errorf("the caller's batch was changed: step %d", b.History[0].Step)
+	}
+	// More of the first writer's data, then a replay of b's create: b's base stays at 10.
+	apply(t, s, batch("a", 3, 20))
+	if _, _, err := s.UpsertRun(ctx, resume); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("the create op again = %v, want ErrDuplicate", err)
+	}
+	apply(t, s, batch("b", 3, 3))
+	got := map[int64]float64{}
+	for _, p := range scanAll(t, s, r.PK, "x") {
+		got[p.Step] = p.Value.Num
+	}
+	for st := int64(0); st < 10; st++ {
+		if got[st] != float64(200+st) {
+			t.Errorf("step %d = %v, want writer a's %d (not overwritten)", st, got[st], 200+st)
+		}
+	}
+	for st, want := range map[int64]float64{10: 200, 11: 201, 12: 202, 13: 303, 20: 320} {
+		if got[st] != want {
+			t.Errorf("step %d = %v, want %v", st, got[st], want)
+		}
+	}
+	if len(got) != 15 {
+		t.Errorf("%d points, want 15: %v", len(got), got)
+	}
+	// On a run with no points yet there is nothing to go after.
+	fresh := store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "r2"}, Resume: store.ResumeAllow,
+		Op: store.OpID{Writer: "c", Seq: 1}, StepsAfterLast: true}
+	r2, _, err := s.UpsertRun(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, store.Batch{RunPK: r2.PK, ProjectPK: r2.ProjectPK, Writer: "c", Seq: 2, History: []history.Row{row(0, "x", 1.0)}})
+	if pts := scanAll(t, s, r2.PK, "x"); len(pts) != 1 || pts[0].Step != 0 {
+		t.Errorf("fresh run's points = %+v, want step 0", pts)
 	}
 }

@@ -183,6 +183,34 @@ def test_offline_then_sync(server: Server, tmp_path: Path, project: str) -> None
     assert_counts_exact(r, pts)
 
 
+@pytest.mark.parametrize("syncer", ["python", "go"])
+def test_resume_offline_lands_after_the_runs_points(online: Server, tmp_path: Path, project: str, syncer: str) -> None:
+    """Resumed offline, a run's steps count from 0 here; the server stores them after its last step."""
+    server = online
+    first = fluoro.init(project=project, id="resumed-" + syncer, dir=str(tmp_path / "a"))
+    for i in range(10):
+        first.log({"x": float(i)})
+    first.finish()
+    off = fluoro.init(project=project, id="resumed-" + syncer, resume="allow", mode="offline", dir=str(tmp_path / "b"))
+    for i in range(5):
+        off.log({"x": 100.0 + i})
+    off.finish()
+    if syncer == "python":
+        res = fluoro.sync(str(tmp_path / "b"), base_url=server.url, api_key=server.key, quiet=True)
+        assert len(res) == 1 and res[0].ok
+    else:
+        run_dir = next((tmp_path / "b" / "fluoro").glob("run-*"))
+        subprocess.run(
+            [server.binary, "sync", "--url", server.url, "--key", server.key, str(run_dir)], check=True, timeout=60
+        )
+    r = api_for(server).run("admin/%s/%s" % (project, off.id))
+    pts = all_points(r)
+    assert {s: v for (k, s), v in pts.items() if k == "x"} == {
+        **{i: float(i) for i in range(10)},  # the run's own points, not overwritten
+        **{10 + i: 100.0 + i for i in range(5)},  # the offline steps 0-4, after them
+    }
+
+
 def test_api_runs_filters_and_order(online: Server, tmp_path: Path, project: str) -> None:
     for lr, acc, tag in [(0.001, 0.7, "a"), (0.01, 0.9, "b"), (0.1, 0.8, "b")]:
         r = fluoro.init(project=project, dir=str(tmp_path), config={"lr": lr}, tags=[tag])

@@ -675,11 +675,11 @@ def test_fork_child_does_not_inherit_the_run(fake: FakeServer, tmp_path: Path) -
     assert fake.run(run.id)["state"] == "finished"
 
 
-def test_resuming_offline_warns_that_steps_restart(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_resuming_offline_says_where_steps_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run = fluoro.init(mode="offline", project="p", id="resumeme", resume="allow", dir=str(tmp_path))
     run.finish(quiet=True)
     out = capsys.readouterr()
-    assert "resuming offline" in out.out + out.err and "step=" in out.out + out.err
+    assert "resuming offline" in out.out + out.err and "after the run's last step" in out.out + out.err
     fresh = fluoro.init(mode="offline", project="p", dir=str(tmp_path / "b"))
     fresh.finish(quiet=True)
     out = capsys.readouterr()

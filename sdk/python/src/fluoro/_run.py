@@ -1052,8 +1052,8 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
         run._termlog("offline mode: nothing is sent until `python -m fluoro sync`")
         if resume in ("allow", "must"):
             run._termlog(
-                "WARNING: resuming offline: the server's last step is unknown, so steps restart at 0 and, once"
-                " synced, replace the run's points at those steps; log with step= to continue your own count"
+                "resuming offline: the run's last step is unknown here, so run.step counts from 0; the server"
+                " stores these steps after the run's last step when they are synced"
             )
 
     stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
@@ -1078,6 +1078,10 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
     # Record 1 creates (or resumes) the run. Online it was done already, so
     # it is acknowledged at once; offline, `fluoro sync` sends it first.
     create_body = _create_body(run, "allow")
+    if created is None and resume in ("allow", "must"):
+        # The run's last step is unknown here: the server puts this writer's
+        # steps (counted from 0) after it, instead of over the run's points.
+        create_body["steps_after_last"] = True
     spool.append(1, op_line("create", 1, create_body))
     pipe = Pipeline(
         ident,
@@ -1245,8 +1249,8 @@ def _create_online(
         _termlog("WARNING: %s; the run is recorded in the spool and sent when the server is back" % e)
         if resume == "allow":
             _termlog(
-                "WARNING: could not resume from the server: steps restart at 0 and, once sent, replace the run's"
-                " points at those steps; log with step= to continue your own count"
+                "WARNING: could not resume from the server: run.step counts from 0; the server stores these"
+                " steps after the run's last step when they arrive"
             )
         return None
     r = resp.json() or {}
