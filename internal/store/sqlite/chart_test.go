@@ -20,22 +20,7 @@ import (
 // the writes stop, the chart equals M4 over a scan.
 func TestChartDuringCompaction(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fluoro.db"), sqlite.Options{CompactEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	u, err := db.CreateUser(ctx, store.User{Name: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateEntity(ctx, store.Entity{Name: "u", Kind: "user", OwnerUserID: u.ID}); err != nil {
-		t.Fatal(err)
-	}
-	run, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "u", Project: "p", RunID: "r"}, Resume: store.ResumeAllow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, run := sqlite.OpenWithRun(t, filepath.Join(t.TempDir(), "fluoro.db"))
 	const batches, per = 40, 2000
 	done := make(chan struct{})
 	var wg sync.WaitGroup

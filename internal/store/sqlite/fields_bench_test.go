@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
 // BenchmarkRunFields lists the config paths and summary keys of a project
@@ -18,22 +16,7 @@ import (
 // names paths as the UI does), and the backfill of migration 6.
 func BenchmarkRunFields(b *testing.B) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(b.TempDir(), "fluoro.db"), Options{CompactEvery: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	u, err := db.CreateUser(ctx, store.User{Name: "admin", Admin: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.CreateEntity(ctx, store.Entity{Name: "admin", Kind: "user", OwnerUserID: u.ID}); err != nil {
-		b.Fatal(err)
-	}
-	first, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "admin", Project: "p", RunID: "r0"}, Resume: store.ResumeAllow})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, first := OpenWithRun(b, filepath.Join(b.TempDir(), "fluoro.db"))
 	project := first.ProjectPK
 	const runs = 10_000
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -61,7 +44,7 @@ func BenchmarkRunFields(b *testing.B) {
 			sum[fmt.Sprintf("val/metric_%d", k)] = float64(i)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (project_id, run_id, name, state, config, summary, created_at, updated_at, heartbeat_at)
-			VALUES (?, ?, ?, 'finished', jsonb(?), jsonb(?), ?, ?, ?)`, project, fmt.Sprintf("r%d", i), "run", mustJSON(cfg), mustJSON(sum), i, i, i); err != nil {
+			VALUES (?, ?, ?, 'finished', jsonb(?), jsonb(?), ?, ?, ?)`, project, fmt.Sprintf("b%d", i), "run", mustJSON(cfg), mustJSON(sum), i, i, i); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := addFields(ctx, tx, &fieldCache{}, project, cfg, sum); err != nil {

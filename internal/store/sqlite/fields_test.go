@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
 // TestFieldCacheLearnsOnlyCommittedRows: a row written by a transaction that
@@ -15,22 +13,7 @@ import (
 // keys with every batch).
 func TestFieldCacheLearnsOnlyCommittedRows(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "fluoro.db"), Options{CompactEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	u, err := db.CreateUser(ctx, store.User{Name: "admin", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateEntity(ctx, store.Entity{Name: "admin", Kind: "user", OwnerUserID: u.ID}); err != nil {
-		t.Fatal(err)
-	}
-	run, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "admin", Project: "p", RunID: "r"}, Resume: store.ResumeAllow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, run := OpenWithRun(t, filepath.Join(t.TempDir(), "fluoro.db"))
 	sum := map[string]any{"loss": 1.0}
 	write := func(commit bool) []fieldRow {
 		t.Helper()

@@ -93,24 +93,28 @@ func TestFileSettings(t *testing.T) {
 
 // openWithRun opens a store at path (compactor off) holding run alice/p/r1.
 func openWithRun(t *testing.T, path string) (*sqlite.DB, store.Run) {
+	return sqlite.OpenWithRun(t, path)
+}
+
+// undoMigrations runs queries on the closed database at path (taking it back
+// to an older schema), then opens it again, which migrates it forward.
+func undoMigrations(t *testing.T, path string, queries ...string) *sqlite.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
+	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := db.CreateUser(ctx, store.User{Name: "alice"})
+	for _, q := range queries {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{CompactEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateEntity(ctx, store.Entity{Name: "alice", Kind: "user", OwnerUserID: u.ID}); err != nil {
-		t.Fatal(err)
-	}
-	run, _, err := db.UpsertRun(ctx, store.RunSpec{RunKey: store.RunKey{Entity: "alice", Project: "p", RunID: "r1"}, Resume: store.ResumeAllow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db, run
+	return db
 }
 
 // TestKeyTypeBackfill checks migration 3 on data written before it: the
@@ -135,20 +139,8 @@ func TestKeyTypeBackfill(t *testing.T) {
 	}
 	db.Close()
 	// Back to the schema before migration 3 (and 4, which indexes its column).
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`DROP INDEX metric_keys_typed`, `DELETE FROM schema_migrations WHERE version = 4`, `ALTER TABLE run_keys DROP COLUMN type`, `ALTER TABLE metric_keys DROP COLUMN type`, `DELETE FROM schema_migrations WHERE version = 3`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	raw.Close()
-	db, err = sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = undoMigrations(t, path, `DROP INDEX metric_keys_typed`, `DELETE FROM schema_migrations WHERE version = 4`,
+		`ALTER TABLE run_keys DROP COLUMN type`, `ALTER TABLE metric_keys DROP COLUMN type`, `DELETE FROM schema_migrations WHERE version = 3`)
 	defer db.Close()
 	want := map[string]string{"loss": "number", "img": "histogram", "flip": "number", "flag": "bool", "arr": "json"}
 	ks, err := db.RunKeys(ctx, run.PK)
@@ -293,20 +285,7 @@ func TestRunFieldsBackfill(t *testing.T) {
 		t.Fatalf("before the backfill: %+v", want[run.ProjectPK])
 	}
 	db.Close()
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`DROP TABLE run_fields`, `DELETE FROM schema_migrations WHERE version = 6`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	raw.Close()
-	db, err = sqlite.Open(ctx, path, sqlite.Options{CompactEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = undoMigrations(t, path, `DROP TABLE run_fields`, `DELETE FROM schema_migrations WHERE version = 6`)
 	defer db.Close()
 	for pk, w := range want {
 		got, err := db.RunFieldPaths(ctx, pk, 100)
