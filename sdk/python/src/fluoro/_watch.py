@@ -346,7 +346,7 @@ def summarise(torch: Any, t: Any) -> Optional[Tuple[Any, int, bool]]:
 
     The fast path (8 kernels) assumes every value is finite: min and max in one
     pass, the values scaled to [0, 1] and binned by ``torch.histc``, the L2
-    norm. A NaN or Inf shows in the min or max, and ``host_rows`` then redoes
+    norm. A NaN or Inf shows in the min or max, and ``finish_rows`` then redoes
     that tensor with ``stats`` (exact, slower). None for an empty tensor.
     """
     if getattr(t, "is_sparse", False):
