@@ -242,11 +242,113 @@ def test_fast_and_exact_paths_agree() -> None:
         assert h["bins"] == exact["bins"] and close(row[_watch._NORM], torch.linalg.vector_norm(x.float()).item())
 
 
+@pytest.fixture(autouse=True)
+def batch_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run summarise_many()'s batched path (for GPUs) on these CPU tensors too."""
+    monkeypatch.setattr(_watch, "_BATCH_CPU", True)
+
+
+def many_rows(tensors: List[Any]) -> List[Any]:
+    out = _watch.summarise_many(torch, tensors)
+    items = [
+        ("t%d" % i, s[0], s[1], s[2], lambda x=x: x) for i, (s, x) in enumerate(zip(out, tensors)) if s is not None
+    ]
+    return _watch.host_rows(torch, items)
+
+
+def group_tensors() -> List[Any]:
+    torch.manual_seed(2)
+    mixed = torch.randn(500)
+    mixed[4] = math.nan
+    return [
+        torch.randn(3000) * 2 - 1,
+        torch.rand(40, 9),
+        torch.full((7,), -2.5),  # one value
+        mixed,  # NaN: redone exactly, and its block must not spill into its neighbours'
+        torch.linspace(-1, 1, 101).to(torch.bfloat16),
+        torch.randn(64).double(),
+        torch.tensor([1e30, -1e30, 0.0]),
+        torch.randn(1),
+    ]
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_summarise_many_matches_one_by_one(monkeypatch: pytest.MonkeyPatch, foreach: bool) -> None:
+    if foreach:  # the multi-tensor path of newer torch (_foreach_max), emulated where this torch lacks it
+        if not hasattr(torch, "_foreach_max"):
+            monkeypatch.setattr(torch, "_foreach_max", lambda ts: [t.max() for t in ts], raising=False)
+    else:
+        monkeypatch.delattr(torch, "_foreach_max", raising=False)
+    xs = group_tensors()
+    one = _watch.host_rows(torch, [("t%d" % i, *_watch.summarise(torch, x), lambda x=x: x) for i, x in enumerate(xs)])
+    many = many_rows(xs)
+    assert len(many) == len(xs)
+    for x, a, b in zip(xs, one, many):
+        ha, hb = _watch.histogram(a), _watch.histogram(b)
+        assert (ha is None) == (hb is None)
+        if ha is not None and hb is not None:
+            assert ha["bins"] == hb["bins"]
+            assert sum(ha["values"]) == sum(hb["values"]) == int(torch.isfinite(x.float()).sum())
+            # values on a bin edge may fall either side in float32 arithmetic
+            assert sum(abs(p - q) for p, q in zip(ha["values"], hb["values"])) <= 2
+        assert (math.isnan(a[_watch._NORM]) and math.isnan(b[_watch._NORM])) or close(a[_watch._NORM], b[_watch._NORM])
+
+
+def test_summarise_many_splits_groups_and_leaves_big_sparse_and_empty_tensors_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "_GROUP", 1000)
+    monkeypatch.setattr(_watch, "_SOLO", 600)
+    groups: List[int] = []
+    real = _watch._summarise_group
+    monkeypatch.setattr(_watch, "_summarise_group", lambda t, ts: (groups.append(len(ts)), real(t, ts))[1])
+    t = torch.tensor
+    xs = [torch.randn(400), torch.randn(300), torch.randn(400), torch.randn(700), torch.zeros(0)]
+    xs += [torch.sparse_coo_tensor(t([[1, 7]]), t([2.0, -1.0]), (100,)), torch.randn(200), None]
+    out = _watch.summarise_many(torch, xs)
+    assert groups == [2, 2]  # 400+300, then 400+200; 700 alone (> _SOLO), the sparse one apart
+    assert out[4] is None and out[7] is None
+    assert [o[1] for o in out if o is not None] == [400, 300, 400, 700, 100, 200]
+    assert out[5] is not None and out[5][2] is True  # sparse: the exact path
+    rows = many_rows([x for x in xs if x is not None])
+    for x, row in zip([x for x in xs if x is not None and x.numel()], rows):
+        h = _watch.histogram(row)
+        assert h is not None and sum(h["values"]) == (100 if x.is_sparse else x.numel())
+
+
+def test_gradients_summarised_at_the_end_of_the_pass_are_this_pass(tmp_path: Path) -> None:
+    """With .grad set to None before each pass, the hooks defer to the end of the pass and read .grad."""
+    run = offline_run(tmp_path)
+    model = mlp()
+    run.watch(model, log="gradients", log_freq=1)
+    logged: List[Dict[str, Any]] = []
+    real = run._log_at
+    run._log_at = lambda d, step: (logged.append(d), real(d, step))[1]  # type: ignore[method-assign]
+    grads = []
+    for i in range(3):
+        model.zero_grad(set_to_none=True)
+        (model(torch.randn(8, 16) * (i + 1)) ** 2).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+        run.log({"i": i})
+    run._watcher.drain()
+    assert len(logged) == 3
+    for d, g in zip(logged, grads):
+        for name, grad in g.items():
+            h = d["gradients/" + name]
+            assert sum(h["values"]) == grad.numel()
+            assert close(h["bins"][0], grad.min().item()) and close(h["bins"][-1], grad.max().item())
+        norms = d["gradients/_norms"]
+        for name, v in zip(norms["names"], norms["values"]):
+            assert close(v, torch.linalg.vector_norm(g[name]).item(), 1e-4)
+    run.finish(quiet=True)
+
+
 def test_an_error_in_a_hook_never_reaches_backward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(t: Any, x: Any) -> Any:
         raise RuntimeError("histc is not implemented here")
 
     monkeypatch.setattr(_watch, "summarise", boom)
+    monkeypatch.setattr(_watch, "_summarise_group", boom)
     run = offline_run(tmp_path)
     model = mlp()
     run.watch(model, log="all", log_freq=1)

@@ -10,7 +10,11 @@ the row of the user's next ``log()``.
 The summaries are computed on the tensor's own device without a host sync
 per tensor: min and max (``aminmax``), a 64-bin histogram (``torch.histc`` of
 the values scaled to [0, 1] by that device-side min and max) and the L2 norm,
-69 numbers per tensor. The tensors of one backward pass are stacked and
+69 numbers per tensor. On a GPU, where each kernel launch costs the CPU
+~10 us, the tensors of a pass are summarised together (``summarise_many``:
+a few kernels per group of tensors instead of 8 per tensor), and a gradient
+hook only notes the tensor when its ``.grad`` is unset: at the end of the
+pass ``.grad`` is that gradient. The tensors of one backward pass are stacked and
 copied to the host once, at the end of the pass (a callback queued on the
 autograd engine), so the cost is one device-to-host copy per logged step,
 not one per parameter. On a GPU that copy is asynchronous (into pinned
@@ -53,6 +57,9 @@ _EXACT_CONST = NUM_BINS // 2  # the bin a tensor of one repeated value goes to
 # A summary waiting for the host copy: name, stats tensor, element count, whether
 # the stats are exact (non-finite values masked), and where to read the tensor again.
 Item = Tuple[str, Any, int, bool, Callable[[], Any]]
+# A gradient seen by a hook: name, its summary (None: summarise the tensor at
+# the end of the pass) and where to read the tensor then.
+Pending = Tuple[str, Optional[Tuple[Any, int, bool]], Callable[[], Any]]
 GRAPH_FILE = "fluoro-graph-%d.json"
 
 
@@ -136,7 +143,7 @@ class Watched:
         self.failed = False
         self.forwards = 0
         self.lock = threading.Lock()
-        self.pending: List[Item] = []  # the summaries of this backward pass
+        self.pending: List[Pending] = []  # the gradients of this backward pass
         self.flush_queued = False
         self.logged_steps = 0  # summaries logged (gradients or parameters), for tests
         self.inflight: List[Tuple[str, List[Item], "Copy", int]] = []  # (kind, items, copy, run step), oldest first
@@ -185,33 +192,44 @@ class Watched:
         if run is None or run._finished:
             self.active = False
             return
-        s = summarise(self.torch, grad)
-        if s is None:
-            return
 
-        def source() -> Any:  # for a gradient with NaN or Inf: its .grad at the end of the pass
+        def source() -> Any:  # the parameter's .grad at the end of the pass
             p = param()
             return None if p is None else p.grad
 
         with self.lock:
             queue = not self.flush_queued
             self.flush_queued = True
-            if not queue:
-                self.pending.append((name, s[0], s[1], s[2], source))
-                return
-        try:
-            self.torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
-        except Exception:
-            # Not inside an autograd pass (or no such API): summarise now, from this very tensor.
-            with self.lock:
-                self.pending.append((name, s[0], s[1], s[2], lambda: grad))
+        if queue:
             try:
-                self.flush()  # the hooks stay armed: the rest of this pass may still reach them
-            except Exception as e:
-                self.fail("logging gradients", e)
-            return
+                self.torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
+            except Exception:
+                # Not inside an autograd pass (or no such API): summarise now, from this very tensor.
+                s = summarise(self.torch, grad)
+                with self.lock:
+                    self.flush_queued = False
+                    if s is not None:
+                        self.pending.append((name, s, lambda: grad))
+                try:
+                    self.flush()  # the hooks stay armed: the rest of this pass may still reach them
+                except Exception as e:
+                    self.fail("logging gradients", e)
+                return
+        p = param()
+        if p is not None and getattr(p, "grad", 0) is None:
+            # The usual case (zero_grad(set_to_none=True)): at the end of the pass
+            # .grad is this very gradient, so it is summarised then, with every
+            # other tensor of the pass in a few batched kernels (summarise_many),
+            # and no reference is held meanwhile (autograd can reuse the buffer).
+            entry: Pending = (name, None, source)
+        else:
+            # .grad accumulates: summarise this pass's own gradient now.
+            s = summarise(self.torch, grad)
+            if s is None:
+                return
+            entry = (name, s, source)
         with self.lock:
-            self.pending.append((name, s[0], s[1], s[2], source))
+            self.pending.append(entry)
 
     def _end_of_backward(self) -> None:
         try:
@@ -222,10 +240,12 @@ class Watched:
 
     def flush(self) -> None:
         with self.lock:
-            items, self.pending = self.pending, []
+            pending, self.pending = self.pending, []
             self.flush_queued = False
-        if items and self.active:
-            self._log("gradients/", items)
+        if pending and self.active:
+            items = resolve(self.torch, pending)
+            if items:
+                self._log("gradients/", items)
 
     def _forward_hook(self, module: Any, inputs: Any, output: Any) -> None:
         if not self.active:
@@ -250,9 +270,9 @@ class Watched:
             if run is None or run._finished:
                 self.active = False
                 return None
+            named = list(module.named_parameters())
             items: List[Item] = []
-            for name, p in module.named_parameters():
-                s = summarise(self.torch, p)
+            for (name, p), s in zip(named, summarise_many(self.torch, [p for _, p in named])):
                 if s is not None:
                     items.append((name, s[0], s[1], s[2], _const(p)))
             if items:
@@ -362,6 +382,127 @@ def summarise(torch: Any, t: Any) -> Optional[Tuple[Any, int, bool]]:
     counts = torch.histc((x - lo) / (hi - lo), bins=NUM_BINS, min=0.0, max=1.0)
     norm = torch.linalg.vector_norm(x)
     return torch.cat([counts, torch.stack([lo, hi, norm]), _zeros2(torch, x.device)]), n, False
+
+
+# summarise_many() batches dense tensors of up to _SOLO elements into groups of
+# up to _GROUP elements (and _GROUP_K tensors): the group's kernels then cost
+# the CPU what one tensor's do, and its transient buffers stay under ~5 x 4
+# bytes x _GROUP (80 MB). Larger tensors are summarised one by one.
+# On a CPU the kernels run as they are called and their arithmetic, not the
+# call, is the cost: batching would only add the copies, so CPU tensors are
+# summarised one by one (tests set _BATCH_CPU to run the batched path there).
+_SOLO = 1 << 21
+_GROUP = 1 << 22
+_GROUP_K = 128  # k x 64 bins x 4 bytes stay within the 48 KiB of shared memory histc can use
+_BATCH_CPU = False
+
+
+def summarise_many(torch: Any, ts: Sequence[Any]) -> List[Optional[Tuple[Any, int, bool]]]:
+    """summarise() of each tensor, small dense ones on a GPU batched into a few kernels per group.
+
+    On a GPU the cost of watch() is the CPU's: each kernel launch takes
+    ~10 us and summarise() launches 8 per tensor, so a model of 77 tensors
+    spent ~7 ms a watched pass launching them. A group launches one
+    ``aminmax`` per tensor (or two multi-tensor ``_foreach_max`` kernels where
+    torch has them) and ~15 kernels in all for the rest: the tensors are
+    concatenated, each value is mapped to its tensor's block of NUM_BINS bins
+    (min and max repeated per value with ``repeat_interleave``), and one
+    ``histc`` counts every block at once. The rows are those of summarise():
+    the fast path, with NaN or Inf showing in the min or max.
+    """
+    out: List[Optional[Tuple[Any, int, bool]]] = [None] * len(ts)
+    tensor = getattr(torch, "Tensor", None)
+    groups: Dict[Any, List[List[int]]] = {}  # device -> groups of indexes
+    sizes: Dict[Any, int] = {}
+    for i, t in enumerate(ts):
+        if t is None:
+            continue
+        n = t.numel() if tensor is not None and isinstance(t, tensor) else 0
+        dev = getattr(t, "device", None)
+        if (
+            not (0 < n <= _SOLO)
+            or getattr(t, "is_sparse", False)
+            or not t.is_floating_point()
+            or dev is None
+            or (dev.type == "cpu" and not _BATCH_CPU)
+        ):
+            out[i] = summarise(torch, t)
+            continue
+        gs = groups.setdefault(dev, [[]])
+        if sizes.get(dev, 0) + n > _GROUP or len(gs[-1]) >= _GROUP_K:
+            gs.append([])
+            sizes[dev] = 0
+        gs[-1].append(i)
+        sizes[dev] = sizes.get(dev, 0) + n
+    for gs in groups.values():
+        for g in gs:
+            if len(g) == 1:
+                out[g[0]] = summarise(torch, ts[g[0]])
+            elif g:
+                for i, r in zip(g, _summarise_group(torch, [ts[i] for i in g])):
+                    out[i] = r
+    return out
+
+
+_LAYOUT: Dict[Any, Tuple[Any, Any]] = {}  # (device, lengths) -> (lengths tensor, block offsets)
+
+
+def _summarise_group(torch: Any, ts: Sequence[Any]) -> List[Tuple[Any, int, bool]]:
+    flats = [t.detach().reshape(-1) for t in ts]
+    lens = [int(f.numel()) for f in flats]
+    k, n = len(flats), sum(lens)
+    dev = flats[0].device
+    key = (dev, tuple(lens))
+    layout = _LAYOUT.get(key)
+    if layout is None:
+        if len(_LAYOUT) >= 64:
+            _LAYOUT.clear()
+        layout = _LAYOUT[key] = (
+            torch.tensor(lens, device=dev),
+            torch.arange(k, device=dev, dtype=torch.float32) * NUM_BINS + 0.5,  # each block's bin 0, centred
+        )
+    lens_t, base = layout
+    fmax = getattr(torch, "_foreach_max", None)
+    if fmax is not None:
+        hi = torch.stack(fmax(flats))
+        lo = torch.stack(fmax(torch._foreach_neg(flats))).neg_()
+    else:
+        mm = [torch.aminmax(f) for f in flats]
+        lo = torch.stack([m[0] for m in mm])
+        hi = torch.stack([m[1] for m in mm])
+    lo, hi = lo.float(), hi.float()
+    x = torch.cat(flats)
+    if x.dtype != torch.float32:
+        x = x.float()
+    views = x.split(lens)
+    fnorm = getattr(torch, "_foreach_norm", None)
+    norm = torch.stack(fnorm(views) if fnorm is not None else [torch.linalg.vector_norm(v) for v in views])
+    # From here x is overwritten in place (the norms were queued first, on the same stream).
+    # A block whose min equals its max, or holds NaN or Inf, gets NaN here and
+    # -1 below: histc leaves it out, and finish_rows() redoes or spreads it.
+    x.sub_(torch.repeat_interleave(lo, lens_t, output_size=n))
+    x.mul_(torch.repeat_interleave(NUM_BINS / (hi - lo), lens_t, output_size=n))
+    x.floor_().clamp_(0, NUM_BINS - 1)
+    x.add_(torch.repeat_interleave(base, lens_t, output_size=n))
+    x.nan_to_num_(nan=-1.0)
+    counts = torch.histc(x, bins=k * NUM_BINS, min=0.0, max=float(k * NUM_BINS)).view(k, NUM_BINS)
+    rows = torch.cat([counts, torch.stack([lo, hi, norm.float()], 1), torch.zeros((k, 2), device=dev)], 1)
+    return [(r, m, False) for r, m in zip(rows.unbind(0), lens)]
+
+
+def resolve(torch: Any, pending: Sequence[Pending]) -> List[Item]:
+    """The items of a pass's gradients: those not summarised yet are, together (summarise_many)."""
+    todo = [i for i, e in enumerate(pending) if e[1] is None]
+    done: Dict[int, Optional[Tuple[Any, int, bool]]] = {}
+    if todo:
+        done = dict(zip(todo, summarise_many(torch, [pending[i][2]() for i in todo])))
+    items: List[Item] = []
+    for i, (name, s, source) in enumerate(pending):
+        if s is None:
+            s = done.get(i)
+        if s is not None:
+            items.append((name, s[0], s[1], s[2], source))
+    return items
 
 
 _ZEROS: Dict[Any, Any] = {}
