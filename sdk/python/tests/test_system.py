@@ -345,3 +345,37 @@ def test_metadata_file_uploaded_and_kept(tmp_path: Path) -> None:
     m = json.loads(puts[0].body)
     kept = json.loads((Path(run.dir or "") / "files" / "fluoro-metadata.json").read_text())
     assert m == kept and m["python"] and m["cpu_count"] and m["gpu_count"] >= 0 and "packages" in m
+
+
+class FakeDist:
+    def __init__(self, files: Dict[str, str]) -> None:
+        self.files = files
+
+    def read_text(self, name: str) -> Any:
+        return self.files.get(name)
+
+    @property
+    def metadata(self) -> Dict[str, str]:  # the slow parser's answer, for files without the headers
+        return {"Name": "parsed-name"}
+
+    @property
+    def version(self) -> str:
+        return "9.9"
+
+
+def test_package_names_come_from_the_metadata_headers() -> None:
+    from fluoro._metadata import _name_version, packages
+
+    body = "Metadata-Version: 2.1\nName: torch\nVersion: 2.11.0\nSummary: x\n\nName: not-this\nVersion: 0\n"
+    assert _name_version(FakeDist({"METADATA": body})) == ("torch", "2.11.0")
+    assert _name_version(FakeDist({"PKG-INFO": "name: old_pkg\nversion:  1.0 \n"})) == ("old_pkg", "1.0")
+    assert _name_version(FakeDist({"METADATA": "Summary: no name\n"})) == ("parsed-name", "9.9")
+    # every installed package, the same as importlib's parser gives
+    import importlib.metadata as md
+
+    want: Dict[str, str] = {}
+    for d in md.distributions():
+        name = d.metadata["Name"]
+        if name:
+            want.setdefault(name.lower().replace("_", "-"), "%s==%s" % (name, d.version))
+    assert packages() == sorted(want.values(), key=str.lower)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 FILE_NAME = "fluoro-metadata.json"
 MAX_PACKAGES = 5000
@@ -36,6 +36,29 @@ def snapshot() -> Dict[str, Any]:
     return d
 
 
+def _name_version(dist: Any) -> Tuple[str, str]:
+    """A distribution's Name and Version from its metadata file's headers.
+
+    ``dist.metadata`` runs the email parser over the whole file (long
+    descriptions included) and ``dist.version`` does it again: ~0.5 ms a
+    package, hundreds of ms on this thread, which shares the GIL with the
+    training loop, for a machine with a few hundred packages. The two
+    headers come before the first blank line.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = ""
+    for line in text.split("\n\n", 1)[0].splitlines():
+        if line[:5].lower() == "name:" and not name:
+            name = line[5:].strip()
+        elif line[:8].lower() == "version:" and not version:
+            version = line[8:].strip()
+        if name and version:
+            break
+    if not (name and version):  # an unusual file: let importlib parse it
+        name, version = dist.metadata["Name"] or "", dist.version or ""
+    return name, version
+
+
 def packages(limit: int = MAX_PACKAGES) -> List[str]:
     """Installed distributions as name==version, sorted (the first on sys.path wins)."""
     import importlib.metadata as md
@@ -43,8 +66,7 @@ def packages(limit: int = MAX_PACKAGES) -> List[str]:
     seen: Dict[str, str] = {}
     for dist in md.distributions():
         try:
-            name = dist.metadata["Name"]
-            version = dist.version
+            name, version = _name_version(dist)
         except Exception:
             continue
         if not name:
