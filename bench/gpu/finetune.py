@@ -1,12 +1,17 @@
 """A fine-tuning run on a GPU with everything Fluoro offers switched on.
 
 A small transformer language model (built from a config: no downloaded
-weights) trains on synthetic token data for PHASE_S seconds three times:
-without Fluoro, with Fluoro (`watch(model, log="all")`, system metrics every
-1 s, a loss row every step, media every 200 steps), and without again. It
-prints steps/s of each phase, the slowdown against the mean of the two
-baselines (target: at most 1 %), and then checks on the server that the
-gradient/parameter histograms, the GPU metrics and the media files arrived.
+weights) trains on synthetic token data in alternating phases of PHASE_S
+seconds (15): without Fluoro, then with Fluoro (`watch(model, log="all")`,
+system metrics every 1 s, a loss row every step, media every 200 steps),
+ROUNDS times (3), and without again at the end. Each Fluoro phase is a new
+run; its first SETTLE_S seconds (2: init's one-off work) are timed apart.
+
+It prints each phase's steps/s and median step time, each Fluoro phase's
+slowdown against the baselines either side (target: at most 1 %), the
+spread of the baselines (how much the machine itself moves), and then
+checks on the server that the first run's gradient/parameter histograms,
+GPU metrics and media files arrived.
 
     FLUORO_BASE_URL=... FLUORO_API_KEY=... python3 bench/gpu/finetune.py
 
@@ -16,13 +21,16 @@ Needs torch with CUDA; exits 1 on a FAIL line. Used by bench/gpu/run.sh.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from typing import Any, Dict, List, Optional
 
 import fluoro
 
-PHASE_S = float(os.environ.get("PHASE_S", "30"))
+PHASE_S = float(os.environ.get("PHASE_S", "15"))
+SETTLE_S = float(os.environ.get("SETTLE_S", "2"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DEVICE = os.environ.get("FINETUNE_DEVICE", "cuda")  # "cpu": a dry run of the script itself, tiny model
 VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 8192, int(os.environ.get("SEQ", "256")), int(os.environ.get("BATCH", "32")), 512, 8, 6
 if DEVICE == "cpu":
@@ -69,8 +77,11 @@ def phase(
 ) -> Dict[str, Any]:
     loss_fn = torch.nn.functional.cross_entropy
     steps, last = 0, float("nan")
+    times: List[float] = []
     sync(torch)
     t0 = time.perf_counter()
+    c0 = time.thread_time()
+    prev = t0
     while True:
         x, y = batch(torch, gen)
         with torch.autocast(DEVICE, dtype=torch.bfloat16):
@@ -86,11 +97,22 @@ def phase(
             if media_every and steps % media_every == 0:
                 row.update(media(torch, model, logits, y))
             run.log(row)
-        if time.perf_counter() - t0 >= seconds:
+        now = time.perf_counter()
+        times.append(now - prev)
+        prev = now
+        if now - t0 >= seconds:
             break
     sync(torch)
     dt = time.perf_counter() - t0
-    return {"steps": steps, "seconds": dt, "steps_per_s": steps / dt, "loss": last}
+    off = 1 - (time.thread_time() - c0) / dt  # the main thread off the CPU: GPU waits, and the GIL lent to other threads
+    return {
+        "steps": steps,
+        "seconds": dt,
+        "steps_per_s": steps / dt,
+        "loss": last,
+        "median_step_ms": 1e3 * statistics.median(times),
+        "off_cpu": off,
+    }
 
 
 def media(torch: Any, model: Any, logits: Any, y: Any) -> Dict[str, Any]:
@@ -129,39 +151,78 @@ def main() -> int:
         % (LAYERS, D, nparams / 1e6, BATCH, SEQ, torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu")
     )
     phase(torch, model, opt, gen, 5, None)  # warm-up: kernels, allocator
-
-    results: List[Dict[str, Any]] = []
-    base1 = phase(torch, model, opt, gen, PHASE_S, None)
-    results.append(base1)
-    run = fluoro.init(
-        project="gpu-finetune",
-        name="transformer-watch",
-        config={"layers": LAYERS, "d_model": D, "heads": HEADS, "batch": BATCH, "seq": SEQ, "params": nparams},
-        settings=fluoro.Settings(system_interval=1.0),
-    )
-    fluoro.watch(model, log="all", log_freq=100)
-    with_fluoro = phase(torch, model, opt, gen, PHASE_S, run)
-    t_fin = time.perf_counter()
-    run.finish()
-    finish_s = time.perf_counter() - t_fin
-    base2 = phase(torch, model, opt, gen, PHASE_S, None)
-    base = (base1["steps_per_s"] + base2["steps_per_s"]) / 2
-    slowdown = 1 - with_fluoro["steps_per_s"] / base
-    print("| phase | steps | seconds | steps/s | last loss |")
-    print("|---|---|---|---|---|")
-    for name, r in (
-        ("without Fluoro", base1),
-        ("with Fluoro (watch all, system 1 s, media)", with_fluoro),
-        ("without Fluoro, again", base2),
-    ):
-        print("| %s | %d | %.1f | %.2f | %.3f |" % (name, r["steps"], r["seconds"], r["steps_per_s"], r["loss"]))
     print(
-        "slowdown against the mean baseline: %.2f %% (baselines differ by %.2f %%); finish() took %.2f s"
-        % (100 * slowdown, 100 * abs(base1["steps_per_s"] - base2["steps_per_s"]) / base, finish_s)
+        "%d rounds: %.0f s without Fluoro, then a new run (init, %.0f s untimed, %.0f s timed, finish); "
+        "and %.0f s without Fluoro at the end" % (ROUNDS, PHASE_S, SETTLE_S, PHASE_S, PHASE_S)
+    )
+
+    bases: List[Dict[str, Any]] = [phase(torch, model, opt, gen, PHASE_S, None)]
+    withs: List[Dict[str, Any]] = []
+    runs: List[Any] = []
+    inits: List[float] = []
+    settles: List[Dict[str, Any]] = []
+    finishes: List[float] = []
+    for r in range(ROUNDS):
+        t_init = time.perf_counter()
+        run = fluoro.init(
+            project="gpu-finetune",
+            name="transformer-watch-%d" % (r + 1),
+            config={"layers": LAYERS, "d_model": D, "heads": HEADS, "batch": BATCH, "seq": SEQ, "params": nparams},
+            settings=fluoro.Settings(system_interval=1.0),
+        )
+        fluoro.watch(model, log="all", log_freq=100)
+        inits.append(time.perf_counter() - t_init)
+        # A run's first seconds carry one-off work (the environment is collected, the
+        # threads start): reported apart, since a two-minute run amortises it.
+        settles.append(phase(torch, model, opt, gen, SETTLE_S, run))
+        withs.append(phase(torch, model, opt, gen, PHASE_S, run))
+        t_fin = time.perf_counter()
+        run.finish()
+        finishes.append(time.perf_counter() - t_fin)
+        runs.append((run, settles[-1]["steps"] + withs[-1]["steps"]))
+        bases.append(phase(torch, model, opt, gen, PHASE_S, None))
+
+    print("| phase | steps | seconds | steps/s | median step, ms | main thread off the CPU | last loss |")
+    print("|---|---|---|---|---|---|---|")
+    rows = [("without Fluoro", bases[0])]
+    for i, w in enumerate(withs):
+        rows += [("with Fluoro, run %d" % (i + 1), w), ("without Fluoro", bases[i + 1])]
+    for name, r in rows:
+        print(
+            "| %s | %d | %.1f | %.2f | %.3f | %.1f %% | %.3f |"
+            % (name, r["steps"], r["seconds"], r["steps_per_s"], r["median_step_ms"], 100 * r["off_cpu"], r["loss"])
+        )
+    slow = [1 - w["steps_per_s"] / ((bases[i]["steps_per_s"] + bases[i + 1]["steps_per_s"]) / 2) for i, w in enumerate(withs)]
+    med_slow = [
+        w["median_step_ms"] / ((bases[i]["median_step_ms"] + bases[i + 1]["median_step_ms"]) / 2) - 1
+        for i, w in enumerate(withs)
+    ]
+    base_sps = [b["steps_per_s"] for b in bases]
+    spread = (max(base_sps) - min(base_sps)) / statistics.mean(base_sps)
+    slowdown = statistics.median(slow)
+    print(
+        "slowdown against the baselines either side: steps/s %s (median %.2f %%); median step time %s (median %.2f %%)"
+        % (
+            ", ".join("%.2f %%" % (100 * x) for x in slow),
+            100 * slowdown,
+            ", ".join("%.2f %%" % (100 * x) for x in med_slow),
+            100 * statistics.median(med_slow),
+        )
+    )
+    print("the %d phases without Fluoro spread over %.2f %% of their mean steps/s" % (len(bases), 100 * spread))
+    print(
+        "one-off: init()+watch() %s s; first %.0f s of each run %s steps/s; finish() %s s"
+        % (
+            ", ".join("%.3f" % x for x in inits),
+            SETTLE_S,
+            ", ".join("%.2f" % x["steps_per_s"] for x in settles),
+            ", ".join("%.2f" % x for x in finishes),
+        )
     )
     ok = True
     print(("PASS" if slowdown <= 0.01 else "WARN") + " finetune: slowdown %.2f %% (target <= 1 %%)" % (100 * slowdown))
 
+    run, run_steps = runs[0]
     api = fluoro.Api()
     pr = api.run("gpu-finetune/%s" % run.id)
     keys = {k["key"]: k for k in pr.keys()}
@@ -172,7 +233,7 @@ def main() -> int:
     if len(grads) != nmat or len(params) != nmat:
         print("FAIL finetune: want %d gradient and parameter histograms (one per parameter tensor)" % nmat)
         ok = False
-    want_points = with_fluoro["steps"] // 100
+    want_points = run_steps // 100
     short = [k for k in grads if abs(keys[k]["points"] - want_points) > 1]
     if short:
         print(

@@ -24,8 +24,15 @@ done
 if [ -z "$url" ]; then echo "FAIL: fluoro did not start"; cat "$OUT/server.log"; exit 1; fi
 export FLUORO_BASE_URL=$url FLUORO_API_KEY=$FLUORO_ADMIN_API_KEY FLUORO_ENTITY=admin PYTHONPATH=$PWD/sdk/python/src
 rc=0
-timeout 120 python3 bench/gpu/system_check.py 2>&1 | tee "$OUT/system.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
-timeout 400 python3 bench/gpu/finetune.py 2>&1 | tee "$OUT/finetune.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+if [ "${RUN_SYSTEM:-1}" = 1 ]; then
+  timeout 120 python3 bench/gpu/system_check.py 2>&1 | tee "$OUT/system.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+if [ "${RUN_FINETUNE:-1}" = 1 ]; then
+  timeout 400 python3 bench/gpu/finetune.py 2>&1 | tee "$OUT/finetune.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+if [ "${RUN_STEPTIMES:-0}" = 1 ]; then  # each part of a step, per feature (steptimes.py): about 2 minutes
+  timeout 300 python3 bench/gpu/steptimes.py 2>&1 | tee "$OUT/steptimes.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
 if [ "${RUN_BREAKDOWN:-0}" = 1 ]; then  # each feature's share of the slowdown (breakdown.py)
   # 6 variants x 2 rounds x 2 phases of 6 s: about 2.5 minutes, to fit a short device lease
   PHASE_S=${BREAKDOWN_PHASE_S:-6} ROUNDS=${BREAKDOWN_ROUNDS:-2} timeout 400 python3 bench/gpu/breakdown.py 2>&1 | tee "$OUT/breakdown.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -140,6 +141,55 @@ def train(
     took = time.perf_counter() - t0
     run.unwatch()
     return took
+
+
+def no_sync(dev: Any, data: List[Any]) -> None:
+    """A watched pass (gradients and parameters) never waits for the GPU: torch's sync debug mode raises on any wait."""
+    if dev.type != "cuda":
+        print("SKIP: no CUDA, no sync check")
+        return
+    ids, y = data[0]
+    torch.manual_seed(0)
+    model = Model(8000, 256, 4).to(dev)
+
+    def step() -> None:
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            logits = model(ids)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def strict(n: int) -> Optional[BaseException]:
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for _ in range(n):
+                step()
+        except RuntimeError as e:
+            return e
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        return None
+
+    e = strict(2)
+    if e is not None:
+        print("SKIP: this model's own step waits for the GPU (%s); no sync check" % e)
+        return
+    run = fluoro.init(project="gpu-check-sync", settings={"quiet": True, "console": "off", "system_interval": 0})
+    run.watch(model, log="all", log_freq=1)
+    step()
+    step()  # the first passes set up what later ones reuse (the layout of each group of tensors)
+    w = run._watcher.find(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e = strict(3)
+    msgs = [str(c.message) for c in caught if issubclass(c.category, fluoro.FluoroWarning)]
+    check(
+        e is None and w is not None and w.active and not msgs,
+        "3 watched passes (gradients and parameters, log_freq=1) ran under torch.cuda.set_sync_debug_mode('error')"
+        + ("" if e is None and not msgs else ": %s" % (e or msgs[0])),
+    )
+    run.finish(quiet=True)
 
 
 def series(r: Any, key: str) -> Dict[int, Any]:
@@ -289,6 +339,7 @@ def main() -> int:
         data = batches(dev, 16, args.batch, args.seq, 8000)
         correctness(dev, args, data)
         nonfinite(dev)
+        no_sync(dev, data)
         overhead(dev, args, data)
     except Exception as e:
         check(False, "the check itself raised %r" % (e,))
