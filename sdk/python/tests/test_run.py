@@ -491,6 +491,36 @@ def test_log_spools_on_the_callers_thread_when_the_spool_thread_is_stuck(fake: F
     assert sorted(s for s, _ in rows(fake)) == list(range(7))
 
 
+def test_a_steady_stream_of_rows_wakes_the_spool_thread_once_a_batch(tmp_path: Path) -> None:
+    """While rows keep coming, the spool thread wakes every batch_interval by itself: log() never wakes it."""
+    run = fluoro.init(
+        mode="offline",
+        project="p",
+        dir=str(tmp_path),
+        settings={"quiet": True, "console": "off", "system_interval": 0, "batch_interval": 0.1, "x_disable_meta": True},
+    )
+    pipe = run._pipe
+    assert pipe is not None
+    nudges = []
+    real = pipe.nudge
+    pipe.nudge = lambda now: (nudges.append(now), real(now))[1]  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    i = 0
+    while time.monotonic() - t0 < 1.5:
+        run.log({"a": i})
+        i += 1
+        time.sleep(0.01)
+    wakes, n_nudges = pipe.stats.wakes, len(nudges)
+    time.sleep(0.25)  # the last rows reach the spool within an interval or two, with no log() to wake the thread
+    on_disk = [
+        r["step"] for rec in read_spool(run.dir).records if rec.body for r in json.loads(rec.body).get("history") or []
+    ]
+    run.finish(quiet=True)
+    assert on_disk == list(range(i))
+    assert n_nudges <= 2  # the first row of the stream; none while it flows
+    assert wakes <= 1.5 / 0.1 + 4  # one a batch (the old way: two, one of them from log())
+
+
 def test_permanent_rejection_is_reported_once_and_skipped(
     fake: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

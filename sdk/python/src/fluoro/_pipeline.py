@@ -52,6 +52,7 @@ _RUN_ROWS = 256
 _RUN_POINTS = 5120
 _BULK = 2 * _RUN_ROWS  # queue entries taken at once
 _WAKE_LEN = 2048  # queued entries (two per row) that wake a spool thread waiting for its batch deadline
+_TICK_FOR = 2.0  # seconds after a batch of rows during which the spool thread wakes every batch_interval
 _DICT_ONLY = frozenset((dict,))
 _STEP = operator.itemgetter(1)
 _TIME = operator.itemgetter(2)
@@ -312,11 +313,23 @@ class Pipeline:
         q = self.q
         lock = self._lock
         popped = 0
+        ticking = 0.0  # rows were flushed lately: wake every interval until then
         while True:
+            tick = False
             if not q:
                 timeout = None
+                now = time.monotonic()
                 if self._nrows or self._ops or self._side or self.summary.dirty:
-                    timeout = max(0.0, self._first + self.interval - time.monotonic())
+                    timeout = max(0.0, self._first + self.interval - now)
+                elif now < ticking:
+                    # While rows keep coming, wake once an interval and send what
+                    # came, rather than wait for a row to be woken (by log(): a
+                    # thread switch and a GIL hand-off) and again at its
+                    # deadline: one wake-up a batch instead of two, and none
+                    # asked of the training thread. A row waits at most an
+                    # interval either way.
+                    timeout = self.interval
+                    tick = True
                 # With rows waiting for their batch's deadline the thread wakes
                 # by itself: log() need not wake it per row (a thread switch
                 # and a GIL hand-off each step), only when the queue grows long.
@@ -339,7 +352,9 @@ class Pipeline:
                     return
                 popped += n
                 busy = self._nrows or self._ops or self._side or self.summary.dirty
-                if busy and time.monotonic() - self._first >= self.interval:
+                if busy and (tick or time.monotonic() - self._first >= self.interval):
+                    if self._nrows:
+                        ticking = time.monotonic() + _TICK_FOR
                     try:
                         self._flush()
                     except Exception as e:
