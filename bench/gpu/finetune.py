@@ -31,6 +31,8 @@ import fluoro
 PHASE_S = float(os.environ.get("PHASE_S", "15"))
 SETTLE_S = float(os.environ.get("SETTLE_S", "2"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
+# Offline runs spool to disk only: no sender thread, no server work, to tell their cost apart.
+OFFLINE = os.environ.get("FINETUNE_OFFLINE") == "1"
 DEVICE = os.environ.get("FINETUNE_DEVICE", "cuda")  # "cpu": a dry run of the script itself, tiny model
 VOCAB, SEQ, BATCH, D, HEADS, LAYERS = 8192, int(os.environ.get("SEQ", "256")), int(os.environ.get("BATCH", "32")), 512, 8, 6
 if DEVICE == "cpu":
@@ -166,6 +168,7 @@ def main() -> int:
         t_init = time.perf_counter()
         run = fluoro.init(
             project="gpu-finetune",
+            mode="offline" if OFFLINE else None,
             name="transformer-watch-%d" % (r + 1),
             config={"layers": LAYERS, "d_model": D, "heads": HEADS, "batch": BATCH, "seq": SEQ, "params": nparams},
             settings=fluoro.Settings(system_interval=1.0),
@@ -220,9 +223,19 @@ def main() -> int:
         )
     )
     ok = True
-    print(("PASS" if slowdown <= 0.01 else "WARN") + " finetune: slowdown %.2f %% (target <= 1 %%)" % (100 * slowdown))
+    # A verdict only where the machine held still enough to give one.
+    if slowdown <= 0.01 and spread <= 0.02:
+        verdict = "PASS"
+    elif slowdown > 0.01 and slowdown > spread:
+        verdict = "WARN"
+    else:
+        verdict = "NOISY (the baselines spread over %.2f %%)" % (100 * spread)
+    print(verdict + " finetune: slowdown %.2f %% (target <= 1 %%)" % (100 * slowdown))
 
     run, run_steps = runs[0]
+    if OFFLINE:
+        print("offline runs (FINETUNE_OFFLINE=1): nothing was sent, so nothing is checked on the server")
+        return 0
     api = fluoro.Api()
     pr = api.run("gpu-finetune/%s" % run.id)
     keys = {k["key"]: k for k in pr.keys()}

@@ -13,7 +13,10 @@ nvidia-smi -L 2>&1 | tee "$OUT/nvidia-smi.txt"
 python3 -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available())' | tee -a "$OUT/nvidia-smi.txt"
 data=$(mktemp -d)
 export FLUORO_ADMIN_API_KEY=fluoro-gpucheck00000000000000000000000000000000
-bin/fluoro server --addr 127.0.0.1:0 --data "$data" --log-level warn >"$OUT/server.stdout" 2>"$OUT/server.log" &
+# SERVER_CPUS=12-15 pins the server to those CPUs (taskset), away from the training thread's.
+pin=()
+[ -n "${SERVER_CPUS:-}" ] && pin=(taskset -c "$SERVER_CPUS")
+"${pin[@]}" bin/fluoro server --addr 127.0.0.1:0 --data "$data" --log-level warn >"$OUT/server.stdout" 2>"$OUT/server.log" &
 server=$!
 url=""
 for _ in $(seq 1 100); do
