@@ -390,7 +390,8 @@ def summarise(torch: Any, t: Any) -> Optional[Tuple[Any, int, bool]]:
 # bytes x _GROUP (80 MB). Larger tensors are summarised one by one.
 # On a CPU the kernels run as they are called and their arithmetic, not the
 # call, is the cost: batching would only add the copies, so CPU tensors are
-# summarised one by one (tests set _BATCH_CPU to run the batched path there).
+# summarised one by one (tests set _BATCH_CPU to run the batched path there),
+# as are other devices' (MPS, XLA), where the batched path was never run.
 _SOLO = 1 << 21
 _GROUP = 1 << 22
 _GROUP_K = 128  # k x 64 bins x 4 bytes stay within the 48 KiB of shared memory histc can use
@@ -424,7 +425,7 @@ def summarise_many(torch: Any, ts: Sequence[Any]) -> List[Optional[Tuple[Any, in
             or getattr(t, "is_sparse", False)
             or not t.is_floating_point()
             or dev is None
-            or (dev.type == "cpu" and not _BATCH_CPU)
+            or not (dev.type == "cuda" or (dev.type == "cpu" and _BATCH_CPU))
         ):
             out[i] = summarise(torch, t)
             continue
