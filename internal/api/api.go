@@ -25,6 +25,10 @@ import (
 // Observer records request metrics.
 type Observer interface {
 	ObserveRequest(route string, code int, took time.Duration)
+	// ObserveOp records a run create, update or finish: event is the live
+	// event it publishes (or would have), outcome "applied" or "duplicate"
+	// (a spooled op replayed, which changed nothing).
+	ObserveOp(event, outcome string)
 }
 
 // Deps are what the API needs.

@@ -81,6 +81,13 @@ func (a *API) opDone(w http.ResponseWriter, r *http.Request, op store.OpID, key 
 	} else if err != nil {
 		return err
 	}
+	if a.d.Observer != nil {
+		outcome := "applied"
+		if dup {
+			outcome = "duplicate"
+		}
+		a.d.Observer.ObserveOp(event, outcome)
+	}
 	out := a.runJSON(r, run)
 	out.Resumed = resumed
 	if op.Writer != "" {

@@ -22,6 +22,7 @@ type Metrics struct {
 	latency       *prometheus.HistogramVec
 	points        prometheus.Counter
 	batches       *prometheus.CounterVec
+	ops           *prometheus.CounterVec
 	commitLatency prometheus.Histogram
 	groupSize     prometheus.Histogram
 	sseClients    prometheus.GaugeFunc
@@ -44,6 +45,10 @@ func New(sseClients func() int) *Metrics {
 	m.batches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fluoro_ingest_batches_total", Help: "Ingest batches by outcome (applied, duplicate, rejected).",
 	}, []string{"outcome"})
+	m.ops = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fluoro_run_ops_total",
+		Help: "Run creates, updates and finishes by event (run.created, run.updated, run.finished) and outcome (applied, duplicate).",
+	}, []string{"event", "outcome"})
 	m.commitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "fluoro_ingest_commit_duration_seconds", Help: "Latency of one group commit, fsync included.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -55,7 +60,7 @@ func New(sseClients func() int) *Metrics {
 	m.sseClients = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fluoro_live_subscribers", Help: "Connected Server-Sent Events clients.",
 	}, func() float64 { return float64(sseClients()) })
-	m.reg.MustRegister(m.requests, m.latency, m.points, m.batches, m.commitLatency, m.groupSize, m.sseClients,
+	m.reg.MustRegister(m.requests, m.latency, m.points, m.batches, m.ops, m.commitLatency, m.groupSize, m.sseClients,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +74,11 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) ObserveRequest(route string, code int, took time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// ObserveOp records one run create, update or finish (api.Observer).
+func (m *Metrics) ObserveOp(event, outcome string) {
+	m.ops.WithLabelValues(event, outcome).Inc()
 }
 
 // Committed implements ingest.Observer.

@@ -156,6 +156,20 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("ingest %d: %d %s", seq, code, body)
 		}
 	}
+	// A spooled update sent twice: applied, then a duplicate; and a finish.
+	for range 2 {
+		req, _ := http.NewRequest("PATCH", url+"/api/v1/projects/admin/p/runs/r1", strings.NewReader(`{"notes":"n"}`))
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		req.Header.Set("X-Fluoro-Op", "w/20")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("update: %v %v", err, res)
+		}
+		res.Body.Close()
+	}
+	if code, body := call(t, "POST", url+"/api/v1/projects/admin/p/runs/r1/finish", adminKey, `{"exit_code":0}`); code != 200 {
+		t.Fatalf("finish: %d %s", code, body)
+	}
 	for range 2 {
 		if code, _ := call(t, "GET", url+"/api/v1/projects/admin/p/runs/r1", adminKey, ""); code != 200 {
 			t.Fatalf("get run: %d", code)
@@ -213,6 +227,14 @@ func TestMetrics(t *testing.T) {
 	for outcome, want := range map[string]float64{"applied": 3, "duplicate": 1} {
 		if v, _ := get(ms, "fluoro_ingest_batches_total", "outcome="+outcome); v != want {
 			t.Errorf("fluoro_ingest_batches_total{outcome=%q} = %v, want %v", outcome, v, want)
+		}
+	}
+	for _, c := range []struct {
+		event, outcome string
+		want           float64
+	}{{"run.created", "applied", 1}, {"run.updated", "applied", 1}, {"run.updated", "duplicate", 1}, {"run.finished", "applied", 1}} {
+		if v, _ := get(ms, "fluoro_run_ops_total", "event="+c.event, "outcome="+c.outcome); v != c.want {
+			t.Errorf("fluoro_run_ops_total{event=%q,outcome=%q} = %v, want %v", c.event, c.outcome, v, c.want)
 		}
 	}
 	// Each batch came alone, so each had its own commit.
