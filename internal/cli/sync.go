@@ -136,6 +136,9 @@ func runSync(ctx context.Context, env Env, args []string) error {
 			continue
 		}
 		line := fmt.Sprintf("%s: %d of %d pending records sent", name, res.Sent, pending)
+		if res.Duplicates > 0 {
+			line += fmt.Sprintf(" (%d already on the server)", res.Duplicates)
+		}
 		if res.Files > 0 {
 			line += fmt.Sprintf(", %d run files uploaded", res.Files)
 		}

@@ -58,10 +58,14 @@ func TestSyncReplaysOpsOnce(t *testing.T) {
 		`{"op":"update","seq":3,"body":{"summary":{"acc":0.9}}}`,
 		`{"op":"finish","seq":4,"body":{"exit_code":0}}`,
 	}
-	syncDir(t, s, writeSpool(t, ops...))
+	if res := syncDir(t, s, writeSpool(t, ops...)); res.Sent != 4 || res.Duplicates != 0 {
+		t.Errorf("first sync: %+v; want 4 sent, no duplicates", res)
+	}
 	// The same records again, and a stale copy holding only the first two.
 	for _, lines := range [][]string{ops, ops[:2]} {
-		syncDir(t, s, writeSpool(t, lines...))
+		if res := syncDir(t, s, writeSpool(t, lines...)); res.Sent != len(lines) || res.Duplicates != len(lines) {
+			t.Errorf("replaying %d ops: %+v; want every one sent and a duplicate", len(lines), res)
+		}
 		var run runState
 		get(t, hs.URL+"/api/v1/projects/admin/p/runs/r1", &run)
 		if run.State != "finished" || run.Summary["acc"] != 0.9 {

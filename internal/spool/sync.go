@@ -34,13 +34,14 @@ type Syncer struct {
 
 // Result summarises one sync.
 type Result struct {
-	Sent      int    // records the server accepted (duplicates included)
-	Refused   int    // records refused for good (4xx other than auth)
-	Finished  string // state the run was finished with by this sync, if any
-	Owner     bool   // whether this sync owned the spool (its writer was gone)
-	FirstFail string // the first refusal, for the report
-	Files     int    // run files uploaded
-	FilesLeft int    // run files not uploaded (the run is alive: its process uploads them)
+	Sent       int    // records the server accepted (duplicates included)
+	Duplicates int    // of those, the ones it had applied before (a replay changed nothing)
+	Refused    int    // records refused for good (4xx other than auth)
+	Finished   string // state the run was finished with by this sync, if any
+	Owner      bool   // whether this sync owned the spool (its writer was gone)
+	FirstFail  string // the first refusal, for the report
+	Files      int    // run files uploaded
+	FilesLeft  int    // run files not uploaded (the run is alive: its process uploads them)
 }
 
 // lock takes the spool's lock without blocking; ok is false when the
@@ -217,7 +218,11 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		switch {
 		case a.status/100 == 2:
 			res.Sent++
-			if r.Kind == KindFinish && !duplicate(a.body) {
+			dup := duplicate(a.body)
+			if dup {
+				res.Duplicates++
+			}
+			if r.Kind == KindFinish && !dup {
 				refinish = nil
 			}
 			if owner {
