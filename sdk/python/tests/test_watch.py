@@ -211,8 +211,10 @@ def test_gradients_every_log_freq_backward_join_the_next_row(run: fluoro.Run, fa
         seen.append(sorted(p))
         if p:
             h = p["gradients/fc.weight"]
-            assert h["_type"] == "histogram" and len(h["values"]) == 64 and len(h["bins"]) == 65
-            assert sum(h["values"]) == 5 and h["bins"][0] == i - 1.0 and h["bins"][-1] == i + 1.0
+            assert h["_type"] == "histogram" and len(h["values"]) == 64 and len(_watch.bin_edges(h)) == 65
+            # W&B's packed form of equal bins, as its API returns watch() histograms
+            assert "bins" not in h and h["packedBins"] == {"min": i - 1.0, "size": 2.0 / 64, "count": 64}
+            assert sum(h["values"]) == 5 and _watch.bin_edges(h)[0] == i - 1.0 and _watch.bin_edges(h)[-1] == i + 1.0
             assert "nan" not in h and "inf" not in h
             norms = p["gradients/_norms"]
             assert norms == {"_type": "fluoro.layer-norms", "names": ["fc.bias", "fc.weight"], "values": [2 * i, 2 * i]}
@@ -290,7 +292,12 @@ def test_histogram_json_from_a_stats_row() -> None:
     row[0], row[63] = 1.0, 2.0
     h = _watch.histogram(row)
     assert h is not None and h["values"][0] == 1 and h["values"][63] == 2
-    assert h["bins"][0] == -2.0 and h["bins"][32] == 0.0 and h["bins"][64] == 2.0 and len(h["bins"]) == 65
+    assert (
+        _watch.bin_edges(h)[0] == -2.0
+        and _watch.bin_edges(h)[32] == 0.0
+        and _watch.bin_edges(h)[64] == 2.0
+        and len(_watch.bin_edges(h)) == 65
+    )
     assert _watch.histogram([0.0] * 64 + [0.0, 1.0, float("nan"), 3.0, 0.0]) is None  # no finite value: no histogram
 
 

@@ -131,10 +131,10 @@ def test_watch_against_the_real_server(
             assert sorted(s) == want_steps, (kind, n)
             for step in (9, 49, 199):
                 h, t = s[step], ref[step][n]
-                assert h["_type"] == "histogram" and len(h["values"]) == 64 and len(h["bins"]) == 65
+                assert h["_type"] == "histogram" and len(h["values"]) == 64 and len(_watch.bin_edges(h)) == 65
                 assert sum(h["values"]) == t.numel()  # every value is finite here
                 assert "nan" not in h and "inf" not in h
-                assert close(h["bins"][0], t.min().item()) and close(h["bins"][-1], t.max().item())
+                assert close(_watch.bin_edges(h)[0], t.min().item()) and close(_watch.bin_edges(h)[-1], t.max().item())
                 # The same bins as torch.histc over [min, max], up to values on an edge.
                 want = torch.histc(t.float(), bins=64, min=t.min().item(), max=t.max().item())
                 assert sum(abs(a - b) for a, b in zip(h["values"], want.tolist())) <= 2
@@ -173,7 +173,7 @@ def test_nan_and_inf_are_counted_apart(tmp_path: Path) -> None:
     h = p["gradients/weight"]
     assert sum(h["values"]) == 64 - 3 and h["nan"] == 2 and h["inf"] == 1
     finite = model.weight.grad[torch.isfinite(model.weight.grad)]
-    assert close(h["bins"][0], finite.min().item()) and close(h["bins"][-1], finite.max().item())
+    assert close(_watch.bin_edges(h)[0], finite.min().item()) and close(_watch.bin_edges(h)[-1], finite.max().item())
     norms = dict(zip(p["gradients/_norms"]["names"], p["gradients/_norms"]["values"]))
     assert math.isnan(norms["weight"]) and close(norms["bias"], model.bias.grad.norm().item())
     run.finish(quiet=True)
@@ -220,14 +220,29 @@ def test_constant_sparse_half_and_non_finite_tensors() -> None:
         t([math.nan, math.inf]),
         mixed,
     )
-    assert const is not None and sum(const["values"]) == 10 and const["bins"][0] < 3.0 < const["bins"][-1]
+    assert (
+        const is not None
+        and sum(const["values"]) == 10
+        and _watch.bin_edges(const)[0] < 3.0 < _watch.bin_edges(const)[-1]
+    )
     assert sparse is not None and sum(sparse["values"]) == 100  # the 98 implicit zeros are counted
-    assert sparse["bins"][0] == -1.0 and sparse["bins"][-1] == 2.0 and close(srow[_watch._NORM], math.sqrt(5))
-    assert half is not None and sum(half["values"]) == 101 and half["bins"][0] == -1.0 and half["bins"][-1] == 1.0
+    assert (
+        _watch.bin_edges(sparse)[0] == -1.0
+        and _watch.bin_edges(sparse)[-1] == 2.0
+        and close(srow[_watch._NORM], math.sqrt(5))
+    )
+    assert (
+        half is not None
+        and sum(half["values"]) == 101
+        and _watch.bin_edges(half)[0] == -1.0
+        and _watch.bin_edges(half)[-1] == 1.0
+    )
     assert none is None and nrow[_watch._NAN] == 1 and nrow[_watch._INF] == 1
     assert mix is not None and sum(mix["values"]) == 997 and mix["nan"] == 1 and mix["inf"] == 2
     finite = mixed[torch.isfinite(mixed)]
-    assert close(mix["bins"][0], finite.min().item()) and close(mix["bins"][-1], finite.max().item())
+    assert close(_watch.bin_edges(mix)[0], finite.min().item()) and close(
+        _watch.bin_edges(mix)[-1], finite.max().item()
+    )
     assert math.isnan(mrow[_watch._NORM])
     assert _watch.summarise(torch, torch.zeros(0)) is None
 
@@ -239,7 +254,9 @@ def test_fast_and_exact_paths_agree() -> None:
         exact = _watch.histogram(_watch.to_host(torch, [_watch.stats(torch, x)])[0])
         assert h is not None and exact is not None
         assert sum(abs(a - b) for a, b in zip(h["values"], exact["values"])) <= 2
-        assert h["bins"] == exact["bins"] and close(row[_watch._NORM], torch.linalg.vector_norm(x.float()).item())
+        assert _watch.bin_edges(h) == _watch.bin_edges(exact) and close(
+            row[_watch._NORM], torch.linalg.vector_norm(x.float()).item()
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -287,7 +304,7 @@ def test_summarise_many_matches_one_by_one(monkeypatch: pytest.MonkeyPatch, fore
         ha, hb = _watch.histogram(a), _watch.histogram(b)
         assert (ha is None) == (hb is None)
         if ha is not None and hb is not None:
-            assert ha["bins"] == hb["bins"]
+            assert _watch.bin_edges(ha) == _watch.bin_edges(hb)
             assert sum(ha["values"]) == sum(hb["values"]) == int(torch.isfinite(x.float()).sum())
             # values on a bin edge may fall either side in float32 arithmetic
             assert sum(abs(p - q) for p, q in zip(ha["values"], hb["values"])) <= 2
@@ -336,7 +353,9 @@ def test_gradients_summarised_at_the_end_of_the_pass_are_this_pass(tmp_path: Pat
         for name, grad in g.items():
             h = d["gradients/" + name]
             assert sum(h["values"]) == grad.numel()
-            assert close(h["bins"][0], grad.min().item()) and close(h["bins"][-1], grad.max().item())
+            assert close(_watch.bin_edges(h)[0], grad.min().item()) and close(
+                _watch.bin_edges(h)[-1], grad.max().item()
+            )
         norms = d["gradients/_norms"]
         for name, v in zip(norms["names"], norms["values"]):
             assert close(v, torch.linalg.vector_norm(g[name]).item(), 1e-4)

@@ -671,21 +671,33 @@ def finish_rows(torch: Any, items: Sequence[Item], rows: List[List[float]]) -> L
 
 
 def histogram(row: Sequence[float]) -> Optional[Dict[str, Any]]:
-    """wandb's histogram JSON from one stats row; None when the tensor has no finite value."""
+    """wandb's histogram JSON from one stats row; None when the tensor has no finite value.
+
+    The bins are equal, so they go packed, as W&B's API returns such
+    histograms: ``"packedBins": {"min": lo, "size": width, "count": 64}``
+    (edge i is min + i * size). Encoding 65 float edges was most of the
+    spool thread's time for a watched step (10 ms for 154 histograms).
+    """
     counts = [int(c) for c in row[:NUM_BINS]]
     n_nan, n_inf = int(row[_NAN]), int(row[_INF])
     if not any(counts):
         return None
     lo, hi = row[_LO], row[_HI]
-    step = (hi - lo) / NUM_BINS
-    bins = [lo + step * i for i in range(NUM_BINS)]
-    bins.append(hi)
-    h: Dict[str, Any] = Prepared(_type="histogram", values=counts, bins=bins)
+    packed = {"min": lo, "size": (hi - lo) / NUM_BINS, "count": NUM_BINS}
+    h: Dict[str, Any] = Prepared(_type="histogram", values=counts, packedBins=packed)
     if n_nan:
         h["nan"] = n_nan
     if n_inf:
         h["inf"] = n_inf
     return h
+
+
+def bin_edges(h: Dict[str, Any]) -> List[float]:
+    """The edges of a histogram value, from ``bins`` or ``packedBins``."""
+    if "bins" in h:
+        return list(h["bins"])
+    p = h["packedBins"]
+    return [p["min"] + p["size"] * i for i in range(int(p["count"]) + 1)]
 
 
 # --- watch / unwatch --------------------------------------------------------
