@@ -10,7 +10,9 @@ rare steps (watch's every 100th, media's every 200th) cost on average.
 
 Variants: ``log`` (a row every step), ``console``, ``system`` (1 s),
 ``watch-grad`` / ``watch-param`` / ``watch-all`` (log_freq=100), ``media``
-(every 200 steps) and ``all`` (finetune.py's Fluoro phase).
+(every 200 steps), ``all`` (finetune.py's Fluoro phase) and ``all-offline``
+(the same, offline: no sender thread, no server work; not in the default
+order: ``VARIANTS=base,all,all-offline,base``).
 
     FLUORO_BASE_URL=... FLUORO_API_KEY=... python3 bench/gpu/steptimes.py
     FINETUNE_DEVICE=cpu STEPS=100 ROUNDS=1 python3 bench/gpu/steptimes.py
@@ -42,14 +44,21 @@ def start(variant: str, model: Any) -> Optional[Any]:
         return None
     run = fluoro.init(
         project="gpu-steptimes",
+        mode="offline" if variant.endswith("-offline") else None,
         name=variant,
         settings=fluoro.Settings(
-            console="wrap" if variant in ("console", "all") else "off",
-            system_interval=1.0 if variant in ("system", "all") else 0,
+            console="wrap" if variant in ("console", "all", "all-offline") else "off",
+            system_interval=1.0 if variant in ("system", "all", "all-offline") else 0,
             quiet=True,
         ),
     )
-    watch = {"watch-grad": "gradients", "watch-param": "parameters", "watch-all": "all", "all": "all"}.get(variant)
+    watch = {
+        "watch-grad": "gradients",
+        "watch-param": "parameters",
+        "watch-all": "all",
+        "all": "all",
+        "all-offline": "all",
+    }.get(variant)
     if watch:
         run.watch(model, log=watch, log_freq=100)
     return run
@@ -106,7 +115,7 @@ def main() -> int:
     for _ in range(ROUNDS):
         for v in ORDER:
             run = start(v, model)
-            got = block(torch, model, opt, gen, run, 200 if v in ("media", "all") else 0)
+            got = block(torch, model, opt, gen, run, 200 if v in ("media", "all", "all-offline") else 0)
             if run is not None:
                 run.finish(quiet=True)
             steps.setdefault(v, []).extend(got)
