@@ -62,11 +62,7 @@ def main() -> int:
         return 1
     if finetune.DEVICE == "cpu":
         torch.set_num_threads(1)  # leave a core to the SDK's threads and the server, as a GPU machine does
-    torch.manual_seed(0)
-    model = finetune.build(torch).to(finetune.DEVICE)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    gen = torch.Generator(device=finetune.DEVICE)
-    gen.manual_seed(0)
+    model, opt, gen = finetune.setup(torch)
     print(
         "breakdown: batch %dx%d on %s, %d rounds of %.0f s phases"
         % (finetune.BATCH, finetune.SEQ, finetune.DEVICE, ROUNDS, PHASE_S)

@@ -24,7 +24,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import fluoro
 
@@ -58,6 +58,16 @@ def build(torch: Any) -> Any:
             return self.head(self.norm(h))
 
     return LM()
+
+
+def setup(torch: Any) -> Tuple[Any, Any, Any]:
+    """The model on DEVICE, its AdamW optimiser and the batch generator, all seeded (every script here starts so)."""
+    torch.manual_seed(0)
+    model = build(torch).to(DEVICE)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    gen = torch.Generator(device=DEVICE)
+    gen.manual_seed(0)
+    return model, opt, gen
 
 
 def batch(torch: Any, gen: Any) -> Any:
@@ -142,11 +152,7 @@ def main() -> int:
     if DEVICE == "cuda" and not torch.cuda.is_available():
         print("FAIL finetune: torch sees no CUDA device")
         return 1
-    torch.manual_seed(0)
-    model = build(torch).to(DEVICE)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    gen = torch.Generator(device=DEVICE)
-    gen.manual_seed(0)
+    model, opt, gen = setup(torch)
     nparams = sum(p.numel() for p in model.parameters())
     print(
         "model: %d layers, d=%d, %.1fM parameters, batch %dx%d tokens, %s"

@@ -104,11 +104,7 @@ def main() -> int:
         return 1
     if finetune.DEVICE == "cpu":
         torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = finetune.build(torch).to(finetune.DEVICE)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    gen = torch.Generator(device=finetune.DEVICE)
-    gen.manual_seed(0)
+    model, opt, gen = finetune.setup(torch)
     print("steptimes: batch %dx%d on %s, %d steps a block, %d rounds" % (finetune.BATCH, finetune.SEQ, finetune.DEVICE, STEPS, ROUNDS))
     block(torch, model, opt, gen, None, 0)  # warm-up
     steps: Dict[str, List[List[float]]] = {}
