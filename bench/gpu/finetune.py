@@ -28,6 +28,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import fluoro
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import controls  # noqa: E402
+
 PHASE_S = float(os.environ.get("PHASE_S", "15"))
 SETTLE_S = float(os.environ.get("SETTLE_S", "2"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -91,6 +94,8 @@ def phase(
     steps, last = 0, float("nan")
     times: List[float] = []
     sync(torch)
+    th = controls.Threads()
+    th.start()
     t0 = time.perf_counter()
     c0 = time.thread_time()
     prev = t0
@@ -117,7 +122,11 @@ def phase(
     sync(torch)
     dt = time.perf_counter() - t0
     off = 1 - (time.thread_time() - c0) / dt  # the main thread off the CPU: GPU waits, and the GIL lent to other threads
+    th.stop()
     return {
+        "switches": (th.main()[2] + th.main()[3]) / max(steps, 1),  # the training thread's context switches a step
+        "others_ms_s": th.others_cpu_ms_per_s(),  # CPU of every other thread (torch's, the SDK's) per second
+        "sdk": th.sdk(),
         "steps": steps,
         "seconds": dt,
         "steps_per_s": steps / dt,
@@ -191,16 +200,31 @@ def main() -> int:
         runs.append((run, settles[-1]["steps"] + withs[-1]["steps"]))
         bases.append(phase(torch, model, opt, gen, PHASE_S, None))
 
-    print("| phase | steps | seconds | steps/s | median step, ms | main thread off the CPU | last loss |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| phase | steps | seconds | steps/s | median step, ms | main thread off the CPU | its context switches "
+        "a step | other threads' CPU ms/s | last loss |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = [("without Fluoro", bases[0])]
     for i, w in enumerate(withs):
         rows += [("with Fluoro, run %d" % (i + 1), w), ("without Fluoro", bases[i + 1])]
     for name, r in rows:
         print(
-            "| %s | %d | %.1f | %.2f | %.3f | %.1f %% | %.3f |"
-            % (name, r["steps"], r["seconds"], r["steps_per_s"], r["median_step_ms"], 100 * r["off_cpu"], r["loss"])
+            "| %s | %d | %.1f | %.2f | %.3f | %.1f %% | %.2f | %.2f | %.3f |"
+            % (
+                name,
+                r["steps"],
+                r["seconds"],
+                r["steps_per_s"],
+                r["median_step_ms"],
+                100 * r["off_cpu"],
+                r["switches"],
+                r["others_ms_s"],
+                r["loss"],
+            )
         )
+    for i, w in enumerate(withs):
+        print("SDK threads, run %d: %s" % (i + 1, w["sdk"]))
     slow = [1 - w["steps_per_s"] / ((bases[i]["steps_per_s"] + bases[i + 1]["steps_per_s"]) / 2) for i, w in enumerate(withs)]
     med_slow = [
         w["median_step_ms"] / ((bases[i]["median_step_ms"] + bases[i + 1]["median_step_ms"]) / 2) - 1

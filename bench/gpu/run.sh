@@ -36,6 +36,10 @@ fi
 if [ "${RUN_STEPTIMES:-0}" = 1 ]; then  # each part of a step, per feature (steptimes.py): about 2 minutes
   timeout 300 python3 bench/gpu/steptimes.py 2>&1 | tee "$OUT/steptimes.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
+if [ "${RUN_DIAGNOSE:-0}" = 1 ]; then  # where the slowdown comes from: Fluoro against controls (controls.py), ~3 minutes
+  VARIANTS=${DIAGNOSE_VARIANTS:-base,all,ghost,server-load,all-offline,hook,system,watch-all,media,base} ROUNDS=${DIAGNOSE_ROUNDS:-2} \
+    timeout 420 python3 bench/gpu/steptimes.py 2>&1 | tee "$OUT/diagnose.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
 if [ "${RUN_BREAKDOWN:-0}" = 1 ]; then  # each feature's share of the slowdown (breakdown.py)
   # 6 variants x 2 rounds x 2 phases of 6 s: about 2.5 minutes, to fit a short device lease
   PHASE_S=${BREAKDOWN_PHASE_S:-6} ROUNDS=${BREAKDOWN_ROUNDS:-2} timeout 400 python3 bench/gpu/breakdown.py 2>&1 | tee "$OUT/breakdown.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1

@@ -12,7 +12,13 @@ Variants: ``log`` (a row every step), ``console``, ``system`` (1 s),
 ``watch-grad`` / ``watch-param`` / ``watch-all`` (log_freq=100), ``media``
 (every 200 steps), ``all`` (finetune.py's Fluoro phase) and ``all-offline``
 (the same, offline: no sender thread, no server work; not in the default
-order: ``VARIANTS=base,all,all-offline,base``).
+order: ``VARIANTS=base,all,all-offline,base``). The controls of controls.py
+(``ghost``: threads holding the GIL as the SDK's do, without Fluoro;
+``server-load``: another process logging to the server at the loop's rate;
+``hook``: log() and watch()'s forward hook, which never fires) tell the GIL, the machine and the
+hook apart: ``VARIANTS=base,all,ghost,server-load,all-offline,hook,base``.
+A second table gives, per variant, the training thread's CPU time and
+context switches per step and the CPU the other threads took per second.
 
     FLUORO_BASE_URL=... FLUORO_API_KEY=... python3 bench/gpu/steptimes.py
     FINETUNE_DEVICE=cpu STEPS=100 ROUNDS=1 python3 bench/gpu/steptimes.py
@@ -29,6 +35,7 @@ from typing import Any, Dict, List, Optional
 import fluoro
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import controls  # noqa: E402
 import finetune  # noqa: E402
 
 STEPS = int(os.environ.get("STEPS", "250"))
@@ -40,7 +47,7 @@ PARTS = ("batch", "forward", "backward", "optimiser", "item", "log")
 
 
 def start(variant: str, model: Any) -> Optional[Any]:
-    if variant == "base":
+    if variant in ("base", "ghost", "server-load"):
         return None
     run = fluoro.init(
         project="gpu-steptimes",
@@ -58,10 +65,20 @@ def start(variant: str, model: Any) -> Optional[Any]:
         "watch-all": "all",
         "all": "all",
         "all-offline": "all",
+        "hook": "all",
     }.get(variant)
     if watch:
-        run.watch(model, log=watch, log_freq=100)
+        run.watch(model, log=watch, log_freq=10**9 if variant == "hook" else 100)
     return run
+
+
+def control(variant: str, steps_per_s: float) -> Optional[Any]:
+    """The started load of a control variant, or None."""
+    if variant == "ghost":
+        return controls.Ghosts().start()
+    if variant == "server-load":
+        return controls.ServerLoad(steps_per_s).start()
+    return None
 
 
 def block(torch: Any, model: Any, opt: Any, gen: Any, run: Optional[Any], media_every: int) -> List[List[float]]:
@@ -106,15 +123,26 @@ def main() -> int:
         torch.set_num_threads(1)
     model, opt, gen = finetune.setup(torch)
     print("steptimes: batch %dx%d on %s, %d steps a block, %d rounds" % (finetune.BATCH, finetune.SEQ, finetune.DEVICE, STEPS, ROUNDS))
+    t0 = time.perf_counter()
     block(torch, model, opt, gen, None, 0)  # warm-up
+    rate = STEPS / (time.perf_counter() - t0)
+    print("ghost threads: %s; server-load: %.0f rows/s" % (controls.Ghosts().describe(), rate))
     steps: Dict[str, List[List[float]]] = {}
+    counters: Dict[str, List[Any]] = {}
     for _ in range(ROUNDS):
         for v in ORDER:
             run = start(v, model)
+            load = control(v, rate)
+            th = controls.Threads()
+            th.start()
             got = block(torch, model, opt, gen, run, 200 if v in ("media", "all", "all-offline") else 0)
+            th.stop()
+            if load is not None:
+                load.stop()
             if run is not None:
                 run.finish(quiet=True)
             steps.setdefault(v, []).extend(got)
+            counters.setdefault(v, []).append(th)
     base = statistics.median(sum(s) for s in steps["base"])
     base_mean = statistics.fmean(sum(s) for s in steps["base"])
     print("per step, ms (median of %d steps; mean in brackets); extra = against base" % len(steps["base"]))
@@ -129,6 +157,20 @@ def main() -> int:
         print(
             "| %s | %.3f (%.3f) | %+.2f %% | %+.2f %% | %s |"
             % (v, 1e3 * med, 1e3 * mean, 100 * (med / base - 1), 100 * (mean / base_mean - 1), " | ".join(parts))
+        )
+    print()
+    print("per variant, summed over its blocks: the training thread per step; the other threads per second")
+    print("| variant | main CPU ms/step | voluntary switches/step | involuntary/step | other threads' CPU ms/s | SDK threads |")
+    print("|---|---|---|---|---|---|")
+    for v in dict.fromkeys(ORDER):
+        ths = counters[v]
+        n = len(steps[v])
+        main_ = [sum(t.main()[i] for t in ths) for i in range(4)]
+        secs = sum(t.seconds for t in ths)
+        others = sum(t.others_cpu_ms_per_s() * t.seconds for t in ths) / secs
+        print(
+            "| %s | %.3f | %.2f | %.2f | %.2f | %s |"
+            % (v, main_[0] / 1e6 / n, main_[2] / n, main_[3] / n, others, ths[-1].sdk() or "-")
         )
     return 0
 
