@@ -192,6 +192,50 @@ def no_sync(dev: Any, data: List[Any]) -> None:
     run.finish(quiet=True)
 
 
+def deterministic(dev: Any, data: List[Any]) -> None:
+    """Under torch.use_deterministic_algorithms (warn_only: cuBLAS needs an env var to comply), watch
+    logs every tensor with its counts taken without histc, and adds no warning of its own to torch's."""
+    if dev.type != "cuda":
+        print("SKIP: no CUDA, no deterministic-mode check (the CPU's histc is deterministic)")
+        return
+    ids, y = data[0]
+    torch.manual_seed(0)
+    model = Model(8000, 256, 4).to(dev)
+    run = fluoro.init(project="gpu-check-det", settings={"quiet": True, "console": "off", "system_interval": 0})
+    run.watch(model, log="all", log_freq=1)
+    logged: List[Dict[str, Any]] = []
+    real = run._log_at
+    run._log_at = lambda d, step: (logged.append(d), real(d, step))[1]
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i in range(3):
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+                    logits = model(ids)
+                loss = torch.nn.functional.cross_entropy(logits.float(), y)
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                run.log({"loss": loss.item()})
+            run._watcher.find(model).drain()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    ours = [str(c.message) for c in caught if issubclass(c.category, fluoro.FluoroWarning)]
+    ours += [str(c.message) for c in caught if "histc" in str(c.message) or "index_add" in str(c.message)]
+    n = sum(1 for _ in model.parameters())
+    hists = [
+        (k, h) for d in logged for k, h in d.items() if k.startswith(("gradients/", "parameters/")) and "_norms" not in k
+    ]
+    sizes = dict((k, p.numel()) for k, p in model.named_parameters())
+    bad = [k for k, h in hists if sum(h["values"]) != sizes[k.split("/", 1)[1]]]
+    check(
+        not ours and len(hists) == 2 * 3 * n and not bad,
+        "under use_deterministic_algorithms: %d histograms (want %d), counts = sizes%s"
+        % (len(hists), 2 * 3 * n, "" if not (ours or bad) else ": %s" % ((ours or bad)[0],)),
+    )
+    run.finish(quiet=True)
+
+
 def series(r: Any, key: str) -> Dict[int, Any]:
     out = {}
     for row in r.scan_history(keys=[key]):
@@ -340,6 +384,7 @@ def main() -> int:
         correctness(dev, args, data)
         nonfinite(dev)
         no_sync(dev, data)
+        deterministic(dev, data)
         overhead(dev, args, data)
     except Exception as e:
         check(False, "the check itself raised %r" % (e,))

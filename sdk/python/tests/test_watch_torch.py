@@ -426,3 +426,68 @@ def test_copies_in_flight_are_bounded_and_drained_by_finish(tmp_path: Path, monk
     assert most == _watch._MAX_INFLIGHT and w.logged_steps == 10 - _watch._MAX_INFLIGHT
     run.finish(quiet=True)
     assert w.logged_steps == 10 and not w.inflight  # finish() waited for the rest
+
+
+def test_counts_from_sorted_ids_match_histc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path for torch.use_deterministic_algorithms(True) on CUDA, run on the CPU: the same rows as histc's."""
+    torch.manual_seed(3)
+    t = torch.tensor
+    xs = group_tensors() + [torch.randn(5000) * 1e-3, t([0.0, 0.25, 0.5, 1.0, 1.0])]  # values on bin edges too
+    exact = [x for x in xs if x.numel() > 1] + [torch.sparse_coo_tensor(t([[1, 7]]), t([2.0, -1.0]), (100,))]
+
+    def rows() -> List[List[List[float]]]:
+        one = _watch.host_rows(
+            torch, [("t%d" % i, *_watch.summarise(torch, x), lambda x=x: x) for i, x in enumerate(xs)]
+        )
+        return [one, many_rows(xs), _watch.to_host(torch, [_watch.stats(torch, x) for x in exact])]
+
+    want = rows()
+    monkeypatch.setattr(_watch, "_SORTED_CPU", True)
+
+    def no_histc(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("histc does not have a deterministic implementation")
+
+    monkeypatch.setattr(torch, "histc", no_histc)
+    got = rows()
+    for w_rows, g_rows in zip(want, got):
+        assert len(w_rows) == len(g_rows)
+        for w, g in zip(w_rows, g_rows):
+            assert g == w or all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(w, g))
+    # and on the raw counting: ids in [b, b+1) counted in bin b, the rest (negative, too big, NaN) left out
+    c = _watch.count_ids(torch, t([0.5, 0.5, 2.5, 3.0, -1.0, 4.0, math.nan, 3.99]), 4)
+    assert c.tolist() == [2.0, 0.0, 1.0, 2.0]
+    assert _watch.histc01(torch, t([0.0, 0.999, 1.0, 1.5, -0.1]), 4).tolist() == [1.0, 0.0, 0.0, 2.0]
+
+
+def test_watch_without_histc_under_the_deterministic_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where torch refuses histc (deterministic CUDA), watch still logs every layer, with no warning."""
+    monkeypatch.setattr(_watch, "_SORTED_CPU", True)
+
+    def no_histc(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("histc does not have a deterministic implementation")
+
+    monkeypatch.setattr(torch, "histc", no_histc)
+    run = offline_run(tmp_path)
+    model = mlp()
+    run.watch(model, log="all", log_freq=1)
+    logged: List[Dict[str, Any]] = []
+    real = run._log_at
+    run._log_at = lambda d, step: (logged.append(d), real(d, step))[1]  # type: ignore[method-assign]
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for i in range(2):
+            model.zero_grad(set_to_none=True)
+            model(torch.randn(8, 16)).sum().backward()
+            run.log({"i": i})
+        run._watcher.drain()
+    assert not [x for x in w if issubclass(x.category, fluoro.FluoroWarning)]
+    names = [n for n, _ in model.named_parameters()]
+    keys = set().union(*logged)
+    for n in names:
+        assert "gradients/" + n in keys and "parameters/" + n in keys
+    for d in logged:
+        for k, h in d.items():
+            if k.startswith(("gradients/", "parameters/")) and not k.endswith("_norms"):
+                p = dict(model.named_parameters())[k.split("/", 1)[1]]
+                assert sum(h["values"]) == p.numel()
+    run.finish(quiet=True)

@@ -9,8 +9,9 @@ the row of the user's next ``log()``.
 
 The summaries are computed on the tensor's own device without a host sync
 per tensor: min and max (``aminmax``), a 64-bin histogram (``torch.histc`` of
-the values scaled to [0, 1] by that device-side min and max) and the L2 norm,
-69 numbers per tensor. On a GPU, where each kernel launch costs the CPU
+the values scaled to [0, 1] by that device-side min and max; counted from the
+sorted bin ids where torch wants deterministic algorithms on CUDA) and the L2
+norm, 69 numbers per tensor. On a GPU, where each kernel launch costs the CPU
 ~10 us, the tensors of a pass are summarised together (``summarise_many``:
 a few kernels per group of tensors instead of 8 per tensor), and a gradient
 hook only notes the tensor when its ``.grad`` is unset: at the end of the
@@ -379,7 +380,7 @@ def summarise(torch: Any, t: Any) -> Optional[Tuple[Any, int, bool]]:
     if x.dtype != torch.float32:
         x = x.float()
     lo, hi = torch.aminmax(x)
-    counts = torch.histc((x - lo) / (hi - lo), bins=NUM_BINS, min=0.0, max=1.0)
+    counts = histc01(torch, (x - lo) / (hi - lo), NUM_BINS)
     norm = torch.linalg.vector_norm(x)
     return torch.cat([counts, torch.stack([lo, hi, norm]), _zeros2(torch, x.device)]), n, False
 
@@ -486,7 +487,10 @@ def _summarise_group(torch: Any, ts: Sequence[Any]) -> List[Tuple[Any, int, bool
     x.floor_().clamp_(0, NUM_BINS - 1)
     x.add_(torch.repeat_interleave(base, lens_t, output_size=n))
     x.nan_to_num_(nan=-1.0)
-    counts = torch.histc(x, bins=k * NUM_BINS, min=0.0, max=float(k * NUM_BINS)).view(k, NUM_BINS)
+    if _sorted_counts(torch, x):
+        counts = count_ids(torch, x, k * NUM_BINS).view(k, NUM_BINS)
+    else:
+        counts = torch.histc(x, bins=k * NUM_BINS, min=0.0, max=float(k * NUM_BINS)).view(k, NUM_BINS)
     rows = torch.cat([counts, torch.stack([lo, hi, norm.float()], 1), torch.zeros((k, 2), device=dev)], 1)
     return [(r, m, False) for r, m in zip(rows.unbind(0), lens)]
 
@@ -555,13 +559,47 @@ def stats(torch: Any, t: Any) -> Any:
     # Non-finite values are moved below the range, which histc leaves out (some of its
     # CPU paths would count a NaN in the first bin).
     y = ((x - lo2) / (hi2 - lo2)).masked_fill_(~fin, -1.0)
-    counts = torch.histc(y, bins=NUM_BINS, min=0.0, max=1.0)
+    counts = histc01(torch, y, NUM_BINS)
     if zeros:
-        b = torch.clamp(((0.0 - lo2) / (hi2 - lo2) * NUM_BINS).floor(), 0, NUM_BINS - 1).long()
-        counts = counts.index_add(0, b.reshape(1), torch.full((1,), float(zeros), device=counts.device))
+        # The implicit zeros' bin, added without index_add (no deterministic CUDA kernel).
+        b = torch.clamp(((0.0 - lo2) / (hi2 - lo2) * NUM_BINS).floor(), 0, NUM_BINS - 1)
+        counts = counts + (torch.arange(NUM_BINS, device=counts.device) == b).float() * float(zeros)
     norm = torch.linalg.vector_norm(x) if n else torch.zeros((), device=x.device)
     tail = torch.stack([lo2, hi2, norm.float(), n_nan.float(), n_inf.float()])
     return torch.cat([counts, tail])
+
+
+# CUDA's histc adds with atomics, so torch refuses it (or warns, with
+# warn_only) under torch.use_deterministic_algorithms(True). The counts are
+# then taken from the sorted bin ids (sort and searchsorted, both
+# deterministic, and neither waits for the device): on watched steps only,
+# a sort of at most _GROUP values. Tests set _SORTED_CPU to run it on a CPU.
+_SORTED_CPU = False
+
+
+def _sorted_counts(torch: Any, x: Any) -> bool:
+    if x.device.type == "cpu":
+        return _SORTED_CPU
+    det = getattr(torch, "are_deterministic_algorithms_enabled", None)
+    return bool(det is not None and det())
+
+
+def count_ids(torch: Any, ids: Any, nbins: int) -> Any:
+    """float32 counts of the values of ids in [b, b + 1), for b in 0..nbins-1; the rest (NaN too) left out."""
+    s = torch.sort(torch.nan_to_num(ids.reshape(-1).float(), nan=-1.0)).values
+    edges = torch.arange(nbins + 1, device=s.device, dtype=s.dtype)
+    pos = torch.searchsorted(s, edges)  # the first value >= each edge
+    return (pos[1:] - pos[:-1]).float()
+
+
+def histc01(torch: Any, y: Any, nbins: int) -> Any:
+    """torch.histc(y, bins=nbins, min=0, max=1), from sorted bin ids where torch wants determinism."""
+    if not _sorted_counts(torch, y):
+        return torch.histc(y, bins=nbins, min=0.0, max=1.0)
+    ids = (y * nbins).floor_()
+    ids = torch.where(y == 1.0, torch.full_like(ids, nbins - 1), ids)  # histc puts max in the last bin
+    ids = torch.where(y > 1.0, torch.full_like(ids, -1.0), ids)  # and leaves out what is beyond it
+    return count_ids(torch, ids, nbins)
 
 
 def to_host(torch: Any, sts: Sequence[Any]) -> List[List[float]]:
