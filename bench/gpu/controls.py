@@ -15,11 +15,13 @@ and each control below reproduces one of them without the SDK in the loop:
 ``Threads`` snapshots each thread's CPU time (schedstat), time slices, and
 voluntary and involuntary context switches (/proc/self/task), so a block
 shows how often the training thread gave up the CPU, and how much CPU the
-SDK's threads took, per second.
+SDK's threads took, per second; and the interpreter's garbage collections
+(count and time, any thread), which more allocation would bring on.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -61,6 +63,16 @@ class Threads:
         self.before: Dict[int, Tuple[str, Tuple[int, int, int, int]]] = {}
         self.seconds = 0.0
         self.delta: Dict[str, List[int]] = {}
+        self.gcs = 0
+        self.gc_s = 0.0
+        self._gc_t0 = 0.0
+
+    def _gc(self, phase: str, info: Dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            self.gcs += 1
+            self.gc_s += time.perf_counter() - self._gc_t0
 
     def _snap(self) -> Dict[int, Tuple[str, Tuple[int, int, int, int]]]:
         out = {}
@@ -73,9 +85,11 @@ class Threads:
     def start(self) -> None:
         self.t0 = time.perf_counter()
         self.before = self._snap()
+        gc.callbacks.append(self._gc)
 
     def stop(self) -> None:
         after = self._snap()
+        gc.callbacks.remove(self._gc)
         self.seconds = time.perf_counter() - self.t0
         self.delta = {}
         for tid, (name, b) in after.items():

@@ -160,17 +160,21 @@ def main() -> int:
         )
     print()
     print("per variant, summed over its blocks: the training thread per step; the other threads per second")
-    print("| variant | main CPU ms/step | voluntary switches/step | involuntary/step | other threads' CPU ms/s | SDK threads |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| variant | main CPU ms/step | voluntary switches/step | involuntary/step | other threads' CPU ms/s | "
+        "GCs/s (ms/s) | SDK threads |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for v in dict.fromkeys(ORDER):
         ths = counters[v]
         n = len(steps[v])
         main_ = [sum(t.main()[i] for t in ths) for i in range(4)]
         secs = sum(t.seconds for t in ths)
         others = sum(t.others_cpu_ms_per_s() * t.seconds for t in ths) / secs
+        gcs, gc_ms = sum(t.gcs for t in ths) / secs, 1e3 * sum(t.gc_s for t in ths) / secs
         print(
-            "| %s | %.3f | %.2f | %.2f | %.2f | %s |"
-            % (v, main_[0] / 1e6 / n, main_[2] / n, main_[3] / n, others, ths[-1].sdk() or "-")
+            "| %s | %.3f | %.2f | %.2f | %.2f | %.2f (%.3f) | %s |"
+            % (v, main_[0] / 1e6 / n, main_[2] / n, main_[3] / n, others, gcs, gc_ms, ths[-1].sdk() or "-")
         )
     return 0
 
