@@ -4,8 +4,12 @@ Fluoro's cost to a launch-bound training loop could come from three places,
 and each control below reproduces one of them without the SDK in the loop:
 
 - ``ghost``: Python threads that wake and hold the GIL as the SDK's threads
-  do (GHOST, "rate Hz:work ms" per thread, times GHOST_SCALE), with nothing
-  else of Fluoro: the GIL hand-offs alone.
+  do (GHOST, "rate Hz:work ms:blocking calls" per thread, the work times
+  GHOST_SCALE), with nothing else of Fluoro: the GIL hand-offs alone. Each
+  wake splits its work around that many short blocking calls (0.2 ms
+  sleeps, as a socket read or a file write would be), and each one hands
+  the GIL back and takes it again: on the development machine the SDK's
+  threads ran 3-5 time slices a batch.
 - ``server-load``: another process logs to the same server at the training
   loop's rate (a row a step and a histogram row every 2 s): the server's and
   a sender's CPU use on the machine, with no thread in this process.
@@ -29,7 +33,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-GHOST = os.environ.get("GHOST", "5:0.7,5:0.8,1:0.7")  # fluoro-send, fluoro-spool, fluoro-system on the dev machine
+GHOST = os.environ.get("GHOST", "5:0.7:4,5:0.8:3,1:0.7:1")  # fluoro-send, fluoro-spool, fluoro-system on the dev machine
 GHOST_SCALE = float(os.environ.get("GHOST_SCALE", "3"))
 
 
@@ -120,29 +124,32 @@ class Ghosts:
     """Threads that wake at a rate and hold the GIL for a while each time (pure Python work), as the SDK's do."""
 
     def __init__(self, spec: str = GHOST, scale: float = GHOST_SCALE) -> None:
-        self.plan: List[Tuple[float, float]] = []
+        self.plan: List[Tuple[float, float, int]] = []
         for part in spec.split(","):
-            hz, ms = part.split(":")
-            self.plan.append((float(hz), float(ms) * scale / 1e3))
+            hz, ms, calls = (part.split(":") + ["1"])[:3]
+            self.plan.append((float(hz), float(ms) * scale / 1e3, max(1, int(calls))))
         self.stop_ev = threading.Event()
         self.threads: List[threading.Thread] = []
 
-    def _main(self, hz: float, hold: float) -> None:
+    def _main(self, hz: float, hold: float, calls: int) -> None:
         period = 1.0 / hz
         nxt = time.monotonic()
         while True:
             nxt += period
             if self.stop_ev.wait(max(0.0, nxt - time.monotonic())):
                 return
-            end = time.thread_time() + hold
-            x = 0
-            while time.thread_time() < end:  # the GIL is held throughout, bar the interpreter's switch interval
-                for i in range(200):
-                    x += i * i
+            for c in range(calls):
+                if c:
+                    time.sleep(0.0002)  # a blocking call: the GIL goes, and must be taken back
+                end = time.thread_time() + hold / calls
+                x = 0
+                while time.thread_time() < end:  # the GIL is held throughout, bar the interpreter's switch interval
+                    for i in range(200):
+                        x += i * i
 
     def start(self) -> "Ghosts":
-        for i, (hz, hold) in enumerate(self.plan):
-            t = threading.Thread(target=self._main, args=(hz, hold), name="ghost-%d" % i, daemon=True)
+        for i, (hz, hold, calls) in enumerate(self.plan):
+            t = threading.Thread(target=self._main, args=(hz, hold, calls), name="ghost-%d" % i, daemon=True)
             t.start()
             self.threads.append(t)
         return self
@@ -153,7 +160,7 @@ class Ghosts:
             t.join()
 
     def describe(self) -> str:
-        return ", ".join("%.0f Hz x %.2f ms" % (hz, 1e3 * hold) for hz, hold in self.plan)
+        return ", ".join("%.0f Hz x %.2f ms in %d parts" % (hz, 1e3 * hold, calls) for hz, hold, calls in self.plan)
 
 
 _LOAD = r"""
