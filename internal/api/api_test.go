@@ -145,7 +145,7 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	// Every API route but the public ones refuses an anonymous caller.
-	for _, p := range []string{"/api/v1/entities", "/api/v1/projects/admin/p/runs", "/api/v1/projects/admin/p/run-keys", "/api/v1/events", "/metrics"} {
+	for _, p := range []string{"/api/v1/entities", "/api/v1/projects/admin/p/runs", "/api/v1/projects/admin/p/run-keys", "/api/v1/projects/admin/p/run-groups?by=state", "/api/v1/events", "/metrics"} {
 		if r := e.do("GET", p, nil, "Authorization", ""); r.status != 401 {
 			t.Errorf("GET %s without a key = %d", p, r.status)
 		}

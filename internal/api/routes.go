@@ -34,6 +34,8 @@ func (a *API) table() []route {
 		{Method: "GET", Path: pRun, Summary: "One run.", Resp: "Run", h: a.getRun},
 		{Method: "PATCH", Path: pRun, Summary: "Update a run's name, config (allow_val_change), summary, tags, notes, group or job type.", Body: "UpdateRun", Header: opHeader, Resp: "Run", h: a.updateRun},
 		{Method: "POST", Path: pRun + "/finish", Summary: "Finish a run with an exit code or an explicit terminal state.", Body: "FinishRun", Header: opHeader, Resp: "Run", h: a.finishRun},
+		{Method: "GET", Path: pProject + "/run-groups", Summary: "The runs table grouped by a field: each group's label and the ids of every matching run in it, groups in the order of their first run.",
+			Query: []param{{"by", "string", "config.<path>, group, job_type, state, user or tags"}, filterParams[0], filterParams[1]}, Resp: "RunGroups", h: a.runGroups},
 		{Method: "GET", Path: pProject + "/run-keys", Summary: "Every config path and summary key the project's runs have (the runs table's columns), sorted, at most 10000 of each.", Resp: "RunFieldPaths", h: a.runFields},
 		{Method: "GET", Path: pProject + "/keys", Summary: "Every metric key logged in the project, and the type of those that are not numbers.", Resp: "KeyNames", h: a.projectKeys},
 		{Method: "GET", Path: pRun + "/keys", Summary: "A run's metric keys with point counts, step ranges and value types.", Resp: "KeyList", h: a.runKeys},
