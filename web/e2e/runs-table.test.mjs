@@ -136,6 +136,18 @@ test("a config key only the last run has is listed before its page loads", async
 });
 
 test("grouping counts every matching run, not a page of them", async () => {
+  // The server groups (run-groups): the browser asks for the rows it shows by id, not for every run.
+  const asked = [];
+  const onRequest = (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.endsWith(`/${P}/runs`) || u.pathname.endsWith(`/${P}/run-groups`))
+      asked.push({
+        path: u.pathname.split("/").pop(),
+        offset: Number(u.searchParams.get("offset") ?? 0),
+        filter: u.searchParams.get("filter") ?? "",
+      });
+  };
+  page.on("request", onRequest);
   await page.goto(`${srv.base}/admin/${P}?sort=name&group=config.arm`);
   // Each group header is followed by its runs: collapse the first two to see all three headers.
   await page.locator(".group-by", { hasText: "3 groups" }).waitFor({ timeout: 20000 });
@@ -152,6 +164,26 @@ test("grouping counts every matching run, not a page of them", async () => {
     ["1", "1000 runs"],
     ["2", "1000 runs"],
   ]);
+  // The last group's runs are not on the first page (sorted by name, arm 2 starts at run 2):
+  // scrolled to its end, its last run is there with its name, asked for by id.
+  await page.locator(".runs-table").evaluate((e) => {
+    e.scrollTop = e.scrollHeight;
+  });
+  const lastOfArm2 = id(N - 2); // 2999 % 3 == 2
+  const row = page.locator(`.runs-table .tr[data-run="${lastOfArm2}"]`);
+  await row.waitFor();
+  await row.locator(".name a", { hasText: name(N - 2) }).waitFor();
+  page.off("request", onRequest);
+  assert.equal(asked.filter((a) => a.path === "run-groups").length >= 1, true);
+  const pages = asked.filter((a) => a.path === "runs" && !a.filter.includes("id in"));
+  assert.ok(
+    pages.every((a) => a.offset === 0),
+    `grouping asked for pages past the first: ${JSON.stringify(pages)}`,
+  );
+  assert.ok(
+    asked.some((a) => a.path === "runs" && a.filter.includes(`"${lastOfArm2}"`)),
+    "the last row was asked by id",
+  );
   await page.screenshot({ path: join(outDir, "runs-table-grouped.png") });
 });
 

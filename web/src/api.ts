@@ -206,6 +206,15 @@ export const api = {
     if (q.offset) u.set("offset", String(q.offset));
     return call<{ runs: Run[]; total: number }>(`${p(e, proj)}/runs?${u}`);
   },
+  /** every matching run's id under its group's label (the server groups: no need to load every run) */
+  runGroups: (e: string, proj: string, q: { by: string; filter?: string; sort?: string }) => {
+    const u = new URLSearchParams({ by: q.by });
+    if (q.filter) u.set("filter", q.filter);
+    if (q.sort) u.set("sort", q.sort);
+    return call<{ groups: { label: string; runs: string[] }[] | null; total: number; truncated?: boolean }>(
+      `${p(e, proj)}/run-groups?${u}`,
+    ).then((r) => ({ groups: r.groups ?? [], total: r.total, truncated: !!r.truncated }));
+  },
   run: (e: string, proj: string, id: string) => call<Run>(`${p(e, proj)}/runs/${encodeURIComponent(id)}`),
   patchRun: (e: string, proj: string, id: string, body: Record<string, unknown>) =>
     call<Run>(`${p(e, proj)}/runs/${encodeURIComponent(id)}`, {

@@ -1,6 +1,7 @@
 // Asks the server for the runs table's pages (runpages.ts holds them): the
-// rows in view as the table scrolls, every matching run when grouping or
-// exporting needs them, and fresh copies of the runs a live event names.
+// rows in view as the table scrolls, the runs a grouped table shows by id
+// (groups list run ids in their own order), every matching run when an
+// export needs them, and fresh copies of the runs a live event names.
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, type Run } from "./api";
@@ -20,6 +21,12 @@ export interface RunRows {
   refreshRows: () => void;
   /** these runs' values changed (history, summary), not which rows match: refetch them by id, in place */
   refreshRuns: (ids: string[]) => void;
+  /** a grouped table shows these runs: ask by id for those not here (or stale) */
+  ensureIds: (ids: string[]) => void;
+  /** a run on a loaded page, or asked for by id */
+  runById: (id: string) => Run | undefined;
+  /** bumps when which runs match, or their order, may have changed (a new filter, a live run event) */
+  rowsVersion: number;
 }
 
 export function useRunPages(entity: string, project: string, filter: string, sort: string): RunRows {
@@ -31,6 +38,19 @@ export function useRunPages(entity: string, project: string, filter: string, sor
   const range = useRef<[number, number]>([0, 50]);
   const inflight = useRef(new Set<string>());
   const bump = useCallback(() => setVersion((v) => v + 1), []);
+  const [rowsVersion, setRowsVersion] = useState(0);
+  // Runs asked for by id (a grouped table's rows), for this filter and sort;
+  // stale ones stay shown until their fresh copy is in.
+  // (gone: asked for and not there, no longer matching: not asked again until a live run event)
+  const newById = () => ({
+    key,
+    runs: new Map<string, Run>(),
+    stale: new Set<string>(),
+    asked: new Set<string>(),
+    gone: new Set<string>(),
+  });
+  const byId = useRef(newById());
+  if (byId.current.key !== key) byId.current = newById();
 
   const fetchPage = useCallback(
     (c: RunPages, page: number, onDone?: () => void) => {
@@ -120,17 +140,76 @@ export function useRunPages(entity: string, project: string, filter: string, sor
     [loadEvery],
   );
 
+  const fetchIds = useCallback(
+    (ids: string[]) => {
+      const b = byId.current;
+      const want = ids.filter((id) => !b.asked.has(id));
+      if (want.length === 0) return;
+      for (const id of want) b.asked.add(id);
+      Promise.all(
+        idFilters(want, filter).map((f) => api.runs(entity, project, { filter: f, sort, limit: bulkSize })),
+      )
+        .then(
+          (rs) => {
+            const got = new Set<string>();
+            for (const run of rs.flatMap((r) => r.runs ?? [])) {
+              b.runs.set(run.id, run);
+              b.stale.delete(run.id);
+              got.add(run.id);
+            }
+            for (const id of want) if (!got.has(id)) b.gone.add(id);
+            if (byId.current === b) bump();
+          },
+          () => {}, // asked again when next shown
+        )
+        .finally(() => {
+          for (const id of want) b.asked.delete(id);
+        });
+    },
+    [entity, project, filter, sort, bump],
+  );
+
+  const ensureIds = useCallback(
+    (ids: string[]) => {
+      const b = byId.current;
+      const c = current.current;
+      fetchIds(
+        ids.filter(
+          (id) =>
+            (c.key !== key || c.rowOf(id) == null) && !b.gone.has(id) && (!b.runs.has(id) || b.stale.has(id)),
+        ),
+      );
+    },
+    [key, fetchIds],
+  );
+
+  const runById = useCallback(
+    (id: string): Run | undefined => {
+      const c = current.current;
+      const row = c.key === key ? c.rowOf(id) : undefined;
+      return (row != null ? c.at(row) : undefined) ?? byId.current.runs.get(id);
+    },
+    [key],
+  );
+
   const refreshRows = useCallback(() => {
     const c = current.current;
     c.markStale();
     const [s, e] = range.current;
     for (const p of c.wanted(s, e)) fetchPage(c, p);
+    const b = byId.current;
+    for (const id of b.runs.keys()) b.stale.add(id);
+    b.gone.clear();
+    setRowsVersion((v) => v + 1);
   }, [fetchPage]);
 
   const refreshRuns = useCallback(
     (ids: string[]) => {
       const c = current.current;
       const here = ids.filter((id) => c.rowOf(id) != null);
+      const b = byId.current;
+      const asked = ids.filter((id) => c.rowOf(id) == null && b.runs.has(id));
+      if (asked.length > 0) fetchIds(asked);
       for (const f of idFilters(here)) {
         api.runs(entity, project, { filter: f, limit: bulkSize }).then(
           (r) => {
@@ -140,8 +219,19 @@ export function useRunPages(entity: string, project: string, filter: string, sor
         );
       }
     },
-    [entity, project, bump],
+    [entity, project, bump, fetchIds],
   );
 
-  return { pages, version, error, ensure, loadAll, refreshRows, refreshRuns };
+  return {
+    pages,
+    version,
+    error,
+    ensure,
+    loadAll,
+    refreshRows,
+    refreshRuns,
+    ensureIds,
+    runById,
+    rowsVersion,
+  };
 }

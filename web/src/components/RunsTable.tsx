@@ -137,6 +137,8 @@ interface Props {
   runById?: (id: string) => Run | undefined;
   /** the virtualiser shows rows start..end: the pages there are wanted */
   onRange?: (start: number, end: number) => void;
+  /** grouped: the virtualiser shows these runs (by id): those not here are wanted */
+  onIds?: (ids: string[]) => void;
   /** changes when runs arrive (the rows re-render) */
   version?: number;
   /** shown columns, in display order (pinned ones first) */
@@ -208,6 +210,17 @@ export function RunsTable(p: Props) {
   useEffect(() => {
     if (!grouped) onRange?.(first, last);
   }, [first, last, grouped, onRange, p.version]);
+  const { onIds } = p;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version: runs arrived or went stale
+  useEffect(() => {
+    if (!items || !onIds) return;
+    const ids: string[] = [];
+    for (let i = first; i <= last && i < items.length; i++) {
+      const it = items[i];
+      if (it.kind === "run") ids.push(it.id);
+    }
+    if (ids.length > 0) onIds(ids);
+  }, [first, last, items, onIds, p.version]);
   const nameW = 200;
   const width = 36 + nameW + p.columns.reduce((a, c) => a + c.width, 0);
   const template = `36px ${nameW}px ${p.columns.map((c) => `${c.width}px`).join(" ")}`;

@@ -15,7 +15,7 @@ import {
   toCSV,
 } from "../components/RunsTable";
 import { combineFilter } from "../filter";
-import { type Band, groupFields, groupRuns, type RunGroup } from "../group";
+import { type Band, groupFields, type RunGroup } from "../group";
 import { arrangeColumns, type Layout, moveColumn, togglePin, useLayout } from "../layout";
 import { subscribe, throttle } from "../live";
 import { bulkSize, idFilters, readsLiveFields } from "../runpages";
@@ -100,38 +100,38 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   }, [view.search]);
   useEffect(() => setFilterText(view.filter), [view.filter]);
 
-  // Grouping needs every matching run (a group's count is over all of
-  // them): loaded a bulk page at a time, then kept fresh like the rows.
-  const [allRuns, setAllRuns] = useState<Run[] | null>(null);
-  const [allProgress, setAllProgress] = useState("");
-  // biome-ignore lint/correctness/useExhaustiveDependencies: version: pages arrived or went stale
+  // Grouping: the server lists every matching run's id under its group (a
+  // group's count is over all of them); the rows in view come by id.
+  const [tableGroups, setTableGroups] = useState<RunGroup[] | null>(null);
+  const [groupNote, setGroupNote] = useState("");
+  const { rowsVersion } = rows;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: rowsVersion: runs were created or changed
   useEffect(() => {
-    if (!view.groupBy) {
-      setAllRuns(null);
-      return;
-    }
-    if (pages.total == null) return;
-    if (pages.complete()) {
-      setAllRuns(pages.loaded());
-      setAllProgress("");
+    const by = view.groupBy;
+    if (!by) {
+      setTableGroups(null);
+      setGroupNote("");
       return;
     }
     let gone = false;
-    rows
-      .loadAll((n, t) => !gone && setAllProgress(`loading runs to group: ${n} of ${t}`))
-      .then(
-        (all) => {
-          if (gone) return;
-          setAllRuns(all);
-          setAllProgress("");
-        },
-        () => {},
-      );
+    api.runGroups(entity, project, { by, filter, sort: view.sort }).then(
+      (r) => {
+        if (gone) return;
+        setTableGroups(r.groups.map((g) => ({ id: `group:${by}=${g.label}`, label: g.label, runs: g.runs })));
+        setGroupNote(
+          r.truncated
+            ? ` (the first ${r.groups.reduce((n, g) => n + g.runs.length, 0)} of ${r.total} runs)`
+            : "",
+        );
+      },
+      (e: Error) => {
+        if (!gone) setGroupNote(`could not group the runs: ${e.message}`);
+      },
+    );
     return () => {
       gone = true;
     };
-  }, [view.groupBy, pages, version, rows.loadAll]);
-  const allById = useMemo(() => (allRuns ? new Map(allRuns.map((r) => [r.id, r])) : null), [allRuns]);
+  }, [entity, project, view.groupBy, filter, view.sort, rowsVersion]);
 
   // The first rows, drawn when the URL names no runs.
   // biome-ignore lint/correctness/useExhaustiveDependencies: version: pages arrived
@@ -179,9 +179,9 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   const runOf = useCallback(
     (id: string): Run | undefined => {
       const row = pages.rowOf(id);
-      return (row != null ? pages.at(row) : undefined) ?? allById?.get(id) ?? matched?.get(id);
+      return (row != null ? pages.at(row) : undefined) ?? rows.runById(id) ?? matched?.get(id);
     },
-    [pages, allById, matched],
+    [pages, rows.runById, matched],
   );
 
   // Runs named in the URL are drawn before the runs table answers (charts
@@ -279,7 +279,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     [drawnRuns],
   );
   // Columns: every config and summary key of the project, and of every run here (all of them when grouped).
-  const columns = useMemo(() => columnsFor(allRuns ?? loadedRuns, fields), [allRuns, loadedRuns, fields]);
+  const columns = useMemo(() => columnsFor(loadedRuns, fields), [loadedRuns, fields]);
   const arranged = useMemo(() => arrangeColumns(columns, layout), [columns, layout]);
   const isShown = (c: Column) => !view.hidden.includes(c.id) && (!c.overflow || view.shown.includes(c.id));
   const shown = arranged.filter(isShown);
@@ -294,11 +294,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     setLayout({ ...layout, order: ids, pinned: pins });
   };
 
-  // Grouping: the table's groups (every matching run) and the drawn runs' groups (panels).
-  const tableGroups = useMemo(
-    () => (view.groupBy && allRuns ? groupRuns(allRuns, view.groupBy) : null),
-    [view.groupBy, allRuns],
-  );
+  // The drawn runs' groups (panels).
   const plotView = useMemo(
     () => ({ x: view.x, smoothing: view.smoothing, logY: view.logY, zoom: view.zoom }),
     [view.x, view.smoothing, view.logY, view.zoom],
@@ -395,10 +391,9 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
   const drawAll = async () => {
     try {
       const all =
-        allRuns ??
-        (total <= maxDrawAll
+        total <= maxDrawAll
           ? await rows.loadAll()
-          : (await api.runs(entity, project, { filter, sort: view.sort, limit: maxDrawAll })).runs);
+          : (await api.runs(entity, project, { filter, sort: view.sort, limit: maxDrawAll })).runs;
       setView({ selected: all.slice(0, maxDrawAll).map((r) => r.id) });
     } catch (e) {
       setActionError(`Could not load the runs to draw: ${(e as Error).message}. Try again.`);
@@ -523,11 +518,16 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
                 </option>
               ))}
             </select>
-            {tableGroups && <span className="muted"> {tableGroups.length} groups</span>}
+            {tableGroups && (
+              <span className="muted">
+                {" "}
+                {tableGroups.length} groups{groupNote}
+              </span>
+            )}
             {view.groupBy && !tableGroups && (
               <span className="muted" data-testid="group-progress">
                 {" "}
-                {allProgress || "loading runs to group…"}
+                {groupNote || "grouping the runs…"}
               </span>
             )}
           </label>
@@ -545,8 +545,9 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
         <RunsTable
           count={total}
           rowAt={(i) => pages.at(i)}
-          runById={(id) => allById?.get(id)}
+          runById={rows.runById}
           onRange={rows.ensure}
+          onIds={rows.ensureIds}
           version={version}
           columns={shown}
           drawn={drawnSet}
@@ -579,7 +580,9 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
               if (on) set.add(id);
               else set.delete(id);
             }
-            setView({ selected: (allRuns ?? loadedRuns).map((r) => r.id).filter((id) => set.has(id)) });
+            // in the table's order: the groups', then any drawn run outside them
+            const order = [...(tableGroups ?? []).flatMap((x) => x.runs), ...drawn];
+            setView({ selected: [...new Set(order)].filter((id) => set.has(id)) });
           }}
           empty={loaded && total === 0 && filter ? noMatch : null}
         />
