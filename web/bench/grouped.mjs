@@ -39,7 +39,13 @@ const worker = async () => {
     const i = next++;
     await call(srv.base, "POST", `/projects/admin/${P}/runs`, {
       id: `r${String(i).padStart(5, "0")}`,
-      config: { arm: i % 3, lr: 0.001 * (1 + (i % 10)), seed: i, depth: 2 + (i % 4), opt: i % 2 ? "adam" : "sgd" },
+      config: {
+        arm: i % 3,
+        lr: 0.001 * (1 + (i % 10)),
+        seed: i,
+        depth: 2 + (i % 4),
+        opt: i % 2 ? "adam" : "sgd",
+      },
     });
   }
 };
