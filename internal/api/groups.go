@@ -17,8 +17,10 @@ import (
 // answer says it was cut (a runs table grouped over more is not read).
 const maxGroupedRuns = 100_000
 
-// groupPage is the store page run-groups reads at a time.
-const groupPage = 1000
+// groupPage is the store page run-groups reads at a time: 10k runs (5
+// config keys) took 0.37-0.44 s in pages of 1000 (each page sorts and skips
+// again) and 0.18-0.25 s in pages of 5000, whose decoded runs stay small.
+const groupPage = 5000
 
 // runGroupFields are the run fields besides config.<path> a table can group by.
 var runGroupFields = map[string]bool{"group": true, "job_type": true, "state": true, "user": true, "tags": true}
@@ -50,36 +52,48 @@ func (a *API) runGroups(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badData("%s", err)
 	}
+	list := func(offset, limit int) (store.RunPage, error) {
+		return a.d.Store.ListRuns(r.Context(), store.RunQuery{ProjectPK: p.ID, Filter: filter, Sort: order, Limit: limit, Offset: offset})
+	}
+	groups, total, truncated, err := groupRuns(list, func(run store.Run) string { return a.groupLabel(r, run, by) }, groupPage, maxGroupedRuns)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"by": by, "total": total, "groups": groups, "truncated": truncated})
+	return nil
+}
+
+// groupRuns reads the runs a page at a time (list) and puts each run's id
+// under its label, groups in the order of their first run; at most max runs
+// (then truncated). total is the number of matching runs.
+func groupRuns(list func(offset, limit int) (store.RunPage, error), label func(store.Run) string, page, max int) ([]*runGroupJSON, int, bool, error) {
 	groups := []*runGroupJSON{}
 	index := map[string]*runGroupJSON{}
-	total, seen, truncated := 0, 0, false
+	total, seen := 0, 0
 	for {
-		page, err := a.d.Store.ListRuns(r.Context(), store.RunQuery{ProjectPK: p.ID, Filter: filter, Sort: order, Limit: groupPage, Offset: seen})
+		res, err := list(seen, min(page, max-seen))
 		if err != nil {
-			return err
+			return nil, 0, false, err
 		}
-		total = int(page.Total)
-		for _, run := range page.Runs {
-			label := a.groupLabel(r, run, by)
-			g := index[label]
+		total = int(res.Total)
+		for _, run := range res.Runs {
+			l := label(run)
+			g := index[l]
 			if g == nil {
-				g = &runGroupJSON{Label: label}
-				index[label] = g
+				g = &runGroupJSON{Label: l}
+				index[l] = g
 				groups = append(groups, g)
 			}
 			g.Runs = append(g.Runs, run.RunID)
 		}
-		seen += len(page.Runs)
-		if len(page.Runs) < groupPage || seen >= total {
-			break
+		seen += len(res.Runs)
+		if len(res.Runs) == 0 || seen >= total {
+			return groups, total, false, nil
 		}
-		if seen >= maxGroupedRuns {
-			truncated = true
-			break
+		if seen >= max {
+			return groups, total, true, nil
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"by": by, "total": total, "groups": groups, "truncated": truncated})
-	return nil
 }
 
 // groupLabel is a run's value of the field, as the web UI labels it: "(none)"
