@@ -26,29 +26,54 @@ type seriesRef struct {
 }
 
 // Compact moves up to about compactBudget points from the write log into
-// chunks in one transaction and reports how many it moved. A crash at any
-// point leaves either the old state (log entries, old chunks) or the new one.
+// chunks and reports how many it moved, in three phases: the log prefix and
+// the chunks its points land in are read from a snapshot (a read
+// transaction), merged and encoded a worker per CPU, and only then written,
+// in one writer transaction. So ingest, which shares the single writer, waits
+// for the writes alone, not for the encoding (65-106 ms of a 250k-point
+// compaction on the development machine). What the first two phases read
+// cannot change before the third: only the compactor (compactMu) writes
+// chunks or deletes from the log. A crash at any point leaves either the old
+// state (log entries, old chunks) or the new one.
 func (db *DB) Compact(ctx context.Context) (int, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	work, lastID, moved, err := db.readCompaction(ctx)
+	if err != nil || lastID < 0 {
+		return 0, err
+	}
+	if err := rechunkAll(work); err != nil {
+		return 0, err
+	}
+	if err := db.writeCompaction(ctx, work, lastID); err != nil {
+		return 0, err
+	}
+	return moved, nil
+}
+
+// readCompaction reads, from one snapshot, a prefix of the write log (up to
+// compactBudget points; lastID is its last entry, -1 when the log is empty)
+// grouped by series, and each series' affected chunks.
+func (db *DB) readCompaction(ctx context.Context) (work []*seriesWork, lastID int64, moved int, err error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return 0, fmt.Errorf("compact: begin: %w", err)
+		return nil, -1, 0, fmt.Errorf("compact: begin read: %w", err)
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT id, run_id, points, payload FROM hist_log ORDER BY id LIMIT 2000`)
 	if err != nil {
-		return 0, fmt.Errorf("compact: read log: %w", err)
+		return nil, -1, 0, fmt.Errorf("compact: read log: %w", err)
 	}
 	pending := map[seriesRef][]logPoint{}
 	var order []seriesRef
-	var lastID int64 = -1
-	moved := 0
+	lastID = -1
 	for rows.Next() {
 		var id, run int64
 		var n int
 		var payload []byte
 		if err := rows.Scan(&id, &run, &n, &payload); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("compact: read log: %w", err)
+			return nil, -1, 0, fmt.Errorf("compact: read log: %w", err)
 		}
 		if moved > 0 && moved+n > compactBudget {
 			break
@@ -62,68 +87,81 @@ func (db *DB) Compact(ctx context.Context) (int, error) {
 		})
 		if err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("compact: log entry %d: %w", id, err)
+			return nil, -1, 0, fmt.Errorf("compact: log entry %d: %w", id, err)
 		}
 		lastID = id
 		moved += n
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("compact: read log: %w", err)
+		return nil, -1, 0, fmt.Errorf("compact: read log: %w", err)
 	}
 	if lastID < 0 {
-		return 0, nil
+		return nil, -1, 0, nil
 	}
-	runs := make([]int64, 0, len(order))
-	for _, ref := range order {
-		runs = append(runs, ref.run)
+	st, err := prepareRead(ctx, tx)
+	if err != nil {
+		return nil, -1, 0, err
+	}
+	defer st.close()
+	work = make([]*seriesWork, len(order))
+	for i, ref := range order {
+		work[i] = &seriesWork{ref: ref, pts: pending[ref]}
+		if err := readAffected(ctx, st, work[i]); err != nil {
+			return nil, -1, 0, err
+		}
+	}
+	return work, lastID, moved, nil
+}
+
+// writeCompaction replaces each series' affected chunks with its new ones,
+// fixes the point counts and trims the log up to lastID, in one transaction.
+func (db *DB) writeCompaction(ctx context.Context, work []*seriesWork, lastID int64) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("compact: begin: %w", err)
+	}
+	defer tx.Rollback()
+	runs := make([]int64, 0, len(work))
+	for _, w := range work {
+		runs = append(runs, w.ref.run)
 	}
 	var touched []seriesChunk
 	db.gens.writing(runs)
 	defer func() { db.gens.written(runs, touched) }()
-	st, err := prepareCompact(ctx, tx)
+	st, err := prepareWrite(ctx, tx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer st.close()
-	work := make([]*seriesWork, len(order))
-	for i, ref := range order {
-		work[i] = &seriesWork{ref: ref, pts: pending[ref]}
-		if err := readAffected(ctx, st, work[i]); err != nil {
-			return 0, err
-		}
-	}
-	if err := rechunkAll(work); err != nil {
-		return 0, err
-	}
 	replacedByRun := map[int64]int64{}
 	for _, w := range work {
 		ref, replaced := w.ref, w.replaced
 		if err := writeChunks(ctx, st, w, func(minStep int64) {
 			touched = append(touched, seriesChunk{ref.run, ref.key, minStep})
 		}); err != nil {
-			return 0, err
+			return err
 		}
 		if replaced > 0 {
 			replacedByRun[ref.run] += int64(replaced)
 			if _, err := tx.ExecContext(ctx, `UPDATE run_keys SET points = points - ? WHERE run_id = ? AND key_id = ?`,
 				replaced, ref.run, ref.key); err != nil {
-				return 0, fmt.Errorf("compact: fix key counts: %w", err)
+				return fmt.Errorf("compact: fix key counts: %w", err)
 			}
 		}
 	}
 	for run, n := range replacedByRun {
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET points = points - ? WHERE id = ?`, n, run); err != nil {
-			return 0, fmt.Errorf("compact: fix run counts: %w", err)
+			return fmt.Errorf("compact: fix run counts: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM hist_log WHERE id <= ?`, lastID); err != nil {
-		return 0, fmt.Errorf("compact: trim log: %w", err)
+		return fmt.Errorf("compact: trim log: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("compact: commit: %w", err)
+		return fmt.Errorf("compact: commit: %w", err)
 	}
-	return moved, nil
+	return nil
 }
 
 type storedChunk struct {
@@ -138,28 +176,42 @@ type compactStmts struct {
 	overlap, before, drop, insert *sql.Stmt
 }
 
-func prepareCompact(ctx context.Context, tx *sql.Tx) (*compactStmts, error) {
+// prepareRead prepares the statements that read a compaction's chunks.
+func prepareRead(ctx context.Context, tx *sql.Tx) (*compactStmts, error) {
 	var st compactStmts
-	for _, q := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
+	return &st, st.prepare(ctx, tx, []stmtSQL{
 		{&st.overlap, `SELECT min_step, max_step, count, data FROM hist_chunks
 			WHERE run_id = ? AND key_id = ? AND max_step >= ? AND min_step <= ? ORDER BY min_step`},
 		{&st.before, `SELECT min_step, max_step, count, data FROM hist_chunks
 			WHERE run_id = ? AND key_id = ? AND max_step < ? ORDER BY min_step DESC LIMIT 1`},
+	})
+}
+
+// prepareWrite prepares the statements that write a compaction's chunks.
+func prepareWrite(ctx context.Context, tx *sql.Tx) (*compactStmts, error) {
+	var st compactStmts
+	return &st, st.prepare(ctx, tx, []stmtSQL{
 		{&st.drop, `DELETE FROM hist_chunks WHERE run_id = ? AND key_id = ? AND min_step = ?`},
 		{&st.insert, `INSERT INTO hist_chunks (run_id, key_id, min_step, max_step, count, data, summaries, sealed)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
-	} {
+	})
+}
+
+type stmtSQL struct {
+	dst **sql.Stmt
+	sql string
+}
+
+func (st *compactStmts) prepare(ctx context.Context, tx *sql.Tx, qs []stmtSQL) error {
+	for _, q := range qs {
 		s, err := tx.PrepareContext(ctx, q.sql)
 		if err != nil {
 			st.close()
-			return nil, fmt.Errorf("compact: prepare: %w", err)
+			return fmt.Errorf("compact: prepare: %w", err)
 		}
 		*q.dst = s
 	}
-	return &st, nil
+	return nil
 }
 
 func (st *compactStmts) close() {
@@ -264,7 +316,7 @@ func rechunk(w *seriesWork) {
 }
 
 // rechunkAll runs rechunk for every series, a worker per CPU: encoding is
-// most of a compaction's work, and the writer is held meanwhile.
+// most of a compaction's work (the writer is not held meanwhile).
 func rechunkAll(work []*seriesWork) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -312,6 +364,8 @@ const quietAfter = 30 * time.Second
 // no longer running or have been quiet for a while, or every one when all
 // is set. It reports how many it sealed.
 func (db *DB) SealQuiet(ctx context.Context, all bool) (int, error) {
+	db.compactMu.Lock() // a compaction between its read and its write must find the chunks it read
+	defer db.compactMu.Unlock()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("seal chunks: begin: %w", err)

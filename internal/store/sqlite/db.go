@@ -43,6 +43,7 @@ type DB struct {
 
 	compactStop chan struct{}
 	compactDone chan struct{}
+	compactMu   sync.Mutex // one compaction or sealing at a time: only they write chunks
 }
 
 // Options tune a DB.
