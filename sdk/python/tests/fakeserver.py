@@ -1,8 +1,9 @@
 """An in-memory stand-in for the Fluoro API, behind fluoro.MockTransport.
 
 It implements just what the SDK calls, with the server's rules (dedup by
-writer and seq, upsert by step, top-level config merge with
-allow_val_change, run_finished), and can fail on demand. The end-to-end
+writer and seq, for ingest batches and for ops sent with X-Fluoro-Op alike,
+upsert by step, top-level config merge with allow_val_change,
+run_finished), and can fail on demand. The end-to-end
 tests check the same behaviour against the real server.
 """
 
@@ -108,7 +109,17 @@ class FakeServer:
             return self._ingest(req.body or b"")
         m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs", path)
         if m and req.method == "POST":
-            return self._create(m.group(1), m.group(2), req.json())
+            body = req.json() or {}
+            op = self._op(req)
+            if op is not None and body.get("id"):
+                key = (m.group(1), m.group(2), body["id"])
+                if (key,) + op in self.seen and key in self.runs:
+                    return self._duplicate(self.runs[key])
+                out = self._create(m.group(1), m.group(2), body)
+                if out.status < 300:
+                    self.seen.add((key,) + op)
+                return out
+            return self._create(m.group(1), m.group(2), body)
         m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs/([^/]+)/files(?:/(.+))?", path)
         if m:
             key = (m.group(1), m.group(2), m.group(3))
@@ -130,16 +141,37 @@ class FakeServer:
             run = self.runs.get(key)
             if run is None:
                 return _err(404, "not_found", "run not found")
+            op = self._op(req) if req.method in ("POST", "PATCH") else None
+            if op is not None and (key,) + op in self.seen:
+                return self._duplicate(run)
+            out: Optional[Response] = None
             if m.group(4) and req.method == "POST":
                 body = req.json() or {}
                 run["state"] = body.get("state") or ("failed" if body.get("exit_code") else "finished")
                 run["exit_code"] = body.get("exit_code")
-                return Response(200, run)
-            if req.method == "PATCH":
-                return self._patch(run, req.json())
+                out = Response(200, run)
+            elif req.method == "PATCH":
+                out = self._patch(run, req.json())
+            if out is not None:
+                if op is not None and out.status < 300:
+                    self.seen.add((key,) + op)  # only an applied op is remembered, as on the server
+                return out
             if req.method == "GET":
                 return Response(200, run)
         return _err(404, "not_found", "no route %s %s" % (req.method, path))
+
+    @staticmethod
+    def _op(req: Request) -> Optional[Tuple[str, int]]:
+        """(writer, seq) of an op's X-Fluoro-Op header (the seq space of the writer's batches), or None."""
+        h = req.headers.get("X-Fluoro-Op")
+        if not h or "/" not in h:
+            return None
+        writer, seq = h.rsplit("/", 1)
+        return urllib.parse.unquote(writer), int(seq)
+
+    def _duplicate(self, run: Dict[str, Any]) -> Response:
+        self.duplicates += 1
+        return Response(200, dict(run, duplicate=True))
 
     def _create(self, e: str, p: str, body: Dict[str, Any]) -> Response:
         rid = body.get("id") or "gen%04d" % len(self.runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import filecmp
 import json
 import math
@@ -184,3 +185,24 @@ def test_spool_round_trip(tmp_path: Path, batches: List[List[dict]], seg: int, a
             a, b = v1[k], v2[k]
             assert (isinstance(a, float) and math.isnan(a) and math.isnan(b)) or a == b
     assert [r.seq for r in c.pending] == [r.seq for r in c.records if r.seq > c.acked]
+
+
+@pytest.mark.parametrize("name", sorted(spool_vectors.GENERATORS))
+def test_a_replayed_spool_is_all_duplicates(name: str, tmp_path: Path) -> None:
+    """The same records sent twice (their acks lost): ops and batches alike are applied once."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(spool_vectors.VECTORS / name, first)
+    shutil.copytree(spool_vectors.VECTORS / name, second)
+    exp = json.loads((first / "expected.json").read_text())
+    fake = FakeServer()
+    h = exp["header"]
+    if exp["acked"] >= 1:
+        fake._create(h["entity"], h["project"], {"id": h["run_id"], "resume": "allow"})
+    res = fluoro.sync(str(first), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
+    assert res.ok and res.duplicates == 0
+    state = copy.deepcopy((fake.runs, fake.points))
+    again = fluoro.sync(str(second), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
+    # every spooled record again, each a duplicate (a finish sync made up for a crash is not sent again:
+    # the run is no longer running)
+    assert again.sent == 0 and again.duplicates == len(exp["pending"]) == fake.duplicates, (res, again)
+    assert (fake.runs, fake.points) == state
