@@ -102,14 +102,16 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
 
   // Grouping: the server lists every matching run's id under its group (a
   // group's count is over all of them); the rows in view come by id.
-  const [tableGroups, setTableGroups] = useState<RunGroup[] | null>(null);
+  const [grouped, setGrouped] = useState<{ by: string; groups: RunGroup[] } | null>(null);
   const [groupNote, setGroupNote] = useState("");
+  // groups of another field (the answer for the new one is on its way) are not shown
+  const tableGroups = grouped && grouped.by === view.groupBy ? grouped.groups : null;
   const { rowsVersion } = rows;
   // biome-ignore lint/correctness/useExhaustiveDependencies: rowsVersion: runs were created or changed
   useEffect(() => {
     const by = view.groupBy;
     if (!by) {
-      setTableGroups(null);
+      setGrouped(null);
       setGroupNote("");
       return;
     }
@@ -117,7 +119,10 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     api.runGroups(entity, project, { by, filter, sort: view.sort }).then(
       (r) => {
         if (gone) return;
-        setTableGroups(r.groups.map((g) => ({ id: `group:${by}=${g.label}`, label: g.label, runs: g.runs })));
+        setGrouped({
+          by,
+          groups: r.groups.map((g) => ({ id: `group:${by}=${g.label}`, label: g.label, runs: g.runs })),
+        });
         setGroupNote(
           r.truncated
             ? ` (the first ${r.groups.reduce((n, g) => n + g.runs.length, 0)} of ${r.total} runs)`
@@ -125,7 +130,9 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
         );
       },
       (e: Error) => {
-        if (!gone) setGroupNote(`could not group the runs: ${e.message}`);
+        if (gone) return;
+        setGrouped(null);
+        setGroupNote(`could not group the runs: ${e.message}`);
       },
     );
     return () => {
@@ -278,7 +285,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     () => new Map(drawnRuns.map((r) => [r.id, Date.parse(r.created_at) / 1000])),
     [drawnRuns],
   );
-  // Columns: every config and summary key of the project, and of every run here (all of them when grouped).
+  // Columns: every config and summary key of the project, and of every loaded run.
   const columns = useMemo(() => columnsFor(loadedRuns, fields), [loadedRuns, fields]);
   const arranged = useMemo(() => arrangeColumns(columns, layout), [columns, layout]);
   const isShown = (c: Column) => !view.hidden.includes(c.id) && (!c.overflow || view.shown.includes(c.id));
