@@ -184,6 +184,28 @@ test("grouping counts every matching run, not a page of them", async () => {
     asked.some((a) => a.path === "runs" && a.filter.includes(`"${lastOfArm2}"`)),
     "the last row was asked by id",
   );
+  // A live update that moves a run to another group moves it in the table (the groups are asked again).
+  const move = (arm) =>
+    call(srv.base, "PATCH", `/projects/admin/${P}/runs/${id(3)}`, {
+      config: { arm },
+      allow_val_change: true,
+    });
+  const countsAre = (want) =>
+    page.waitForFunction(
+      (w) =>
+        [...document.querySelectorAll('.runs-table .group-row [data-testid="group-count"]')]
+          .map((e) => e.textContent)
+          .join(",") === w,
+      want,
+      { timeout: 10000 },
+    );
+  await page.locator(".runs-table").evaluate((e) => {
+    e.scrollTop = 0;
+  });
+  await move(2);
+  await countsAre("1000 runs,1000 runs,1001 runs");
+  await move(0);
+  await countsAre("1001 runs,1000 runs,1000 runs");
   await page.screenshot({ path: join(outDir, "runs-table-grouped.png") });
 });
 
