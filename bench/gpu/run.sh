@@ -37,7 +37,7 @@ if [ "${RUN_STEPTIMES:-0}" = 1 ]; then  # each part of a step, per feature (step
   timeout 300 python3 bench/gpu/steptimes.py 2>&1 | tee "$OUT/steptimes.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [ "${RUN_DIAGNOSE:-0}" = 1 ]; then  # where the slowdown comes from: Fluoro against controls (controls.py), ~3 minutes
-  VARIANTS=${DIAGNOSE_VARIANTS:-base,all,ghost,server-load,all-offline,all-0.5s,hook,watch-all,media,base} ROUNDS=${DIAGNOSE_ROUNDS:-2} \
+  VARIANTS=${DIAGNOSE_VARIANTS:-base,all,ghost,server-load,all-offline,all-0.5s,hook,system,watch-all,media,base} ROUNDS=${DIAGNOSE_ROUNDS:-2} \
     timeout 420 python3 bench/gpu/steptimes.py 2>&1 | tee "$OUT/diagnose.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [ "${RUN_BREAKDOWN:-0}" = 1 ]; then  # each feature's share of the slowdown (breakdown.py)
