@@ -3,9 +3,10 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -111,9 +112,7 @@ func (a *API) groupLabel(r *http.Request, run store.Run, by string) string {
 	case "user":
 		v = a.userName(r.Context(), run.UserID)
 	case "tags":
-		tags := append([]string(nil), run.Tags...)
-		sort.Strings(tags)
-		v = strings.Join(tags, ", ")
+		v = strings.Join(slices.Sorted(slices.Values(run.Tags)), ", ")
 	default:
 		v = flatConfig(run.Config)[strings.TrimPrefix(by, "config.")]
 	}
@@ -126,12 +125,8 @@ func flatConfig(cfg map[string]any) map[string]any {
 	out := map[string]any{}
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // the order the API sends them in: a later path wins, as in the browser
-		for _, k := range keys {
+		// in the order the API sends them: a later path wins, as in the browser
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			key := k
 			if prefix != "" {
 				key = prefix + "." + k
@@ -162,12 +157,6 @@ func jsLabel(v any) string {
 		return strconv.FormatBool(x)
 	case float64:
 		return jsNumber(x)
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return x.String()
-		}
-		return jsNumber(f)
 	default:
 		var b bytes.Buffer
 		writeJS(&b, v)
@@ -227,13 +216,8 @@ func abs(n int) int {
 func writeJS(b *bytes.Buffer, v any) {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		b.WriteByte('{')
-		for i, k := range keys {
+		for i, k := range slices.Sorted(maps.Keys(x)) {
 			if i > 0 {
 				b.WriteByte(',')
 			}

@@ -10,7 +10,7 @@ import os
 import shutil
 import urllib.parse
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -66,9 +66,8 @@ def test_vectors_read_as_expected(name: str) -> None:
     assert sorted(e.name for e in idx.entries.values() if e.acked) == exp["files_done"]
 
 
-@pytest.mark.parametrize("name", sorted(spool_vectors.GENERATORS))
-def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None:
-    d = tmp_path / name
+def vector_and_server(name: str, d: Path) -> Tuple[Dict[str, Any], FakeServer]:
+    """A copy of spool vector name at d, its expected.json, and a fake server in the state the vector's acks imply."""
     shutil.copytree(spool_vectors.VECTORS / name, d)
     exp = json.loads((d / "expected.json").read_text())
     fake = FakeServer()
@@ -76,6 +75,14 @@ def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None
     # Record 1 creates the run: when it is acknowledged, the run exists on the server.
     if exp["acked"] >= 1:
         fake._create(h["entity"], h["project"], {"id": h["run_id"], "resume": "allow"})
+    return exp, fake
+
+
+@pytest.mark.parametrize("name", sorted(spool_vectors.GENERATORS))
+def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None:
+    d = tmp_path / name
+    exp, fake = vector_and_server(name, d)
+    h = exp["header"]
     res = fluoro.sync(str(d), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
     sent = [r for r in fake.transport.requests if r.path != "/api/v1/viewer" and r.method not in ("GET", "PUT")]
     puts = [r for r in fake.transport.requests if r.method == "PUT"]
@@ -191,13 +198,8 @@ def test_spool_round_trip(tmp_path: Path, batches: List[List[dict]], seg: int, a
 def test_a_replayed_spool_is_all_duplicates(name: str, tmp_path: Path) -> None:
     """The same records sent twice (their acks lost): ops and batches alike are applied once."""
     first, second = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(spool_vectors.VECTORS / name, first)
+    exp, fake = vector_and_server(name, first)
     shutil.copytree(spool_vectors.VECTORS / name, second)
-    exp = json.loads((first / "expected.json").read_text())
-    fake = FakeServer()
-    h = exp["header"]
-    if exp["acked"] >= 1:
-        fake._create(h["entity"], h["project"], {"id": h["run_id"], "resume": "allow"})
     res = fluoro.sync(str(first), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
     assert res.ok and res.duplicates == 0
     state = copy.deepcopy((fake.runs, fake.points))

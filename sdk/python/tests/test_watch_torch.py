@@ -428,6 +428,11 @@ def test_copies_in_flight_are_bounded_and_drained_by_finish(tmp_path: Path, monk
     assert w.logged_steps == 10 and not w.inflight  # finish() waited for the rest
 
 
+def no_histc(*a: Any, **k: Any) -> Any:
+    """torch.histc where torch wants deterministic algorithms on CUDA."""
+    raise RuntimeError("histc does not have a deterministic implementation")
+
+
 def test_counts_from_sorted_ids_match_histc(monkeypatch: pytest.MonkeyPatch) -> None:
     """The path for torch.use_deterministic_algorithms(True) on CUDA, run on the CPU: the same rows as histc's."""
     torch.manual_seed(3)
@@ -443,10 +448,6 @@ def test_counts_from_sorted_ids_match_histc(monkeypatch: pytest.MonkeyPatch) -> 
 
     want = rows()
     monkeypatch.setattr(_watch, "_SORTED_CPU", True)
-
-    def no_histc(*a: Any, **k: Any) -> Any:
-        raise RuntimeError("histc does not have a deterministic implementation")
-
     monkeypatch.setattr(torch, "histc", no_histc)
     got = rows()
     for w_rows, g_rows in zip(want, got):
@@ -462,10 +463,6 @@ def test_counts_from_sorted_ids_match_histc(monkeypatch: pytest.MonkeyPatch) -> 
 def test_watch_without_histc_under_the_deterministic_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where torch refuses histc (deterministic CUDA), watch still logs every layer, with no warning."""
     monkeypatch.setattr(_watch, "_SORTED_CPU", True)
-
-    def no_histc(*a: Any, **k: Any) -> Any:
-        raise RuntimeError("histc does not have a deterministic implementation")
-
     monkeypatch.setattr(torch, "histc", no_histc)
     run = offline_run(tmp_path)
     model = mlp()
