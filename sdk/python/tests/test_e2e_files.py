@@ -187,3 +187,23 @@ def test_large_file_is_streamed(online: Server, tmp_path: Path, project: str) ->
     listing = _client(online).call("GET", "/api/v1/projects/admin/%s/runs/%s/files" % (project, run.id)).json()
     got = {f["name"]: f for f in listing["files"]}
     assert got["ckpt/model.bin"]["size"] == 48 << 20 and got["ckpt/model.bin"]["sha256"] == want
+
+
+def test_charts_reach_the_server(online: Server, tmp_path: Path, project: str) -> None:
+    run = fluoro.init(project=project, entity="admin", dir=str(tmp_path), settings=_settings())
+    run.log({"loss": 1.0})
+    cm = fluoro.plot.confusion_matrix(y_true=[0, 1, 1, 2], preds=[0, 1, 2, 2], class_names=["a", "b", "c"])
+    run.log({"val/cm": cm, "val/roc": fluoro.plot.roc_curve([0, 1, 1, 0], [0.1, 0.9, 0.6, 0.7])})
+    run.finish()
+    api = fluoro.Api(overrides={"base_url": online.url, "api_key": online.key})
+    r = api.run("admin/%s/%s" % (project, run.id))
+    vis = r.config["_wandb"]["visualize"]
+    assert vis["val/cm"]["panel_config"]["panelDefId"] == "wandb/confusion_matrix/v1"
+    assert vis["val/roc"]["panel_config"]["panelDefId"] == "wandb/area-under-curve/v0"
+    row = list(r.scan_history(keys=["val/cm_table"]))[0]
+    assert row["_step"] == 1 and row["val/cm_table"]["_type"] == "table-file"
+    files = _files(online, project, run.id)
+    table = json.loads(files[row["val/cm_table"]["path"]])
+    assert table["columns"] == ["Actual", "Predicted", "nPredictions"]
+    assert sum(n for _, _, n in table["data"]) == 4
+    assert [n for a, p, n in table["data"] if a == p] == [1, 1, 1]

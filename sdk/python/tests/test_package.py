@@ -48,6 +48,8 @@ EXPECTED_ALL = {
     "log",
     "login",
     "mark_preempting",
+    "plot",
+    "plot_table",
     "run",
     "save",
     "summary",

@@ -59,6 +59,8 @@ __all__ = [
     "log",
     "login",
     "mark_preempting",
+    "plot",
+    "plot_table",
     "run",
     "save",
     "summary",
@@ -69,7 +71,9 @@ __all__ = [
 
 
 if _typing.TYPE_CHECKING:
+    from . import _plot as plot
     from ._media import Audio, Histogram, Html, Image, Plotly, Table, Video
+    from ._plot import plot_table
     from ._watch import unwatch, watch
 
 # Imported on first use: most runs never build a media object or watch a model.
@@ -101,6 +105,11 @@ def __getattr__(name: str) -> _typing.Any:
         from ._sync import sync
 
         return sync
+    if name == "plot" or name == "plot_table":
+        import importlib
+
+        plot = importlib.import_module("._plot", __name__)
+        return plot if name == "plot" else plot.plot_table
     mod = _LAZY.get(name)
     if mod is not None:
         import importlib
@@ -112,4 +121,4 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 def __dir__() -> _typing.List[str]:
-    return sorted(set(globals()) | {"run", "Api", "sync"} | set(_LAZY))
+    return sorted(set(globals()) | {"run", "Api", "sync", "plot", "plot_table"} | set(_LAZY))

@@ -114,7 +114,7 @@ class Run:
         self._spool: Optional[SpoolWriter] = None
         self._client: Optional[Client] = None
         self._summary_state = SummaryState()
-        self._conv = Converter(self._warn_caller, self._encode_media)
+        self._conv = Converter(self._warn_caller, self._encode_media, self._chart_logged)
         self._warned: Set[str] = set()
         self._max_queue = 2 * int(settings.max_queued_rows or 100_000)  # two queue entries per row
         self._preempting = False
@@ -500,6 +500,22 @@ class Run:
         ]
 
     # --- config, summary, metrics -------------------------------------
+
+    def _chart_logged(self, key: str, chart: Any) -> None:
+        """Record a chart logged at key under the config's ``_wandb.visualize``, as wandb does (once per change)."""
+        try:
+            panel = chart.spec.config_value
+            w = self.config.get("_wandb")
+            w = dict(w) if isinstance(w, dict) else {}
+            vis = w.get("visualize")
+            vis = dict(vis) if isinstance(vis, dict) else {}
+            if vis.get(key) == panel:
+                return
+            vis[key] = panel
+            w["visualize"] = vis
+            self.config.update({"_wandb": w}, allow_val_change=True)
+        except Exception as e:  # never into the training loop
+            self._warn_once("chart:" + key, "key %r: cannot record the chart (%r); its table was logged" % (key, e))
 
     def _config_changed(self, changes: Dict[str, Any], allow: bool) -> None:
         if self._pipe is not None and not self._finished:

@@ -40,21 +40,30 @@ class Converter:
     ``_fluoro_encode`` method, or a list of them) into their history value;
     it returns ``DROP`` to leave the key out. ``step`` is what was given to
     ``row()``: the ``step=`` argument of ``log()``.
+
+    A chart (``fluoro.plot``: an object with ``_fluoro_chart``) at key K,
+    nested keys joined by dots as wandb does, becomes its table at the
+    top-level key ``K_table``, encoded by ``media``; ``chart(K, chart)`` is
+    then called to record the chart itself (in the run config).
     """
 
     def __init__(
         self,
         warn: Optional[Callable[[str], None]] = None,
         media: Optional[Callable[[str, List[Any], Any, bool], Any]] = None,
+        chart: Optional[Callable[[str, Any], None]] = None,
     ) -> None:
         self._warned: Set[Tuple[str, str]] = set()
         self._warn = warn or _warn
         self._media = media
+        self._chart = chart
+        self._charts: List[Tuple[str, Any]] = []
         self._step: Any = None
 
     def row(self, data: Dict[Any, Any], step: Any = None) -> Dict[str, Any]:
         """A converted copy of one row (top-level dict from log())."""
         self._step = step
+        self._charts = []
         out: Dict[str, Any] = {}
         for k, v in data.items():
             key = self._key(k, "")
@@ -63,7 +72,29 @@ class Converter:
             v = self.value(v, key, 0)
             if v is not _DROP:
                 out[key] = v
+        if self._charts:
+            self._add_charts(out)
         return out
+
+    def _add_charts(self, out: Dict[str, Any]) -> None:
+        charts, self._charts = self._charts, []
+        for key, c in charts:
+            try:
+                c.set_key(key)
+                tkey = c.spec.table_key
+                table = c.table
+            except Exception as e:
+                self._once(key, "chart", "key %r: not a usable chart (%r); dropped" % (key, e))
+                continue
+            if self._media is None or not hasattr(table, "_fluoro_encode"):
+                self._once(key, "chart", "key %r: the chart's table is not a fluoro.Table; dropped" % key)
+                continue
+            v = self._media(tkey, [table], self._step, False)
+            if v is _DROP:
+                continue
+            out[tkey] = v
+            if self._chart is not None:
+                self._chart(key, c)
 
     def _key(self, k: Any, prefix: str) -> Optional[str]:
         if type(k) is str:
@@ -81,6 +112,9 @@ class Converter:
             return _DROP
         if self._media is not None and hasattr(v, "_fluoro_encode"):
             return self._media(key, [v], self._step, False)
+        if getattr(v, "_fluoro_chart", False) is True:
+            self._charts.append((key, v))  # its table is added by row() under key + "_table"
+            return _DROP
         if isinstance(v, dict) or _is_mapping(v):
             if depth > 15:
                 self._once(key, "depth", "%r is nested deeper than 16 levels; dropped" % key)
