@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
+  type ChartFigure,
+  type ChartSpec,
   cellText,
+  chartFigure,
+  chartKeyOf,
+  chartSpec,
   classColor,
   colorMask,
   commandLine,
@@ -363,5 +368,274 @@ describe("environment", () => {
       commandLine({ program: "train.py", args: ["--lr", "0.1", "a b"], executable: "/usr/bin/python3" }),
     ).toBe("python train.py --lr 0.1 'a b'");
     expect(commandLine({})).toBe("");
+  });
+});
+
+describe("custom charts", () => {
+  const visualize = (
+    id: string,
+    fields: Record<string, string | null>,
+    strings: Record<string, string> = {},
+  ) => ({
+    panel_type: "Vega2",
+    panel_config: {
+      panelDefId: id,
+      fieldSettings: fields,
+      stringSettings: strings,
+      transform: { name: "tableWithLeafColNames" },
+      userQuery: { queryFields: [{ name: "runSets" }] },
+    },
+  });
+  const cm = visualize(
+    "wandb/confusion_matrix/v1",
+    { Actual: "Actual", Predicted: "Predicted", nPredictions: "nPredictions" },
+    { title: "Confusion Matrix Curve" },
+  );
+  const figure = (spec: ChartSpec | null, columns: string[], data: unknown[][]): ChartFigure => {
+    if (!spec) throw new Error("no spec");
+    const f = chartFigure(spec, { columns, data });
+    if ("error" in f) throw new Error(f.error);
+    return f;
+  };
+  const spec = (id: string, fields: Record<string, string | null>, strings: Record<string, string> = {}) => ({
+    id,
+    fields,
+    strings,
+  });
+  type Trace = { type: string; mode?: string; name?: string; x: unknown[]; y: unknown[]; z?: number[][] };
+  const traces = (f: ChartFigure) => f.data as Trace[];
+  const title = (f: ChartFigure, ax?: "xaxis" | "yaxis") =>
+    ((ax ? (f.layout[ax] as Record<string, unknown>) : f.layout).title as { text: string }).text;
+
+  it("finds the chart key of a table key", () => {
+    expect(chartKeyOf("cm_table")).toBe("cm");
+    expect(chartKeyOf("Custom Chart Tables/cm_table")).toBe("cm");
+    expect(chartKeyOf("eval/pr.v2_table")).toBe("eval/pr.v2");
+    expect(chartKeyOf("Custom Chart Tables/eval/cm_table")).toBe("eval/cm");
+    expect(chartKeyOf("predictions")).toBeNull();
+    expect(chartKeyOf("_table")).toBeNull();
+  });
+
+  it("reads the spec from the config, wrapped or not", () => {
+    const want = {
+      id: "wandb/confusion_matrix/v1",
+      fields: { Actual: "Actual", Predicted: "Predicted", nPredictions: "nPredictions" },
+      strings: { title: "Confusion Matrix Curve" },
+    };
+    expect(chartSpec({ _wandb: { visualize: { cm: cm } } }, "cm_table")).toEqual(want);
+    // the official client: {"value": …} at the top level, and possibly below
+    expect(chartSpec({ _wandb: { value: { visualize: { cm } }, desc: null } }, "cm_table")).toEqual(want);
+    expect(
+      chartSpec({ _wandb: { value: { visualize: { value: { cm: { value: cm } } } } } }, "cm_table"),
+    ).toEqual(want);
+    // split_table, and keys with dots and slashes
+    expect(
+      chartSpec({ _wandb: { visualize: { "eval/cm.v1": cm } } }, "Custom Chart Tables/eval/cm.v1_table"),
+    ).toEqual(want);
+    expect(chartSpec({ _wandb: { visualize: { cm } } }, "other_table")).toBeNull();
+    expect(chartSpec({ _wandb: { visualize: { cm } } }, "cm")).toBeNull();
+    expect(chartSpec(undefined, "cm_table")).toBeNull();
+    expect(chartSpec({ _wandb: { visualize: { cm: { panel_config: {} } } } }, "cm_table")).toBeNull();
+  });
+
+  it("keeps a field map that looks like a wrapper, and a chart named value", () => {
+    const h = visualize("wandb/histogram/v0", { value: "score" }, { title: "Scores" });
+    expect(chartSpec({ _wandb: { value: { visualize: { value: h } } } }, "value_table")).toEqual({
+      id: "wandb/histogram/v0",
+      fields: { value: "score" },
+      strings: { title: "Scores" },
+    });
+    const line = visualize("wandb/line/v0", { x: "x", y: "y", stroke: null });
+    expect(chartSpec({ _wandb: { visualize: { l: line } } }, "l_table")?.fields).toEqual({
+      x: "x",
+      y: "y",
+      stroke: null,
+    });
+  });
+
+  it("line: one line sorted by x, or one per stroke value", () => {
+    const one = figure(
+      spec("wandb/line/v0", { x: "epoch", y: "loss", stroke: null }, { title: "Loss" }),
+      ["epoch", "loss"],
+      [
+        [2, 0.5],
+        [0, 1],
+        [1, 0.7],
+        [3, null],
+      ],
+    );
+    expect(traces(one)).toHaveLength(1);
+    expect(traces(one)[0]).toMatchObject({ type: "scatter", mode: "lines", x: [0, 1, 2], y: [1, 0.7, 0.5] });
+    expect(title(one)).toBe("Loss");
+    expect(title(one, "xaxis")).toBe("epoch");
+    expect(title(one, "yaxis")).toBe("loss");
+    const split = figure(
+      spec("wandb/line/v0", { x: "x", y: "y", stroke: "run" }),
+      ["x", "y", "run"],
+      [
+        [1, 1, "b"],
+        [0, 2, "a"],
+        [0, 3, "b"],
+      ],
+    );
+    expect(traces(split).map((t) => [t.name, t.x, t.y])).toEqual([
+      ["b", [0, 1], [3, 1]],
+      ["a", [0], [2]],
+    ]);
+    expect(split.layout.showlegend).toBe(true);
+  });
+
+  it("scatter: markers", () => {
+    const f = figure(
+      spec("wandb/scatter/v0", { x: "a", y: "b" }, { title: "A v B" }),
+      ["a", "b"],
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    );
+    expect(traces(f)[0]).toMatchObject({ type: "scatter", mode: "markers", x: [1, 3], y: [2, 4] });
+    expect(title(f, "xaxis")).toBe("a");
+  });
+
+  it("bar: one horizontal bar per row", () => {
+    const f = figure(
+      spec("wandb/bar/v0", { label: "cls", value: "n" }),
+      ["cls", "n"],
+      [
+        ["cat", 3],
+        ["dog", 5],
+      ],
+    );
+    expect(traces(f)[0]).toMatchObject({ type: "bar", orientation: "h", y: ["cat", "dog"], x: [3, 5] });
+    expect(title(f, "yaxis")).toBe("cls");
+    expect(title(f, "xaxis")).toBe("n");
+  });
+
+  it("histogram: the column's numbers", () => {
+    const f = figure(
+      spec("wandb/histogram/v0", { value: "score" }),
+      ["score"],
+      [[0.1], [0.2], [null], [0.2]],
+    );
+    expect(traces(f)[0]).toMatchObject({ type: "histogram", x: [0.1, 0.2, 0.2] });
+    expect(title(f, "xaxis")).toBe("score");
+  });
+
+  it("lineseries: one line per key, x the step column", () => {
+    const f = figure(
+      spec(
+        "wandb/lineseries/v0",
+        { step: "step", lineKey: "lineKey", lineVal: "lineVal" },
+        {
+          title: "Losses",
+          xname: "epoch",
+        },
+      ),
+      ["step", "lineKey", "lineVal"],
+      [
+        [0, "train", 1],
+        [1, "train", 0.5],
+        [0, "val", 1.2],
+        [2, "test", 0.9],
+        [1, "val", 0.8],
+      ],
+    );
+    expect(traces(f).map((t) => [t.name, t.x, t.y])).toEqual([
+      ["train", [0, 1], [1, 0.5]],
+      ["val", [0, 1], [1.2, 0.8]],
+      ["test", [2], [0.9]],
+    ]);
+    expect(title(f, "xaxis")).toBe("epoch");
+    expect(title(f)).toBe("Losses");
+  });
+
+  it("confusion matrix: actual × predicted counts in first-seen class order, annotated", () => {
+    const f = figure(
+      chartSpec({ _wandb: { visualize: { cm } } }, "cm_table"),
+      ["Actual", "Predicted", "nPredictions"],
+      [
+        ["dog", "dog", 7],
+        ["dog", "cat", 2],
+        ["cat", "cat", 5],
+        ["cat", "bird", 1],
+        ["bird", "bird", 4],
+      ],
+    );
+    const [hm] = traces(f);
+    expect(hm.type).toBe("heatmap");
+    expect(hm.x).toEqual(["dog", "cat", "bird"]);
+    expect(hm.y).toEqual(["dog", "cat", "bird"]);
+    expect(hm.z).toEqual([
+      [7, 2, 0],
+      [0, 5, 1],
+      [0, 0, 4],
+    ]);
+    const notes = f.layout.annotations as { x: string; y: string; text: string }[];
+    expect(notes).toHaveLength(9);
+    expect(notes.find((a) => a.y === "dog" && a.x === "cat")?.text).toBe("2");
+    expect(notes.find((a) => a.y === "bird" && a.x === "dog")?.text).toBe("0");
+    expect(title(f)).toBe("Confusion Matrix Curve");
+    expect(title(f, "xaxis")).toBe("Predicted");
+    expect(title(f, "yaxis")).toBe("Actual");
+    // v0 is drawn the same way
+    const v0 = chartFigure(
+      {
+        ...(chartSpec({ _wandb: { visualize: { cm } } }, "cm_table") as ChartSpec),
+        id: "wandb/confusion_matrix/v0",
+      },
+      {
+        columns: ["Actual", "Predicted", "nPredictions"],
+        data: [["a", "b", 1]],
+      },
+    );
+    expect("error" in v0).toBe(false);
+  });
+
+  it("PR and ROC curves: one line per class on the unit square, in table order", () => {
+    const f = figure(
+      spec(
+        "wandb/area-under-curve/v0",
+        { x: "recall", y: "precision", class: "class" },
+        {
+          title: "Precision v. Recall",
+          "x-axis-title": "Recall",
+          "y-axis-title": "Precision",
+        },
+      ),
+      ["class", "recall", "precision"],
+      [
+        ["cat", 1, 0.5],
+        ["cat", 0.5, 0.8],
+        ["dog", 1, 0.4],
+        ["cat", 0, 1],
+      ],
+    );
+    expect(traces(f).map((t) => [t.name, t.x, t.y])).toEqual([
+      ["cat", [1, 0.5, 0], [0.5, 0.8, 1]],
+      ["dog", [1], [0.4]],
+    ]);
+    expect(title(f, "xaxis")).toBe("Recall");
+    expect(title(f, "yaxis")).toBe("Precision");
+    expect((f.layout.xaxis as { range: number[] }).range).toEqual([0, 1]);
+    expect((f.layout.yaxis as { range: number[] }).range).toEqual([0, 1]);
+  });
+
+  it("says why a chart cannot be drawn", () => {
+    const t = { columns: ["x", "y"], data: [[1, 2]] };
+    expect(chartFigure(spec("wandb/foo/v1", { x: "x" }), t)).toEqual({
+      error: 'custom chart "wandb/foo/v1" is not supported here',
+    });
+    expect(chartFigure(spec("wandb/scatter/v0", { x: "x", y: "z" }), t)).toEqual({
+      error: 'custom chart "wandb/scatter/v0": its table has no column "z"',
+    });
+    expect(chartFigure(spec("wandb/scatter/v0", { x: "x", y: null }), t)).toEqual({
+      error: 'custom chart "wandb/scatter/v0": field "y" names no column',
+    });
+    expect(
+      chartFigure(spec("wandb/scatter/v0", { x: "x", y: "y" }), { columns: ["x", "y"], data: [[1, "high"]] }),
+    ).toEqual({
+      error: 'custom chart "wandb/scatter/v0": column "y" holds "high", not a number',
+    });
   });
 });

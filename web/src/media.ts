@@ -737,6 +737,366 @@ export function sortRows(t: TableData, rows: number[], col: number, desc: boolea
     .map((x) => x.r);
 }
 
+// ---------------------------------------------------------------- custom charts
+
+// wandb.plot.* (and fluoro.plot.*) log a table under "{key}_table" (or
+// "Custom Chart Tables/{key}_table" with split_table) and put the chart's
+// spec in the run config, at _wandb.visualize[key]: a Vega preset id
+// (panelDefId), which table column feeds each of its fields, and its string
+// constants. We draw the presets the client ships with Plotly instead of Vega.
+
+export interface ChartSpec {
+  /** the preset, e.g. "wandb/confusion_matrix/v1" */
+  id: string;
+  /** the preset's field → a column of the table (null: unset) */
+  fields: Record<string, string | null>;
+  /** the preset's string constants (title, axis titles) */
+  strings: Record<string, string>;
+}
+
+const chartTableSuffix = "_table";
+const chartTablePrefix = "Custom Chart Tables/";
+
+/** The chart key of a custom chart's table key ("eval/cm_table" → "eval/cm"); null when not one. */
+export function chartKeyOf(metric: string): string | null {
+  if (!metric.endsWith(chartTableSuffix)) return null;
+  let key = metric.slice(0, -chartTableSuffix.length);
+  if (key.startsWith(chartTablePrefix)) key = key.slice(chartTablePrefix.length);
+  return key || null;
+}
+
+/** `{"value": v}` or `{"value": v, "desc": …}`: how the wandb client wraps config values. */
+const isWrapped = (v: Obj) => "value" in v && Object.keys(v).every((k) => k === "value" || k === "desc");
+
+/**
+ * v[key], looking through `{"value": …}` wrappers when v has no such key (a
+ * chart may itself be named "value", so the key is tried before unwrapping).
+ */
+function member(v: unknown, key: string): unknown {
+  for (let depth = 0; depth < 4 && isObj(v); depth++) {
+    if (key in v) return v[key];
+    if (!isWrapped(v)) return undefined;
+    v = v.value;
+  }
+  return undefined;
+}
+
+/** A leaf (string, number, null) with its wrappers removed. */
+function leaf(v: unknown): unknown {
+  for (let depth = 0; depth < 4 && isObj(v) && isWrapped(v); depth++) v = v.value;
+  return v;
+}
+
+/**
+ * A map of leaves, unwrapped. `{"value": "score"}` is the histogram's field
+ * map, not a wrapper: only an object inside "value" is unwrapped.
+ */
+function leafMap(v: unknown): Obj {
+  for (let depth = 0; depth < 4 && isObj(v) && isWrapped(v) && isObj(v.value); depth++) v = v.value;
+  return isObj(v) ? v : {};
+}
+
+/** The custom chart spec the run config holds for a table key; null when there is none. */
+export function chartSpec(config: unknown, metric: string): ChartSpec | null {
+  const key = chartKeyOf(metric);
+  if (key == null) return null;
+  const panel = member(member(member(member(config, "_wandb"), "visualize"), key), "panel_config");
+  const id = leaf(member(panel, "panelDefId"));
+  if (typeof id !== "string" || !id) return null;
+  const fields: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(leafMap(member(panel, "fieldSettings")))) {
+    const c = leaf(v);
+    fields[k] = c == null || c === "" ? null : String(c);
+  }
+  const strings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(leafMap(member(panel, "stringSettings")))) {
+    const s = leaf(v);
+    if (typeof s === "string" || typeof s === "number") strings[k] = String(s);
+  }
+  return { id, fields, strings };
+}
+
+/** A Plotly figure: traces and layout, as Plotly.newPlot takes them. */
+export interface ChartFigure {
+  data: unknown[];
+  layout: Record<string, unknown>;
+}
+
+// Tableau 10: distinct on light and dark backgrounds.
+export const chartColors = [
+  "#4e79a7",
+  "#f28e2b",
+  "#e15759",
+  "#76b7b2",
+  "#59a14f",
+  "#edc948",
+  "#b07aa1",
+  "#ff9da7",
+  "#9c755f",
+  "#bab0ac",
+];
+
+/** Annotating each cell of a confusion matrix past this many cells draws slowly and reads as noise. */
+const maxAnnotatedCells = 900;
+
+class ChartError extends Error {}
+
+/** Reads a table through a chart spec's fields; throws ChartError with a message for the reader. */
+function chartReader(spec: ChartSpec, table: TableData) {
+  const name = (col: number) => table.columns[col];
+  return {
+    name,
+    /** The column a field names; -1 for an unset optional field. */
+    column(field: string, optional = false): number {
+      const c = spec.fields[field];
+      if (c == null) {
+        if (optional) return -1;
+        throw new ChartError(`custom chart "${spec.id}": field "${field}" names no column`);
+      }
+      const i = table.columns.indexOf(c);
+      if (i < 0) throw new ChartError(`custom chart "${spec.id}": its table has no column "${c}"`);
+      return i;
+    },
+    /** A column's numbers, null for gaps (null, NaN, ±Infinity, as numbers or as the API's strings). */
+    numbers(col: number): (number | null)[] {
+      return table.data.map((row) => {
+        const v = row[col];
+        if (v == null || v === "NaN" || v === "Infinity" || v === "-Infinity") return null;
+        if (typeof v === "number") return Number.isFinite(v) ? v : null;
+        const shown = JSON.stringify(cellText(v).slice(0, 40));
+        throw new ChartError(`custom chart "${spec.id}": column "${name(col)}" holds ${shown}, not a number`);
+      });
+    },
+    /** A column's cells as text (class names, line keys, bar labels). */
+    labels(col: number): string[] {
+      return table.data.map((row) => cellText(row[col]));
+    },
+  };
+}
+
+type ChartReader = ReturnType<typeof chartReader>;
+
+/** Rows split by a key column (-1: one group named ""), groups in order of first appearance. */
+function groupRows(keys: string[] | null, n: number): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const k = keys ? keys[i] : "";
+    let g = out.get(k);
+    if (!g) {
+      g = [];
+      out.set(k, g);
+    }
+    g.push(i);
+  }
+  return out;
+}
+
+/** One line per group, through the rows with both coordinates (sorted by x when asked). */
+function lines(
+  groups: Map<string, number[]>,
+  xs: (number | null)[],
+  ys: (number | null)[],
+  sortX: boolean,
+): unknown[] {
+  return [...groups].map(([name, rows]) => {
+    const kept = rows.filter((r) => xs[r] != null && ys[r] != null);
+    if (sortX) kept.sort((a, b) => (xs[a] as number) - (xs[b] as number));
+    return {
+      type: "scatter",
+      mode: "lines",
+      name,
+      x: kept.map((r) => xs[r]),
+      y: kept.map((r) => ys[r]),
+    };
+  });
+}
+
+const axis = (title: string | undefined, extra: Record<string, unknown> = {}) => ({
+  title: { text: title ?? "" },
+  gridcolor: "rgba(128,128,128,0.2)",
+  zeroline: false,
+  automargin: true,
+  ...extra,
+});
+
+function layout(
+  spec: ChartSpec,
+  x: string | undefined,
+  y: string | undefined,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const title = spec.strings.title ?? "";
+  return {
+    title: { text: title },
+    xaxis: axis(x),
+    yaxis: axis(y),
+    margin: { l: 48, r: 16, t: title ? 40 : 16, b: 40 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    colorway: chartColors,
+    hovermode: "closest",
+    showlegend: false,
+    ...extra,
+  };
+}
+
+/** A confusion matrix's cell colour scale: light (few) to dark blue (many). */
+const matrixScale: [number, string][] = [
+  [0, "#f7fbff"],
+  [0.25, "#c6dbef"],
+  [0.5, "#6baed6"],
+  [0.75, "#2171b5"],
+  [1, "#08306b"],
+];
+
+function confusionMatrix(spec: ChartSpec, t: ChartReader, n: number): ChartFigure {
+  const actual = t.labels(t.column("Actual"));
+  const predicted = t.labels(t.column("Predicted"));
+  const counts = t.numbers(t.column("nPredictions"));
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    if (!index.has(actual[i])) index.set(actual[i], index.size);
+    if (!index.has(predicted[i])) index.set(predicted[i], index.size);
+  }
+  const classes = [...index.keys()];
+  const z = classes.map(() => classes.map(() => 0));
+  for (let i = 0; i < n; i++)
+    z[index.get(actual[i]) as number][index.get(predicted[i]) as number] += counts[i] ?? 0;
+  let max = 0;
+  for (const row of z) for (const c of row) max = Math.max(max, c);
+  const annotations: unknown[] = [];
+  if (classes.length ** 2 <= maxAnnotatedCells)
+    for (let a = 0; a < classes.length; a++)
+      for (let p = 0; p < classes.length; p++) {
+        const c = z[a][p];
+        annotations.push({
+          x: classes[p],
+          y: classes[a],
+          text: String(+c.toPrecision(6)),
+          showarrow: false,
+          // white on the dark half of the scale
+          font: { color: max > 0 && c / max > 0.5 ? "#ffffff" : "#1d2128" },
+        });
+      }
+  return {
+    data: [
+      {
+        type: "heatmap",
+        x: classes,
+        y: classes,
+        z,
+        zmin: 0,
+        colorscale: matrixScale,
+        hovertemplate: "Actual %{y}<br>Predicted %{x}<br>%{z}<extra></extra>",
+      },
+    ],
+    layout: layout(spec, "Predicted", "Actual", {
+      xaxis: axis("Predicted", { type: "category", showgrid: false }),
+      // the first class at the top, as in a printed matrix
+      yaxis: axis("Actual", { type: "category", autorange: "reversed", showgrid: false }),
+      annotations,
+    }),
+  };
+}
+
+/**
+ * The Plotly figure of a custom chart preset drawn from its table, or why
+ * it cannot be drawn (an unknown preset, a missing column, text where
+ * numbers are needed).
+ */
+export function chartFigure(spec: ChartSpec, table: TableData): ChartFigure | { error: string } {
+  const t = chartReader(spec, table);
+  const n = table.data.length;
+  const s = spec.strings;
+  try {
+    switch (spec.id) {
+      case "wandb/line/v0": {
+        const x = t.column("x");
+        const y = t.column("y");
+        const stroke = t.column("stroke", true);
+        const groups = groupRows(stroke >= 0 ? t.labels(stroke) : null, n);
+        return {
+          data: lines(groups, t.numbers(x), t.numbers(y), true),
+          layout: layout(spec, t.name(x), t.name(y), { showlegend: stroke >= 0 }),
+        };
+      }
+      case "wandb/scatter/v0": {
+        const x = t.column("x");
+        const y = t.column("y");
+        const xs = t.numbers(x);
+        const ys = t.numbers(y);
+        const rows = xs.map((_, i) => i).filter((i) => xs[i] != null && ys[i] != null);
+        return {
+          data: [
+            {
+              type: "scatter",
+              mode: "markers",
+              x: rows.map((i) => xs[i]),
+              y: rows.map((i) => ys[i]),
+              marker: { size: 7, opacity: 0.8 },
+            },
+          ],
+          layout: layout(spec, t.name(x), t.name(y)),
+        };
+      }
+      case "wandb/bar/v0": {
+        const label = t.column("label");
+        const value = t.column("value");
+        const labels = t.labels(label);
+        const values = t.numbers(value);
+        return {
+          // horizontal, the first row at the top, as W&B draws it
+          data: [{ type: "bar", orientation: "h", y: labels, x: values }],
+          layout: layout(spec, t.name(value), t.name(label), {
+            yaxis: axis(t.name(label), { type: "category", autorange: "reversed" }),
+          }),
+        };
+      }
+      case "wandb/histogram/v0": {
+        const value = t.column("value");
+        const values = t.numbers(value).filter((v) => v != null);
+        return {
+          data: [{ type: "histogram", x: values }],
+          layout: layout(spec, t.name(value), "count", { bargap: 0.05 }),
+        };
+      }
+      case "wandb/lineseries/v0": {
+        const step = t.column("step");
+        const key = t.column("lineKey");
+        const val = t.column("lineVal");
+        const groups = groupRows(t.labels(key), n);
+        return {
+          data: lines(groups, t.numbers(step), t.numbers(val), true),
+          layout: layout(spec, s.xname ?? t.name(step), "", { showlegend: true }),
+        };
+      }
+      case "wandb/confusion_matrix/v0":
+      case "wandb/confusion_matrix/v1":
+        return confusionMatrix(spec, t, n);
+      case "wandb/area-under-curve/v0": {
+        const x = t.column("x");
+        const y = t.column("y");
+        const cls = t.column("class");
+        // the curve's points in table order: a PR curve goes back along x
+        const data = lines(groupRows(t.labels(cls), n), t.numbers(x), t.numbers(y), false);
+        return {
+          data,
+          layout: layout(spec, s["x-axis-title"] ?? t.name(x), s["y-axis-title"] ?? t.name(y), {
+            xaxis: axis(s["x-axis-title"] ?? t.name(x), { range: [0, 1] }),
+            yaxis: axis(s["y-axis-title"] ?? t.name(y), { range: [0, 1] }),
+            showlegend: true,
+          }),
+        };
+      }
+      default:
+        return { error: `custom chart "${spec.id}" is not supported here` };
+    }
+  } catch (e) {
+    if (e instanceof ChartError) return { error: e.message };
+    throw e;
+  }
+}
+
 // ---------------------------------------------------------------- environment
 
 /** fluoro-metadata.json, as written by the SDK (every field optional). */

@@ -1,8 +1,9 @@
 // Panels for non-numeric keys: histograms over time and watch's layer norms
-// as heatmaps on a canvas, media (images with masks and boxes, tables, HTML,
-// Plotly, audio, video) with a step slider, and the latest values of string
-// keys. Each fetches its key for the drawn runs once it scrolls near the
-// viewport, like the line panels; the pure parts live in media.ts.
+// as heatmaps on a canvas, media (images with masks and boxes, tables and the
+// custom charts drawn from them, HTML, Plotly, audio, video) with a step
+// slider, and the latest values of string keys. Each fetches its key for the
+// drawn runs once it scrolls near the viewport, like the line panels; the
+// pure parts live in media.ts.
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api";
@@ -11,7 +12,12 @@ import { runColor } from "../colors";
 import { formatValue } from "../format";
 import {
   type BoxSet,
+  type ChartFigure,
+  type ChartSpec,
   cellText,
+  chartFigure,
+  chartKeyOf,
+  chartSpec,
   classColor,
   colorMask,
   configMaskLabels,
@@ -43,6 +49,7 @@ import {
   unionSteps,
   viridis,
 } from "../media";
+import { useColorScheme } from "../theme";
 import { RemovePanel } from "./RemovePanel";
 
 /** Runs drawn in one media panel at most (the rest are counted in the header). */
@@ -60,7 +67,7 @@ export interface MediaPanelProps {
   /** bumped when new points arrived for this key */
   version: number;
   zoom?: [number, number] | null;
-  /** run configs (the wandb client keeps mask class labels there) */
+  /** run configs (the wandb client keeps mask class labels and custom chart specs there) */
   configs?: Map<string, Record<string, unknown>>;
   panelId?: string;
   onRemove?: () => void;
@@ -168,6 +175,11 @@ function Frame(
   },
 ) {
   const more = p.runs.length - maxRuns;
+  // a custom chart's table is named by its chart, when the first drawn run has the chart's spec
+  const chart =
+    p.kind === "table" && p.runs.length > 0 && chartSpec(p.configs?.get(p.runs[0]), p.metric)
+      ? chartKeyOf(p.metric)
+      : null;
   return (
     <div
       className={`panel media-panel${p.wide ? " wide" : ""}`}
@@ -178,9 +190,9 @@ function Frame(
     >
       <div className="panel-head">
         <span className="panel-title" title={p.metric}>
-          {p.metric}
+          {chart ?? p.metric}
         </span>
-        <span className="badge">{kindLabel[p.kind] ?? p.type ?? p.kind}</span>
+        <span className="badge">{chart != null ? "chart" : (kindLabel[p.kind] ?? p.type ?? p.kind)}</span>
         {more > 0 && p.kind !== "text" && (
           <span className="muted small" title="Media panels show the first drawn runs">
             first {maxRuns} of {p.runs.length} runs
@@ -718,6 +730,12 @@ function MediaValue(p: {
       return { ...img, masks, classes };
     });
   }, [p.kind, p.value, p.metric, maskConfig]);
+  // a custom chart's spec, by value: a refreshed config with the same spec does not redraw
+  const specJSON = useMemo(() => {
+    const spec = p.kind === "table" ? chartSpec(p.config, p.metric) : null;
+    return spec ? JSON.stringify(spec) : "";
+  }, [p.kind, p.config, p.metric]);
+  const spec = useMemo(() => (specJSON ? (JSON.parse(specJSON) as ChartSpec) : null), [specJSON]);
   if (p.kind === "image") {
     if (imgs.length === 0) return <Raw value={p.value} />;
     return (
@@ -740,7 +758,15 @@ function MediaValue(p: {
   return (
     <div className={files.length > 1 ? "media-list" : undefined}>
       {files.map((f) => (
-        <FileView key={f.path} entity={p.entity} project={p.project} run={p.run} file={f} />
+        <FileView
+          key={f.path}
+          entity={p.entity}
+          project={p.project}
+          run={p.run}
+          file={f}
+          spec={spec}
+          overlays={p.overlays}
+        />
       ))}
     </div>
   );
@@ -751,16 +777,23 @@ function FileView({
   project,
   run,
   file: f,
+  spec,
+  overlays,
 }: {
   entity: string;
   project: string;
   run: string;
   file: FileMedia;
+  /** a table's custom chart */
+  spec?: ChartSpec | null;
+  overlays?: Overlays;
 }) {
   const url = (path: string) => fileUrl(entity, project, run, path);
   switch (f.kind) {
     case "table":
-      return <TableView entity={entity} project={project} run={run} file={f} />;
+      return (
+        <TableView entity={entity} project={project} run={run} file={f} spec={spec} overlays={overlays} />
+      );
     case "html":
       return (
         <iframe
@@ -797,6 +830,10 @@ function FileView({
   }
 }
 
+/**
+ * What is switched off in a panel, shared by its runs and steps: mask and box
+ * sets ("mask:NAME", "boxes:NAME"), and "chart" when custom charts show their table.
+ */
 interface Overlays {
   off: Set<string>;
   toggle: (k: string) => void;
@@ -1042,25 +1079,13 @@ function MaskOverlay({ name, src, labels }: { name: string; src: string; labels:
 
 const pageSize = 20;
 
-function TableView({
-  entity,
-  project,
-  run,
-  file,
-}: {
-  entity: string;
-  project: string;
-  run: string;
-  file: FileMedia;
-}) {
+/** A table file, fetched and parsed. */
+function useTableFile(entity: string, project: string, run: string, path: string) {
   const [table, setTable] = useState<TableData | null>(null);
   const [error, setError] = useState("");
-  const [q, setQ] = useState("");
-  const [sort, setSort] = useState<{ col: number; desc: boolean } | null>(null);
-  const [page, setPage] = useState(0);
   useEffect(() => {
     const ctl = new AbortController();
-    api.fileJSON(entity, project, run, file.path, ctl.signal).then(
+    api.fileJSON(entity, project, run, path, ctl.signal).then(
       (v) => {
         const t = parseTable(v);
         if (t) setTable(t);
@@ -1069,14 +1094,83 @@ function TableView({
       (e: Error) => e.name !== "AbortError" && setError(e.message),
     );
     return () => ctl.abort();
-  }, [entity, project, run, file.path]);
+  }, [entity, project, run, path]);
+  return { table, error };
+}
+
+/**
+ * A table file: its rows, or, when the run config holds a custom chart spec
+ * for it, the chart with a switch to the rows (the table with a note when the
+ * chart cannot be drawn).
+ */
+function TableView({
+  entity,
+  project,
+  run,
+  file,
+  spec,
+  overlays,
+}: {
+  entity: string;
+  project: string;
+  run: string;
+  file: FileMedia;
+  spec?: ChartSpec | null;
+  overlays?: Overlays;
+}) {
+  const { table, error } = useTableFile(entity, project, run, file.path);
+  const figure = useMemo(() => (spec && table ? chartFigure(spec, table) : null), [spec, table]);
+  const [ownOff, setOwnOff] = useState<Set<string>>(() => new Set());
+  const off = overlays?.off ?? ownOff;
+  const toggle = overlays?.toggle ?? ((k: string) => setOwnOff((s) => toggled(s, k)));
+  if (error) return <div className="error small">{error}</div>;
+  if (!table) return <div className="media-empty muted">loading table…</div>;
+  const grid = <TableGrid entity={entity} project={project} run={run} table={table} />;
+  if (!spec || !figure) return grid;
+  if ("error" in figure)
+    return (
+      <>
+        <div className="chart-note muted small">{figure.error}; showing its table</div>
+        {grid}
+      </>
+    );
+  const asTable = off.has("chart");
+  const show = (table: boolean) => {
+    if (table !== asTable) toggle("chart");
+  };
+  return (
+    <>
+      <fieldset className="chart-switch" aria-label="Show as">
+        <button type="button" aria-pressed={!asTable} onClick={() => show(false)}>
+          Chart
+        </button>
+        <button type="button" aria-pressed={asTable} onClick={() => show(true)}>
+          Table
+        </button>
+      </fieldset>
+      {asTable ? grid : <ChartView id={spec.id} figure={figure} />}
+    </>
+  );
+}
+
+function TableGrid({
+  entity,
+  project,
+  run,
+  table,
+}: {
+  entity: string;
+  project: string;
+  run: string;
+  table: TableData;
+}) {
+  const [q, setQ] = useState("");
+  const [sort, setSort] = useState<{ col: number; desc: boolean } | null>(null);
+  const [page, setPage] = useState(0);
   const rows = useMemo(() => {
-    if (!table) return [];
     const f = filterRows(table, q);
     return sort ? sortRows(table, f, sort.col, sort.desc) : f;
   }, [table, q, sort]);
-  if (error) return <div className="error small">{error}</div>;
-  if (!table) return <div className="media-empty muted">loading table…</div>;
   const pages = Math.max(1, Math.ceil(rows.length / pageSize));
   const pg = Math.min(page, pages - 1);
   const shown = rows.slice(pg * pageSize, (pg + 1) * pageSize);
@@ -1187,6 +1281,67 @@ function Cell({
 
 // ---------------------------------------------------------------- plotly
 
+/** Plotly (~1.4 MB) is its own chunk, fetched when the first figure is on screen. */
+const loadPlotly = () => import("plotly.js-dist-min").then((m) => m.default);
+
+/**
+ * Draws a figure with Plotly (null: not there yet; Plotly is fetched
+ * meanwhile) and purges it on unmount. Its div gets data-ready="1" once drawn.
+ */
+function PlotlyFigure({
+  figure,
+  error,
+  className,
+  chart,
+}: {
+  figure: ChartFigure | null;
+  error?: string;
+  /** the plot div's class */
+  className?: string;
+  /** the plot div's data-chart */
+  chart?: string;
+}) {
+  const el = useRef<HTMLDivElement>(null);
+  const [status, setStatus] = useState("loading plotly…");
+  useEffect(() => {
+    const div = el.current;
+    if (!figure || !div) {
+      loadPlotly().catch(() => {}); // a failure is reported once there is a figure
+      return;
+    }
+    let live = true;
+    let purge: (() => void) | null = null;
+    delete div.dataset.ready;
+    loadPlotly()
+      .then(async (Plotly) => {
+        if (!live) return;
+        const h = figure.layout.height;
+        await Plotly.newPlot(
+          div,
+          figure.data,
+          { ...figure.layout, autosize: true, height: typeof h === "number" ? h : 320 },
+          // no "Share chart" button: it uploads the figure to Plotly's cloud
+          { responsive: true, displaylogo: false, showSendToCloud: false },
+        );
+        purge = () => Plotly.purge(div);
+        if (!live) return purge();
+        setStatus("");
+        div.dataset.ready = "1";
+      })
+      .catch((e: Error) => live && setStatus(e.message));
+    return () => {
+      live = false;
+      purge?.();
+    };
+  }, [figure]);
+  return (
+    <>
+      {(error || status) && <div className={error ? "error small" : "muted small"}>{error || status}</div>}
+      <div ref={el} className={className} data-chart={chart} />
+    </>
+  );
+}
+
 function PlotlyView({
   entity,
   project,
@@ -1198,40 +1353,34 @@ function PlotlyView({
   run: string;
   file: FileMedia;
 }) {
-  const el = useRef<HTMLDivElement>(null);
-  const [status, setStatus] = useState("loading plotly…");
+  const [figure, setFigure] = useState<ChartFigure | null>(null);
+  const [error, setError] = useState("");
   useEffect(() => {
     const ctl = new AbortController();
-    let purge: (() => void) | null = null;
-    // Plotly (~1.4 MB) is its own chunk, loaded when the first such panel is on screen.
-    Promise.all([
-      import("plotly.js-dist-min"),
-      api.fileJSON<Record<string, unknown>>(entity, project, run, file.path, ctl.signal),
-    ])
-      .then(async ([mod, fig]) => {
-        const div = el.current;
-        if (ctl.signal.aborted || !div) return;
-        const Plotly = mod.default;
-        const own = (fig.layout ?? {}) as Record<string, unknown>;
-        const layout = { ...own, autosize: true, height: typeof own.height === "number" ? own.height : 320 };
-        await Plotly.newPlot(div, (fig.data as unknown[]) ?? [], layout, {
-          responsive: true,
-          displaylogo: false,
-        });
-        purge = () => Plotly.purge(div);
-        setStatus("");
-        div.dataset.ready = "1";
-      })
-      .catch((e: Error) => e.name !== "AbortError" && setStatus(e.message));
-    return () => {
-      ctl.abort();
-      purge?.();
-    };
+    api.fileJSON<Record<string, unknown>>(entity, project, run, file.path, ctl.signal).then(
+      (fig) =>
+        setFigure({
+          data: Array.isArray(fig.data) ? fig.data : [],
+          layout: (fig.layout ?? {}) as Record<string, unknown>,
+        }),
+      (e: Error) => e.name !== "AbortError" && setError(e.message),
+    );
+    return () => ctl.abort();
   }, [entity, project, run, file.path]);
   return (
     <div className="media-plotly">
-      {status && <div className="muted small">{status}</div>}
-      <div ref={el} />
+      <PlotlyFigure figure={figure} error={error} />
     </div>
   );
+}
+
+/** A custom chart's figure, in the page's text colour (it follows the colour scheme). */
+function ChartView({ id, figure }: { id: string; figure: ChartFigure }) {
+  const scheme = useColorScheme();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: --fg changes with the scheme
+  const themed = useMemo(() => {
+    const fg = getComputedStyle(document.documentElement).getPropertyValue("--fg").trim();
+    return fg ? { ...figure, layout: { ...figure.layout, font: { color: fg } } } : figure;
+  }, [figure, scheme]);
+  return <PlotlyFigure figure={themed} className="media-chart" chart={id} />;
 }
