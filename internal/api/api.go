@@ -19,6 +19,7 @@ import (
 	"github.com/fluoro-dev/fluoro/internal/blob"
 	"github.com/fluoro-dev/fluoro/internal/ingest"
 	"github.com/fluoro-dev/fluoro/internal/live"
+	"github.com/fluoro-dev/fluoro/internal/notify"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
@@ -29,6 +30,14 @@ type Observer interface {
 	// event it publishes (or would have), outcome "applied" or "duplicate"
 	// (a spooled op replayed, which changed nothing).
 	ObserveOp(event, outcome string)
+	// ObserveAlert records an alert stored "suppressed" (a repeat of its
+	// title within its wait).
+	ObserveAlert(outcome string)
+}
+
+// AlertSink delivers run alerts (the alert webhook); Send never blocks.
+type AlertSink interface {
+	Send(a notify.Alert) bool
 }
 
 // Deps are what the API needs.
@@ -38,6 +47,7 @@ type Deps struct {
 	Committer  *ingest.Committer
 	Hub        *live.Hub
 	Observer   Observer       // may be nil
+	Alerts     AlertSink      // may be nil: alerts are stored and shown, not sent
 	SigningKey []byte         // HMAC key for signed file URLs
 	Sessions   *auth.Sessions // browser session cookies; nil: API keys only
 	MaxBody    int64          // largest request body (default 32 MiB)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fluoro-dev/fluoro/internal/ingest"
 	"github.com/fluoro-dev/fluoro/internal/live"
+	"github.com/fluoro-dev/fluoro/internal/notify"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
@@ -66,6 +67,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 		a.d.Hub.Publish(live.Console, run.Entity, run.Project,
 			map[string]any{"run": run.RunID, "lines": len(b.Console), "samples": len(b.System)})
 	}
+	if !res.Duplicate {
+		a.alerts(run, res.Alerts)
+	}
 	accepted := d.Records - len(rejected)
 	if res.Duplicate {
 		accepted = 0 // applied by the first request, not this one
@@ -97,6 +101,29 @@ func fillTimes(b *store.Batch, now time.Time) {
 	for i := range b.System {
 		if b.System[i].Time == 0 {
 			b.System[i].Time = t
+		}
+	}
+	for i := range b.Alerts {
+		if b.Alerts[i].Time == 0 {
+			b.Alerts[i].Time = t
+		}
+	}
+}
+
+// alerts publishes and sends on a batch's newly stored alerts; those
+// suppressed as a repeat of their title within its wait are only counted.
+func (a *API) alerts(run store.Run, alerts []store.Alert) {
+	for _, al := range alerts {
+		if al.Suppressed {
+			if a.d.Observer != nil {
+				a.d.Observer.ObserveAlert("suppressed")
+			}
+			continue
+		}
+		a.d.Hub.Publish(live.Alert, run.Entity, run.Project,
+			map[string]any{"run": run.RunID, "id": al.ID, "title": al.Title, "level": al.Level})
+		if a.d.Alerts != nil {
+			a.d.Alerts.Send(notify.Alert{Alert: al, Entity: run.Entity, Project: run.Project, RunID: run.RunID, RunName: run.Name})
 		}
 	}
 }

@@ -116,3 +116,33 @@ func (a *API) system(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"samples": out})
 	return nil
 }
+
+func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) error {
+	run, err := a.run(r)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	alerts, err := a.d.Store.Alerts(r.Context(), run.PK, limit)
+	if err != nil {
+		return err
+	}
+	type alertJSON struct {
+		ID         int64   `json:"id"`
+		Time       float64 `json:"time"`
+		Title      string  `json:"title"`
+		Text       string  `json:"text"`
+		Level      string  `json:"level"`
+		WaitMS     int64   `json:"wait_ms"`
+		Suppressed bool    `json:"suppressed"`
+	}
+	out := make([]alertJSON, len(alerts))
+	for i, al := range alerts {
+		out[i] = alertJSON(al)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
+	return nil
+}

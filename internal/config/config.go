@@ -26,6 +26,8 @@ type Config struct {
 	MaxBody     int64  // largest request body in bytes
 	MaxFile     int64  // largest run file upload in bytes
 	LogLevel    string // debug, info, warn, error
+	PublicURL   string // the address users open the UI at, for links in alerts
+	AlertHook   string // webhook URL run alerts are posted to (secret); none when empty
 }
 
 // Setting describes one configuration value.
@@ -87,6 +89,8 @@ func Settings() []Setting {
 			},
 		},
 		mk("log-level", "info", "log level: debug, info, warn or error", false, true, func(c *Config) *string { return &c.LogLevel }),
+		mk("public-url", "", "the address users open the UI at (e.g. https://fluoro.example.com), for links in alerts", false, true, func(c *Config) *string { return &c.PublicURL }),
+		mk("alert-webhook", "", "URL run alerts are posted to as Slack-compatible JSON (environment only: it holds a secret)", true, false, func(c *Config) *string { return &c.AlertHook }),
 	}
 }
 

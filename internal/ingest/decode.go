@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
@@ -22,6 +23,9 @@ const (
 	MaxJSONValue    = 1 << 20 // bytes in an object or array value (media, histograms)
 	MaxWriterLen    = 128
 	MaxConsoleLine  = 1 << 16
+	MaxAlertTitle   = 256     // characters
+	MaxAlertText    = 1 << 16 // bytes
+	MaxAlertWaitMS  = 366 * 24 * 3600 * 1000
 	MaxStep         = 1 << 53 // steps are exact in a float64
 	maxFlattenDepth = 16
 )
@@ -55,6 +59,16 @@ type Wire struct {
 	Summary map[string]any  `json:"summary"`
 	Console []WireConsole   `json:"console"`
 	System  []WireSystemRow `json:"system"`
+	Alerts  []WireAlert     `json:"alerts"`
+}
+
+// WireAlert is one alert a run raised (the SDK's alert()).
+type WireAlert struct {
+	Time   float64 `json:"time"`
+	Title  string  `json:"title"`
+	Text   string  `json:"text"`
+	Level  string  `json:"level"`   // INFO (default), WARN or ERROR
+	WaitMS int64   `json:"wait_ms"` // least time between two delivered alerts of this title
 }
 
 // WireRow is one history row.
@@ -165,7 +179,7 @@ func Decode(body []byte) (*Decoded, error) {
 		Key:   store.RunKey{Entity: w.Entity, Project: w.Project, RunID: w.RunID},
 		Batch: store.Batch{Writer: w.Writer, Seq: *w.Seq},
 	}
-	d.Records = len(rows) + len(w.Console) + len(w.System)
+	d.Records = len(rows) + len(w.Console) + len(w.System) + len(w.Alerts)
 	for i, r := range rows {
 		if r.err != nil {
 			d.Rejected = append(d.Rejected, Rejection{Record: fmt.Sprintf("history[%d]", i), Error: r.err.Error()})
@@ -195,6 +209,14 @@ func Decode(body []byte) (*Decoded, error) {
 			continue
 		}
 		d.Batch.System = append(d.Batch.System, sample)
+	}
+	for i, a := range w.Alerts {
+		alert, err := decodeAlert(a)
+		if err != nil {
+			d.Rejected = append(d.Rejected, Rejection{Record: fmt.Sprintf("alerts[%d]", i), Error: err.Error()})
+			continue
+		}
+		d.Batch.Alerts = append(d.Batch.Alerts, alert)
 	}
 	return d, nil
 }
@@ -357,6 +379,28 @@ func checkConsole(c *WireConsole) error {
 		return errors.New("time must be a finite, non-negative unix time in seconds")
 	}
 	return nil
+}
+
+func decodeAlert(a WireAlert) (store.Alert, error) {
+	out := store.Alert{Time: a.Time, Title: a.Title, Text: a.Text, Level: strings.ToUpper(a.Level), WaitMS: a.WaitMS}
+	if out.Level == "" {
+		out.Level = store.AlertInfo
+	}
+	switch {
+	case strings.TrimSpace(a.Title) == "":
+		return out, errors.New("title is empty: an alert needs a title")
+	case utf8.RuneCountInString(a.Title) > MaxAlertTitle:
+		return out, fmt.Errorf("title of %d characters; at most %d", utf8.RuneCountInString(a.Title), MaxAlertTitle)
+	case len(a.Text) > MaxAlertText:
+		return out, fmt.Errorf("text of %d bytes; at most %d", len(a.Text), MaxAlertText)
+	case out.Level != store.AlertInfo && out.Level != store.AlertWarn && out.Level != store.AlertError:
+		return out, fmt.Errorf("level %q must be INFO, WARN or ERROR", a.Level)
+	case a.WaitMS < 0 || a.WaitMS > MaxAlertWaitMS:
+		return out, fmt.Errorf("wait_ms %d must be between 0 and %d (a year)", a.WaitMS, MaxAlertWaitMS)
+	case math.IsNaN(a.Time) || math.IsInf(a.Time, 0) || a.Time < 0:
+		return out, errors.New("time must be a finite, non-negative unix time in seconds")
+	}
+	return out, nil
 }
 
 func decodeSystem(s WireSystemRow) (store.SystemSample, error) {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/fluoro-dev/fluoro/internal/history"
+	"github.com/fluoro-dev/fluoro/internal/store"
 )
 
 const head = `"entity":"e","project":"p","run_id":"r","writer":"w","seq":1`
@@ -187,4 +189,54 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("more records out (%d) than in (%d)", got, d.Records)
 		}
 	})
+}
+
+func TestDecodeAlerts(t *testing.T) {
+	_, err := Decode(batch(`,"alerts":[
+		{"time":10.5,"title":"loss is NaN","text":"at step 7","level":"error","wait_ms":60000},
+		{"title":"defaults"},
+		{"title":"  ","text":"x"},
+		{"title":"` + strings.Repeat("é", MaxAlertTitle+1) + `"},
+		{"title":"t","text":"` + strings.Repeat("x", MaxAlertText+1) + `"},
+		{"title":"t","level":"LOUD"},
+		{"title":"t","wait_ms":-1},
+		{"title":"t","time":-3},
+		{"title":5}
+	]`))
+	if err == nil {
+		t.Fatal("a title that is not a string must fail the batch")
+	}
+	if !strings.Contains(err.Error(), `field "alerts.title" must be a string, not number`) {
+		t.Errorf("error = %v", err)
+	}
+	d, err := Decode(batch(`,"alerts":[
+		{"time":10.5,"title":"loss is NaN","text":"at step 7","level":"error","wait_ms":60000},
+		{"title":"defaults"},
+		{"title":"  ","text":"x"},
+		{"title":"` + strings.Repeat("é", MaxAlertTitle+1) + `"},
+		{"title":"t","text":"` + strings.Repeat("x", MaxAlertText+1) + `"},
+		{"title":"t","level":"LOUD"},
+		{"title":"t","wait_ms":-1},
+		{"title":"t","time":-3}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Alert{
+		{Time: 10.5, Title: "loss is NaN", Text: "at step 7", Level: store.AlertError, WaitMS: 60000},
+		{Title: "defaults", Level: store.AlertInfo},
+	}
+	if !reflect.DeepEqual(d.Batch.Alerts, want) {
+		t.Errorf("alerts = %+v", d.Batch.Alerts)
+	}
+	msgs := []string{"title is empty", "title of 257 characters; at most 256", "text of 65537 bytes", `level "LOUD" must be INFO, WARN or ERROR`,
+		"wait_ms -1 must be between 0", "time must be a finite"}
+	if len(d.Rejected) != len(msgs) || d.Records != 8 {
+		t.Fatalf("rejected = %+v (records %d)", d.Rejected, d.Records)
+	}
+	for i, m := range msgs {
+		if d.Rejected[i].Record != fmt.Sprintf("alerts[%d]", i+2) || !strings.Contains(d.Rejected[i].Error, m) {
+			t.Errorf("rejected[%d] = %+v, want %q", i, d.Rejected[i], m)
+		}
+	}
 }

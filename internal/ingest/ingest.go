@@ -146,7 +146,7 @@ func (c *Committer) gather(first *request) []*request {
 }
 
 func countPoints(b store.Batch) int {
-	n := len(b.Console) + len(b.System)
+	n := len(b.Console) + len(b.System) + len(b.Alerts)
 	for _, r := range b.History {
 		n += len(r.Fields)
 	}

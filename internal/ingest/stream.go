@@ -136,12 +136,12 @@ func decodeStream(clean []byte) (*Wire, []rowResult, error) {
 			if rows, err = decodeHistory(dec, keyInterner{}); err != nil {
 				return nil, nil, err
 			}
-		case "summary", "console", "system":
+		case "summary", "console", "system", "alerts":
 			raw, err := dec.ReadValue()
 			if err != nil {
 				return nil, nil, syntaxErr(err)
 			}
-			target := map[string]any{"summary": &w.Summary, "console": &w.Console, "system": &w.System}[name]
+			target := map[string]any{"summary": &w.Summary, "console": &w.Console, "system": &w.System, "alerts": &w.Alerts}[name]
 			if err := json.Unmarshal(raw, target); err != nil {
 				var te *json.UnmarshalTypeError
 				if errors.As(err, &te) {
@@ -154,7 +154,7 @@ func decodeStream(clean []byte) (*Wire, []rowResult, error) {
 				return nil, nil, badf("field %q: %v", name, err)
 			}
 		default:
-			return nil, nil, badf("unknown field %q (known: entity, project, run_id, writer, seq, history, summary, console, system)", name)
+			return nil, nil, badf("unknown field %q (known: entity, project, run_id, writer, seq, history, summary, console, system, alerts)", name)
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {

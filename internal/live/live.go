@@ -32,6 +32,7 @@ const (
 	RunFinished = "run.finished"
 	History     = "history"
 	Console     = "console" // new console lines or system samples of a run
+	Alert       = "alert"   // a run raised an alert (not one suppressed as a repeat)
 	Reset       = "reset"   // the client must reload: events were missed
 )
 

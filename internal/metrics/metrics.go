@@ -23,6 +23,7 @@ type Metrics struct {
 	points        prometheus.Counter
 	batches       *prometheus.CounterVec
 	ops           *prometheus.CounterVec
+	alerts        *prometheus.CounterVec
 	commitLatency prometheus.Histogram
 	groupSize     prometheus.Histogram
 	sseClients    prometheus.GaugeFunc
@@ -49,6 +50,10 @@ func New(sseClients func() int) *Metrics {
 		Name: "fluoro_run_ops_total",
 		Help: "Run creates, updates and finishes by event (run.created, run.updated, run.finished) and outcome (applied, duplicate).",
 	}, []string{"event", "outcome"})
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fluoro_alerts_total",
+		Help: "Run alerts by outcome: suppressed (a repeat within its wait), delivered, failed or dropped (by the alert webhook).",
+	}, []string{"outcome"})
 	m.commitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "fluoro_ingest_commit_duration_seconds", Help: "Latency of one group commit, fsync included.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -60,7 +65,7 @@ func New(sseClients func() int) *Metrics {
 	m.sseClients = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fluoro_live_subscribers", Help: "Connected Server-Sent Events clients.",
 	}, func() float64 { return float64(sseClients()) })
-	m.reg.MustRegister(m.requests, m.latency, m.points, m.batches, m.ops, m.commitLatency, m.groupSize, m.sseClients,
+	m.reg.MustRegister(m.requests, m.latency, m.points, m.batches, m.ops, m.alerts, m.commitLatency, m.groupSize, m.sseClients,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -79,6 +84,11 @@ func (m *Metrics) ObserveRequest(route string, code int, took time.Duration) {
 // ObserveOp records one run create, update or finish (api.Observer).
 func (m *Metrics) ObserveOp(event, outcome string) {
 	m.ops.WithLabelValues(event, outcome).Inc()
+}
+
+// ObserveAlert counts one alert's outcome (api.Observer, and the webhook's).
+func (m *Metrics) ObserveAlert(outcome string) {
+	m.alerts.WithLabelValues(outcome).Inc()
 }
 
 // Committed implements ingest.Observer.

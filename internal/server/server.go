@@ -25,6 +25,7 @@ import (
 	"github.com/fluoro-dev/fluoro/internal/ingest"
 	"github.com/fluoro-dev/fluoro/internal/live"
 	"github.com/fluoro-dev/fluoro/internal/metrics"
+	"github.com/fluoro-dev/fluoro/internal/notify"
 	"github.com/fluoro-dev/fluoro/internal/store"
 	"github.com/fluoro-dev/fluoro/internal/store/sqlite"
 	"github.com/fluoro-dev/fluoro/internal/version"
@@ -44,6 +45,7 @@ type Server struct {
 	blobs     blob.Store
 	committer *ingest.Committer
 	hub       *live.Hub
+	alerts    *notify.Webhook // nil without an alert webhook
 	metrics   *metrics.Metrics
 	api       *api.API
 	sessions  *auth.Sessions // browser login cookies
@@ -89,8 +91,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.hub = live.NewHub(8192)
 	s.metrics = metrics.New(s.hub.Subscribers)
 	s.committer = ingest.NewCommitter(s.store, ingest.Options{Observer: s.metrics})
+	var sink api.AlertSink
+	if cfg.AlertHook != "" {
+		if s.alerts, err = notify.New(cfg.AlertHook, notify.Options{PublicURL: cfg.PublicURL, Log: log, Observe: s.metrics.ObserveAlert}); err != nil {
+			s.Close()
+			return nil, err
+		}
+		sink = s.alerts
+	}
 	s.api = api.New(api.Deps{
-		Store: s.store, Blobs: s.blobs, Committer: s.committer, Hub: s.hub, Observer: s.metrics,
+		Store: s.store, Blobs: s.blobs, Committer: s.committer, Hub: s.hub, Observer: s.metrics, Alerts: sink,
 		SigningKey: signing, Sessions: s.sessions, MaxBody: cfg.MaxBody, MaxFile: cfg.MaxFile, Log: log,
 	})
 	s.handler = s.routes()
@@ -252,6 +262,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close commits queued batches and closes the stores.
 func (s *Server) Close() error {
+	if s.alerts != nil {
+		s.alerts.Close(2 * time.Second)
+	}
 	if s.committer != nil {
 		s.committer.Close()
 	}

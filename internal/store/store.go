@@ -214,13 +214,36 @@ type Batch struct {
 	Summary   map[string]any
 	Console   []ConsoleLine
 	System    []SystemSample
+	Alerts    []Alert
 	Now       time.Time
 }
 
 // BatchResult says what happened to one batch of a group.
 type BatchResult struct {
-	Duplicate bool  // already applied earlier: nothing changed
-	Err       error // the batch was not applied (run finished, gone, ...)
+	Duplicate bool    // already applied earlier: nothing changed
+	Err       error   // the batch was not applied (run finished, gone, ...)
+	Alerts    []Alert // the batch's alerts as stored (ID and Suppressed set), when applied
+}
+
+// Alert levels.
+const (
+	AlertInfo  = "INFO"
+	AlertWarn  = "WARN"
+	AlertError = "ERROR"
+)
+
+// Alert is a notification a run raised. An alert whose title matches one
+// delivered less than WaitMS before it (by Time) is stored Suppressed: the
+// store decides, inside the ingest transaction, so a replayed or concurrent
+// batch cannot send a title twice within its wait.
+type Alert struct {
+	ID         int64   // assigned by the store
+	Time       float64 // unix seconds, when the run raised it
+	Title      string
+	Text       string
+	Level      string // AlertInfo, AlertWarn or AlertError
+	WaitMS     int64  // least time between two delivered alerts of this title
+	Suppressed bool
 }
 
 // ConsoleLine is one line of a run's stdout or stderr.
@@ -303,10 +326,12 @@ type Acks interface {
 	HighestSeq(ctx context.Context, runPK int64, writer string) (int64, error)
 }
 
-// Logs reads a run's console and system samples.
+// Logs reads a run's console, system samples and alerts.
 type Logs interface {
 	ConsoleLines(ctx context.Context, runPK, after int64, limit int) ([]ConsoleLine, error)
 	SystemSamples(ctx context.Context, runPK int64, limit int) ([]SystemSample, error)
+	// Alerts returns the run's most recent alerts, newest first.
+	Alerts(ctx context.Context, runPK int64, limit int) ([]Alert, error)
 }
 
 // Files records run files.

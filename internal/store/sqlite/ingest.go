@@ -74,6 +74,9 @@ type ingestTx struct {
 	selKey    *sql.Stmt
 	insCons   *sql.Stmt
 	insSys    *sql.Stmt
+	selAlert  *sql.Stmt
+	insAlert  *sql.Stmt
+	alerts    []store.Alert // the alerts of the batch being applied, as stored
 	upRunKeys *sql.Stmt
 	updKeyTyp *sql.Stmt
 	insLog    *sql.Stmt
@@ -93,6 +96,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 	}
 	results := make([]store.BatchResult, len(batches))
 	for i := range batches {
+		it.alerts = nil
 		dup, err := it.apply(&batches[i])
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRunFinished) {
 			results[i].Err = err
@@ -102,6 +106,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 			return nil, err
 		}
 		results[i].Duplicate = dup
+		results[i].Alerts = it.alerts
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("apply batches: commit: %w", err)
@@ -138,6 +143,8 @@ func (it *ingestTx) prepare() error {
 		{&it.updKeyTyp, `UPDATE metric_keys SET type = ? WHERE id = ?`},
 		{&it.insCons, `INSERT INTO console (run_id, time, stream, line) VALUES (?, ?, ?, ?)`},
 		{&it.insSys, `INSERT INTO system_samples (run_id, time, metrics) VALUES (?, ?, ?)`},
+		{&it.selAlert, `SELECT max(time) FROM alerts WHERE run_id = ? AND title = ? AND suppressed = 0 AND time <= ?`},
+		{&it.insAlert, `INSERT INTO alerts (run_id, time, title, text, level, wait_ms, suppressed) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&it.insLog, `INSERT INTO hist_log (run_id, points, payload) VALUES (?, ?, ?)`},
 		{&it.selBase, `SELECT base FROM writer_bases WHERE run_id = ? AND writer = ?`},
 		{&it.upRunKeys, `INSERT INTO run_keys (run_id, key_id, points, min_step, max_step, type) VALUES (?, ?, ?, ?, ?, ?)
@@ -364,6 +371,11 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 			return false, fmt.Errorf("insert system sample: %w", err)
 		}
 	}
+	for _, a := range b.Alerts {
+		if err := it.addAlert(b.RunPK, a); err != nil {
+			return false, err
+		}
+	}
 	if len(b.Summary) > 0 {
 		var cur string
 		if err := tx.QueryRowContext(ctx, `SELECT json(summary) FROM runs WHERE id = ?`, b.RunPK).Scan(&cur); err != nil {
@@ -436,4 +448,19 @@ func (it *ingestTx) undoRecord(b *store.Batch, err error) error {
 		return fmt.Errorf("forget rejected batch: %w", derr)
 	}
 	return err
+}
+
+// addAlert stores an alert, suppressed when an alert of the same title was
+// delivered less than its wait before it.
+func (it *ingestTx) addAlert(runPK int64, a store.Alert) error {
+	var last sql.NullFloat64
+	if err := it.selAlert.QueryRowContext(it.ctx, runPK, a.Title, a.Time).Scan(&last); err != nil {
+		return fmt.Errorf("read last alert: %w", err)
+	}
+	a.Suppressed = last.Valid && (a.Time-last.Float64)*1000 < float64(a.WaitMS)
+	if err := it.insAlert.QueryRowContext(it.ctx, runPK, a.Time, a.Title, a.Text, a.Level, a.WaitMS, a.Suppressed).Scan(&a.ID); err != nil {
+		return fmt.Errorf("insert alert: %w", err)
+	}
+	it.alerts = append(it.alerts, a)
+	return nil
 }

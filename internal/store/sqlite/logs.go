@@ -60,3 +60,28 @@ func (db *DB) SystemSamples(ctx context.Context, runPK int64, limit int) ([]stor
 	}
 	return out, nil
 }
+
+// Alerts implements store.Logs: the most recent alerts, newest first.
+func (db *DB) Alerts(ctx context.Context, runPK int64, limit int) ([]store.Alert, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id, time, title, text, level, wait_ms, suppressed FROM alerts
+		WHERE run_id = ? ORDER BY id DESC LIMIT ?`, runPK, limit)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Alert{}
+	for rows.Next() {
+		var a store.Alert
+		if err := rows.Scan(&a.ID, &a.Time, &a.Title, &a.Text, &a.Level, &a.WaitMS, &a.Suppressed); err != nil {
+			return nil, fmt.Errorf("alerts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	return out, nil
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ func Run(t *testing.T, open Opener) {
 		{"KeyTypes", testKeyTypes},
 		{"MediaSteps", testMediaSteps},
 		{"ConsoleAndSystem", testConsoleAndSystem},
+		{"AlertsSuppressedWithinTheirWait", testAlerts},
 		{"Files", testFiles},
 		{"Settings", testSettings},
 		{"SurvivesReopen", testReopen},
@@ -921,6 +923,60 @@ func testConsoleAndSystem(t *testing.T, s store.Store, _ func() store.Store) {
 	last, _ := s.SystemSamples(ctx, r.PK, 1)
 	if len(last) != 1 || last[0].Time != 3 {
 		t.Errorf("most recent sample = %+v", last)
+	}
+}
+
+func testAlerts(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r1", nil)
+	other := newRun(t, s, "p", "r2", nil)
+	alert := func(at float64, title string, waitMS int64) store.Alert {
+		return store.Alert{Time: at, Title: title, Text: "text of " + title, Level: store.AlertWarn, WaitMS: waitMS}
+	}
+	suppressed := func(as []store.Alert) []bool {
+		out := make([]bool, len(as))
+		for i, a := range as {
+			out[i] = a.Suppressed
+		}
+		return out
+	}
+	// Same title within the wait: suppressed, also inside one batch; another title is not.
+	res := apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1,
+		Alerts: []store.Alert{alert(100, "nan", 60000), alert(130, "nan", 60000), alert(131, "slow", 60000)}})
+	if got := suppressed(res.Alerts); !slices.Equal(got, []bool{false, true, false}) || res.Alerts[0].ID == 0 {
+		t.Fatalf("first batch: alerts %+v", res.Alerts)
+	}
+	// 60 s after the last *delivered* one (at 100, not the suppressed one at 130): delivered;
+	// a zero wait never suppresses; another run's alerts are its own.
+	res = apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 2,
+		Alerts: []store.Alert{alert(160, "nan", 60000), alert(161, "nan", 0)}})
+	if got := suppressed(res.Alerts); !slices.Equal(got, []bool{false, false}) {
+		t.Fatalf("second batch: alerts %+v", res.Alerts)
+	}
+	res = apply(t, s, store.Batch{RunPK: other.PK, ProjectPK: other.ProjectPK, Writer: "w", Seq: 1,
+		Alerts: []store.Alert{alert(162, "nan", 60000)}})
+	if res.Alerts[0].Suppressed {
+		t.Fatalf("another run's alert was suppressed: %+v", res.Alerts)
+	}
+	// A replayed batch stores nothing again and reports no alerts to deliver.
+	res = apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 2,
+		Alerts: []store.Alert{alert(160, "nan", 60000), alert(161, "nan", 0)}})
+	if !res.Duplicate || len(res.Alerts) != 0 {
+		t.Fatalf("replay: %+v", res)
+	}
+	got, err := s.Alerts(ctx, r.PK, 10)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("Alerts = %d, %v", len(got), err)
+	}
+	if got[0].Time != 161 || got[4].Time != 100 || got[1].Text != "text of nan" || got[1].Level != store.AlertWarn || got[1].WaitMS != 60000 {
+		t.Errorf("Alerts, newest first: %+v", got)
+	}
+	if !slices.Equal(suppressed(got), []bool{false, false, false, true, false}) {
+		t.Errorf("stored suppression = %v", suppressed(got))
+	}
+	if last, _ := s.Alerts(ctx, r.PK, 1); len(last) != 1 || last[0].Time != 161 {
+		t.Errorf("most recent alert = %+v", last)
 	}
 }
 
