@@ -301,6 +301,10 @@ export const api = {
       `${p(e, proj)}/runs/${encodeURIComponent(id)}/system?limit=${limit}`,
       { signal },
     ).then((r) => r.samples ?? []),
+  alerts: (e: string, proj: string, id: string, limit = 100) =>
+    call<{ alerts: RunAlert[] | null }>(
+      `${p(e, proj)}/runs/${encodeURIComponent(id)}/alerts?limit=${limit}`,
+    ).then((r) => r.alerts ?? []),
   files: (e: string, proj: string, id: string) =>
     call<{ files: RunFile[] | null }>(`${p(e, proj)}/runs/${encodeURIComponent(id)}/files`).then(
       (r) => r.files ?? [],
@@ -317,6 +321,17 @@ export const api = {
     return parseLenientJSON(await res.text()) as T;
   },
 };
+
+/** An alert a run raised (the SDK's alert()); suppressed: a repeat of its title within wait_ms, not sent. */
+export interface RunAlert {
+  id: number;
+  time: number;
+  title: string;
+  text: string;
+  level: "INFO" | "WARN" | "ERROR";
+  wait_ms: number;
+  suppressed: boolean;
+}
 
 export interface RunFile {
   name: string;

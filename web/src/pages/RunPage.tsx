@@ -2,7 +2,7 @@
 // the environment it ran in (fluoro-metadata.json), files.
 
 import { useEffect, useMemo, useState } from "react";
-import { api, consoleTextUrl, type Run, type RunFile } from "../api";
+import { api, consoleTextUrl, type Run, type RunAlert, type RunFile } from "../api";
 import type { Series } from "../chart";
 import { ErrorState } from "../components/ErrorState";
 import type { PlotView } from "../components/LinePlot";
@@ -32,6 +32,7 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
   const [types, setTypes] = useState<Record<string, string>>({});
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [logTick, setLogTick] = useState(0);
+  const [alerts, setAlerts] = useState<RunAlert[]>([]);
   const tab = (tabs as readonly string[]).includes(view.tab) ? view.tab : "overview";
 
   useEffect(() => {
@@ -55,9 +56,12 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
         },
         () => {},
       );
+    const loadAlerts = () => api.alerts(entity, project, runId).then(setAlerts, () => {});
     load();
     loadKeys();
+    loadAlerts();
     const reload = throttle(load, 300);
+    const reAlerts = throttle(loadAlerts, 300);
     const reKeys = throttle(loadKeys, 300);
     const bump = throttle((ks: string[]) => {
       setVersions((v) => {
@@ -75,6 +79,8 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
         tickLogs(); // new console lines or system samples: the logs and system tabs refetch
         return;
       }
+      if (ev.type === "alert" || ev.type === "reset") reAlerts();
+      if (ev.type === "alert") return;
       if (ev.type === "history") {
         reKeys();
         bump(ev.data.keys ?? []);
@@ -111,7 +117,8 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
     <div className="page run-page">
       <header className="run-head">
         <h2>
-          {run.name} <StateBadge state={run.state} /> <span className="muted mono">{run.id}</span>
+          {run.name} <StateBadge state={run.state} /> <span className="muted mono">{run.id}</span>{" "}
+          <AlertsBadge alerts={alerts} onClick={() => setView({ tab: "" })} />
         </h2>
       </header>
       <nav className="tabs" aria-label="Run sections">
@@ -127,7 +134,7 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
           </button>
         ))}
       </nav>
-      {tab === "overview" && <Overview run={run} onSaved={setRun} />}
+      {tab === "overview" && <Overview run={run} onSaved={setRun} alerts={alerts} />}
       {tab === "config" && <ConfigTree data={run.config} />}
       {tab === "summary" && <KeyValues data={run.summary} />}
       {tab === "charts" && (
@@ -167,7 +174,51 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
   );
 }
 
-function Overview({ run, onSaved }: { run: Run; onSaved: (r: Run) => void }) {
+const levelRank = { INFO: 0, WARN: 1, ERROR: 2 } as const;
+
+/** The number of alerts a run raised (repeats not sent left out), coloured by the worst level. */
+function AlertsBadge({ alerts, onClick }: { alerts: RunAlert[]; onClick: () => void }) {
+  const sent = alerts.filter((a) => !a.suppressed);
+  if (sent.length === 0) return null;
+  const worst = sent.reduce(
+    (w, a) => (levelRank[a.level] > levelRank[w] ? a.level : w),
+    "INFO" as RunAlert["level"],
+  );
+  return (
+    <button type="button" className={`link alert-count level-${worst.toLowerCase()}`} onClick={onClick}>
+      {sent.length === 1 ? "1 alert" : `${sent.length >= 100 ? "100+" : sent.length} alerts`}
+    </button>
+  );
+}
+
+/** A run's alerts, newest first; repeats held back by their wait are shown muted. */
+function AlertList({ alerts }: { alerts: RunAlert[] }) {
+  return (
+    <section className="alerts" aria-label="Alerts">
+      <h3>Alerts</h3>
+      <ul>
+        {alerts.map((a) => (
+          <li
+            key={a.id}
+            className={`alert level-${a.level.toLowerCase()}${a.suppressed ? " suppressed" : ""}`}
+          >
+            <span className="alert-level">{a.level}</span> <strong className="alert-title">{a.title}</strong>{" "}
+            <span className="muted small">{formatTime(new Date(a.time * 1000).toISOString())}</span>
+            {a.suppressed && (
+              <span className="muted small">
+                {" "}
+                · a repeat within {formatRuntime(a.wait_ms / 1000)}: not sent
+              </span>
+            )}
+            {a.text && <div className="alert-text">{a.text}</div>}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Overview({ run, onSaved, alerts }: { run: Run; onSaved: (r: Run) => void; alerts: RunAlert[] }) {
   const [notes, setNotes] = useState(run.notes);
   const [status, setStatus] = useState("");
   const rows: [string, React.ReactNode][] = [
@@ -202,6 +253,7 @@ function Overview({ run, onSaved }: { run: Run; onSaved: (r: Run) => void }) {
   };
   return (
     <div className="overview">
+      {alerts.length > 0 && <AlertList alerts={alerts} />}
       <table className="kv">
         <tbody>
           {rows.map(([k, v]) => (

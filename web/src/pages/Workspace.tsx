@@ -243,6 +243,7 @@ export function Workspace({ entity, project, view, setView, nav }: Props) {
     // runs created or updated, or a batch (which may bring summary keys)
     const refreshFields = throttle(loadFields, 2000);
     return subscribe(entity, project, (ev) => {
+      if (ev.type === "alert") return; // shown on the run's page
       if (ev.type !== "console") refreshFields();
       if (ev.type === "history") {
         const ks = ev.data.keys ?? [];
