@@ -98,9 +98,10 @@ def free_port() -> int:
 class Server:
     """A real `fluoro server` process on loopback."""
 
-    def __init__(self, binary: str, data_dir: Path) -> None:
+    def __init__(self, binary: str, data_dir: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
         self.binary = binary
         self.data_dir = data_dir
+        self.extra_env = dict(extra_env or {})  # FLUORO_* settings for the server (e.g. FLUORO_ALERT_WEBHOOK)
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.url = ""
@@ -110,6 +111,7 @@ class Server:
     def start(self, port: int = 0) -> "Server":
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLUORO_")}
         env["FLUORO_ADMIN_API_KEY"] = self.key
+        env.update(self.extra_env)
         addr = "127.0.0.1:%d" % (port or 0)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")

@@ -3,7 +3,7 @@
 It implements just what the SDK calls, with the server's rules (dedup by
 writer and seq, for ingest batches and for ops sent with X-Fluoro-Op alike,
 upsert by step, top-level config merge with allow_val_change,
-run_finished), and can fail on demand. The end-to-end
+run_finished), records alerts, and can fail on demand. The end-to-end
 tests check the same behaviour against the real server.
 """
 
@@ -23,6 +23,22 @@ def _err(status: int, code: str, msg: str) -> Response:
     return Response(status, {"error": {"code": code, "message": msg}})
 
 
+def _alert_error(a: Dict[str, Any]) -> str:
+    """Why the server would refuse an alert record (internal/ingest/decode.go), or ""."""
+    title, text, wait = a.get("title"), a.get("text"), a.get("wait_ms")
+    if not isinstance(title, str) or not title or len(title) > 256:
+        return "bad title"
+    if not isinstance(text, str) or len(text.encode("utf-8", "surrogatepass")) > 1 << 16:
+        return "bad text"
+    if str(a.get("level") or "INFO").upper() not in ("INFO", "WARN", "ERROR"):
+        return "bad level"
+    if type(wait) is not int or not 0 <= wait <= 366 * 24 * 3600 * 1000:
+        return "bad wait_ms"
+    if not isinstance(a.get("time"), (int, float)):
+        return "bad time"
+    return ""
+
+
 def flatten(prefix: str, d: Dict[str, Any], out: Dict[str, Any]) -> None:
     for k, v in d.items():
         key = prefix + "." + k if prefix else k
@@ -37,6 +53,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self.runs: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
         self.points: Dict[Tuple[str, str, str], Dict[Tuple[str, int], Any]] = {}
+        self.run_alerts: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}  # run -> alerts, as received
         self.seen: set = set()
         self.batches: List[Dict[str, Any]] = []  # every ingest body received (parsed), in order
         self.raw: List[bytes] = []
@@ -83,6 +100,14 @@ class FakeServer:
             if r == run_id:
                 return v
         return {}
+
+    def alerts(self, run_id: str) -> List[Dict[str, Any]]:
+        """The run's alerts in the order they arrived (the server would also mark repeats suppressed)."""
+        with self.lock:
+            for (_, _, r), v in self.run_alerts.items():
+                if r == run_id:
+                    return list(v)
+        return []
 
     # -- the API -------------------------------------------------------------
 
@@ -253,6 +278,13 @@ class FakeServer:
                 run["summary"].pop(k, None)
             else:
                 run["summary"][k] = v
+        rejected = []
+        for i, a in enumerate(b.get("alerts") or []):
+            why = _alert_error(a)
+            if why:
+                rejected.append({"record": "alerts[%d]" % i, "error": why})
+            else:
+                self.run_alerts.setdefault(key, []).append(a)
         return Response(
             200,
             {
@@ -260,6 +292,6 @@ class FakeServer:
                 "seq": b["seq"],
                 "duplicate": False,
                 "accepted": len(b.get("history") or []),
-                "rejected": [],
+                "rejected": rejected,
             },
         )

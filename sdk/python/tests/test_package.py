@@ -14,6 +14,7 @@ import fluoro
 from conftest import SRC
 
 EXPECTED_ALL = {
+    "AlertLevel",
     "Audio",
     "AuthError",
     "Api",
@@ -41,6 +42,7 @@ EXPECTED_ALL = {
     "UsageError",
     "Video",
     "__version__",
+    "alert",
     "config",
     "define_metric",
     "finish",
@@ -135,6 +137,8 @@ def test_calls_before_init_raise_clearly() -> None:
         fluoro.define_metric("x", summary="max")
     with pytest.raises(fluoro.UsageError):
         _ = fluoro.config.lr
+    with pytest.raises(fluoro.UsageError, match=r"fluoro\.init\(\)"):
+        fluoro.alert("t", "x")
     fluoro.finish()  # no run: nothing to do
     assert "init" in repr(fluoro.config)
 

@@ -18,13 +18,14 @@ import typing as _typing
 from ._config import Config
 from ._errors import AuthError, CommError, ConfigError, FluoroError, FluoroWarning, SpoolError, UsageError
 from ._login import login
-from ._run import Run, config, define_metric, finish, init, log, mark_preempting, save, summary
+from ._run import Run, alert, config, define_metric, finish, init, log, mark_preempting, save, summary
 from ._settings import Settings
 from ._summary import MetricDefinition, Summary
 from ._transport import HTTPTransport, MockTransport, Request, Response, Transport, TransportError
 from ._version import __version__
 
 __all__ = [
+    "AlertLevel",
     "Audio",
     "AuthError",
     "Api",
@@ -52,6 +53,7 @@ __all__ = [
     "UsageError",
     "Video",
     "__version__",
+    "alert",
     "config",
     "define_metric",
     "finish",
@@ -72,12 +74,14 @@ __all__ = [
 
 if _typing.TYPE_CHECKING:
     from . import _plot as plot
+    from ._alerts import AlertLevel
     from ._media import Audio, Histogram, Html, Image, Plotly, Table, Video
     from ._plot import plot_table
     from ._watch import unwatch, watch
 
 # Imported on first use: most runs never build a media object or watch a model.
 _LAZY = {
+    "AlertLevel": "_alerts",
     "Audio": "_media",
     "Histogram": "_media",
     "Html": "_media",

@@ -11,7 +11,8 @@ The tree, in one place::
 
     FluoroWarning (UserWarning)  data was dropped or refused; reported once per cause
 
-Only ``init()``, ``Api`` calls, ``sync()`` and ``config`` value changes raise.
+Only ``init()``, ``Api`` calls, ``sync()`` and ``config`` value changes raise
+(and ``alert()``, with ValueError or TypeError for a bad argument, as wandb).
 ``log()`` never raises into a training loop: bad values are dropped with one
 ``FluoroWarning`` each.
 """

@@ -4,7 +4,8 @@
 spool thread drains it, gathers rows into runs of the same keys, which it
 encodes and folds into the summary a run at a time (``_encode``), cuts
 batches by size and by time (``batch_interval``, 0.2 s), and appends each
-batch to the spool *before* handing it to the sender. The sender posts records
+batch to the spool *before* handing it to the sender (an alert makes its
+batch due at once). The sender posts records
 in order over one keep-alive connection, retries with exponential backoff
 and jitter, writes an ack line to the spool for each acknowledgement and
 lets the spool delete spent segments.
@@ -44,6 +45,7 @@ BARRIER = 6  # (BARRIER, Marker)
 FINISH = 7  # (FINISH, body, Marker)
 CONSOLE = 8  # (CONSOLE, time, stream, line): a console line (_console)
 SYSTEM = 9  # (SYSTEM, time, {name: float}): a system-metrics sample (_system)
+ALERT = 10  # (ALERT, time, {"title", "text", "level", "wait_ms"}): run.alert(), checked (_alerts)
 
 MAX_BODY = 16 << 20  # the server takes 32 MiB; stay well below
 # A run of rows is encoded in one go, holding the GIL for up to ~2 ms; these
@@ -59,7 +61,7 @@ _TIME = operator.itemgetter(2)
 _RUN_TEXT = 4 << 20  # a run's text above this is encoded again in halves
 _STR_ONLY = frozenset((str,))
 MAX_CONSOLE_LINE = 1 << 16  # bytes of UTF-8 the server takes in one console line
-_SIDE_BYTES = 4 << 20  # console and system text in one batch before it is cut early
+_SIDE_BYTES = 4 << 20  # console, system and alert text in one batch before it is cut early
 _CUT = " [line cut by fluoro: over 64 KiB]"
 
 
@@ -97,6 +99,7 @@ class Stats:
         self.retries = 0
         self.console = 0  # console lines spooled
         self.system = 0  # system samples spooled
+        self.alerts = 0  # alerts spooled
         self.catch_ups = 0  # times log() spooled on the caller's thread (catch_up)
         self.wakes = 0  # times the spool thread woke from its wait
 
@@ -166,6 +169,7 @@ class Pipeline:
         self._ops: List[List[Any]] = []  # [kind, body, allow_val_change|None]
         self._console: List[str] = []  # encoded console records of the batch being built
         self._system: List[str] = []  # encoded system samples of the batch being built
+        self._alerts: List[str] = []  # encoded alerts of the batch being built
         self._side = 0  # their total length
         self.last_spooled = first_seq - 1
         self._spool_broken = False
@@ -433,7 +437,7 @@ class Pipeline:
                     self._add_row(item[1], item[2], values)
                     if self._points >= self.max_points:
                         self._flush()
-                elif item[0] == CONSOLE or item[0] == SYSTEM:
+                elif item[0] == CONSOLE or item[0] == SYSTEM or item[0] == ALERT:
                     self._add_side(item)
                 elif self._control(item):
                     return -1
@@ -596,12 +600,22 @@ class Pipeline:
             self._first = time.monotonic()
 
     def _add_side(self, item: Tuple[Any, ...]) -> None:
-        """A console line or a system sample: not history, so the open run of rows stays open."""
+        """A console line, a system sample or an alert: not history, so the open run of rows stays open."""
         t = _round_time(item[1])
         if item[0] == CONSOLE:
             stream = "stderr" if item[2] == "stderr" else "stdout"
             text = '{"time":%s,"stream":"%s","line":%s}' % (_dumps_str(t), stream, _dumps_str(cap_line(item[3])))
             dest = self._console
+        elif item[0] == ALERT:
+            a = item[2]
+            text = '{"time":%s,"title":%s,"text":%s,"level":%s,"wait_ms":%d}' % (
+                _dumps_str(t),
+                _dumps_str(a["title"]),
+                _dumps_str(a["text"]),
+                _dumps_str(a["level"]),
+                a["wait_ms"],
+            )
+            dest = self._alerts
         else:
             vals = {
                 str(k): float(v)
@@ -613,6 +627,8 @@ class Pipeline:
             text = '{"time":%s,"values":%s}' % (_dumps_str(t), _dumps_str(vals))
             dest = self._system
         self._mark_first()
+        if item[0] == ALERT:  # someone waits for it: the batch is due now, not batch_interval from now
+            self._first = min(self._first, time.monotonic() - self.interval)
         dest.append(text)
         self._side += len(text) + 1
         if self._side >= _SIDE_BYTES:
@@ -642,13 +658,14 @@ class Pipeline:
             self.stats.points += self._points
         self._nrows = self._points = 0
         summary = self.summary.take_dirty()
-        console, system = self._console, self._system
+        console, system, alerts = self._console, self._system, self._alerts
         if self._side:
-            self._console, self._system, self._side = [], [], 0
+            self._console, self._system, self._alerts, self._side = [], [], [], 0
             self.stats.console += len(console)
             self.stats.system += len(system)
-        if chunks or summary or console or system:
-            self._emit_rows(chunks, summary, console, system)
+            self.stats.alerts += len(alerts)
+        if chunks or summary or console or system or alerts:
+            self._emit_rows(chunks, summary, console, system, alerts)
 
     def _emit_rows(
         self,
@@ -656,6 +673,7 @@ class Pipeline:
         summary: Dict[str, Any],
         console: Optional[List[str]] = None,
         system: Optional[List[str]] = None,
+        alerts: Optional[List[str]] = None,
     ) -> None:
         sums = None
         if summary:
@@ -668,6 +686,8 @@ class Pipeline:
             side += ',"console":[' + ",".join(console) + "]"
         if system:
             side += ',"system":[' + ",".join(system) + "]"
+        if alerts:
+            side += ',"alerts":[' + ",".join(alerts) + "]"
         # Cut the history into bodies under MAX_BODY (a run's text is at most _RUN_TEXT).
         room = MAX_BODY - len(sums or "") - len(side) - len(self._prefix) - 64
         groups: List[List[str]] = []

@@ -18,12 +18,12 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import _files, _git, _hooks, _threads
 from ._config import Config, to_dict
 from ._errors import AuthError, CommError, FluoroWarning, UsageError
-from ._pipeline import CONFIG, CONSOLE, DEFINE, META, ROW, SUMDEL, SUMSET, SYSTEM, Pipeline
+from ._pipeline import ALERT, CONFIG, CONSOLE, DEFINE, META, ROW, SUMDEL, SUMSET, SYSTEM, Pipeline
 from ._records import Ident, dumps_body, op_headers
 from ._settings import Settings, resolve
 from ._spool import SpoolWriter, op_line
@@ -31,6 +31,9 @@ from ._summary import GOALS, MetricDefinition, Summary, SummaryState, parse_summ
 from ._transport import Client, HTTPTransport, quote
 from ._values import DROP, PLAIN, Converter, json_safe
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._alerts import AlertLevel
 
 _issuperset = PLAIN.issuperset
 _time = time.time
@@ -376,19 +379,20 @@ class Run:
             pipe.wake.set()
             time.sleep(0.001)
 
-    def _log_off(self) -> None:
+    def _log_off(self, what: str = "log()") -> None:
         if self._mode == "disabled":
             return
+        key = "" if what == "log()" else what + ":"
         if os.getpid() != self._pid:
             self._warn_once(
-                "forked",
-                "this run belongs to the parent process; log() in a forked child "
-                "is ignored (call fluoro.init() in the child for its own run)",
+                key + "forked",
+                "this run belongs to the parent process; %s in a forked child "
+                "is ignored (call fluoro.init() in the child for its own run)" % what,
             )
         elif self._finished:
-            self._warn_once("finished", "log() after finish() is ignored")
+            self._warn_once(key + "finished", "%s after finish() is ignored" % what)
         elif self._pipe is not None and self._pipe.dead:
-            self._warn_once("dead", "the run's background thread stopped; log() is ignored")
+            self._warn_once(key + "dead", "the run's background thread stopped; %s is ignored" % what)
 
     def _commit_pending(self) -> None:
         if self._pending and self._pipe is not None:
@@ -587,6 +591,39 @@ class Run:
         else:
             self._summary_state.define(d, bool(overwrite))
         return d
+
+    def alert(
+        self,
+        title: str,
+        text: str,
+        level: Union[str, "AlertLevel", None] = None,
+        wait_duration: Union[int, float, datetime.timedelta, None] = None,
+    ) -> None:
+        """Raise an alert: the server sends it to its alert webhook (Slack, ...) if one is configured.
+
+        ``level`` is "INFO" (default), "WARN" or "ERROR", or an ``AlertLevel``.
+        ``wait_duration`` (seconds, or a timedelta; default a minute) is the
+        least time between two alerts of the same title: the server keeps one
+        that comes sooner but does not pass it on. Sent at once, in order with the rows logged before
+        it; offline, spooled for ``fluoro sync``. Raises ValueError or
+        TypeError for a bad argument, as wandb does; a text over 64 KiB is cut
+        (with a warning). See docs/sdk.md.
+        """
+        from ._alerts import cap_text, prepare
+
+        fields = prepare(title, text, level, wait_duration)
+        pipe = self._pipe
+        if self._off or pipe is None or pipe.dead:
+            self._log_off("alert()")
+            return
+        size = 0
+        try:
+            fields["text"], size = cap_text(fields["text"])
+            pipe.put((ALERT, _time(), fields))
+        except Exception as e:  # never into the training loop
+            self._warn_once("alert", "alert() failed internally and dropped an alert (%r); please report this" % (e,))
+        if size:
+            self._warn_once("alert-text", "alert() text of %d bytes was cut to the server's limit of 64 KiB" % size)
 
     def mark_preempting(self) -> None:
         """Say the job is being preempted: the run ends as preempted, not killed or failed."""
@@ -1344,6 +1381,16 @@ def save(glob_str: Any = None, base_path: Any = None, policy: str = "live", glob
 
 def mark_preempting() -> None:
     _need_run("mark_preempting()").mark_preempting()
+
+
+def alert(
+    title: str,
+    text: str,
+    level: Union[str, "AlertLevel", None] = None,
+    wait_duration: Union[int, float, datetime.timedelta, None] = None,
+) -> None:
+    """``run.alert`` on the current run (``wandb.alert``); raises UsageError before ``init()``."""
+    _need_run("alert()").alert(title, text, level=level, wait_duration=wait_duration)
 
 
 class _Proxy:
