@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { call, ingest, KEY, openBrowser, outDir, startServer } from "./harness.mjs";
+import { call, ingest, KEY, openBrowser, outDir, runSDKScript, startServer } from "./harness.mjs";
 
 const P = "charts";
 const RUN = "charts001";
@@ -223,4 +223,81 @@ test("screenshot of the charts", async () => {
   await page.mouse.move(0, 0);
   await page.screenshot({ path: join(outDir, "charts.png") });
   await page.setViewportSize({ width: 1280, height: 720 });
+});
+
+test("charts logged by the real Python SDK (import fluoro as wandb): two runs' PR curves share a plot", async () => {
+  const project = "charts-sdk";
+  await runSDKScript(
+    srv.base,
+    `
+import random
+import fluoro as wandb
+names = ["neg", "neutral", "pos"]
+y_true = [0, 0, 1, 1, 2, 2, 2, 1]
+for rid, noise in (("eval-a", 0.0), ("eval-b", 0.3)):
+    rnd = random.Random(rid)
+    probs = [[0.8, 0.1, 0.1], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1],
+             [0.1, 0.2, 0.7], [0.3, 0.3, 0.4], [0.2, 0.1, 0.7], [0.6, 0.3, 0.1]]
+    if noise:
+        probs = [[p + rnd.uniform(0, noise) for p in row] for row in probs]
+    run = wandb.init(project=${JSON.stringify(project)}, entity="admin", id=rid, name=rid, reinit="create_new")
+    run.log({"loss": 0.5})
+    run.log({"eval/cm": wandb.plot.confusion_matrix(probs=probs, y_true=y_true, class_names=names),
+             "eval/pr": wandb.plot.pr_curve(y_true, probs, labels=names)})
+    run.finish()
+`,
+  );
+  const p2 = await browser.ctx.newPage();
+  try {
+    await p2.goto(`${srv.base}/admin/${project}?token=${KEY}`);
+    // a confusion matrix per run (matrices do not overlay)
+    const cm = p2.locator('.panel[data-key="eval/cm_table"]');
+    await cm.waitFor();
+    await cm.scrollIntoViewIfNeeded();
+    assert.equal(await cm.locator(".panel-title").textContent(), "eval/cm");
+    const charts = cm.locator('.media-chart[data-ready="1"]');
+    await charts.nth(1).waitFor({ timeout: 60_000 });
+    assert.equal(await charts.count(), 2);
+    assert.equal(await charts.first().getAttribute("data-chart"), "wandb/confusion_matrix/v1");
+    // run eval-a, argmax of probs against y_true: rows neg [1 1 0], neutral [1 2 0], pos [0 0 3]
+    const a = cm.locator('.media-run[data-run="eval-a"] .media-chart[data-ready="1"]');
+    await a.locator(".heatmaplayer .hm").first().waitFor();
+    const cells = await a.locator("g.annotation text").allTextContents();
+    assert.deepEqual(
+      cells.map(Number).sort((x, y) => x - y),
+      [0, 0, 0, 0, 1, 1, 1, 2, 3],
+    );
+    // both runs' PR curves in one plot: 2 runs x 3 classes, named by run and class
+    const pr = p2.locator('.panel[data-key="eval/pr_table"]');
+    await pr.scrollIntoViewIfNeeded();
+    const overlay = pr.locator('.media-overlay[data-runs="2"]');
+    await overlay.waitFor({ timeout: 30_000 });
+    const pc = overlay.locator('.media-chart[data-ready="1"]');
+    await pc.waitFor({ timeout: 60_000 });
+    assert.equal(await pc.getAttribute("data-chart"), "wandb/area-under-curve/v0");
+    assert.equal(await pc.locator(".scatterlayer .trace").count(), 6);
+    const legend = await pc.locator(".legend .legendtext").allTextContents();
+    assert.deepEqual(legend.slice().sort(), [
+      "eval-a · neg",
+      "eval-a · neutral",
+      "eval-a · pos",
+      "eval-b · neg",
+      "eval-b · neutral",
+      "eval-b · pos",
+    ]);
+    assert.match(await pc.textContent(), /Recall/);
+    await pr.screenshot({ path: join(outDir, "chart-overlay.png") });
+    // the Table switch shows each run's rows (3 classes x 21 recall levels)
+    await overlay.getByRole("button", { name: "Table", exact: true }).click();
+    const tables = pr.locator(".media-table");
+    await tables.nth(1).waitFor();
+    assert.deepEqual(await tables.evaluateAll((ts) => ts.map((t) => t.getAttribute("data-rows"))), [
+      "63",
+      "63",
+    ]);
+    await pr.getByRole("button", { name: "Chart", exact: true }).first().click();
+    await overlay.waitFor();
+  } finally {
+    await p2.close();
+  }
 });

@@ -159,9 +159,18 @@ if left_running:
  * logged to (the process exits without finishing it).
  */
 export async function seedWithSDK(base, project, runs) {
-  const dir = mkdtempSync(join(tmpdir(), "fluoro-sdk-seed-"));
+  return runSDKScript(base, seedScript, JSON.stringify({ project, runs }));
+}
+
+/**
+ * Runs a Python script with the real SDK on its path (python3,
+ * PYTHONPATH=sdk/python/src) against the server, stdin given; resolves to
+ * its output, rejects when it exits non-zero.
+ */
+export async function runSDKScript(base, source, stdin = "") {
+  const dir = mkdtempSync(join(tmpdir(), "fluoro-sdk-script-"));
   const script = join(dir, "train.py");
-  writeFileSync(script, seedScript);
+  writeFileSync(script, source);
   const proc = spawn(process.env.PYTHON ?? "python3", [script], {
     cwd: dir,
     env: {
@@ -182,10 +191,10 @@ export async function seedWithSDK(base, project, runs) {
   proc.stderr.on("data", (b) => {
     out += b;
   });
-  proc.stdin.end(JSON.stringify({ project, runs }));
+  proc.stdin.end(stdin);
   const code = await new Promise((r) => proc.on("exit", r));
   rmSync(dir, { recursive: true, force: true });
-  if (code !== 0) throw new Error(`SDK seed exited with ${code}:\n${out}`);
+  if (code !== 0) throw new Error(`SDK script exited with ${code}:\n${out}`);
   return out;
 }
 

@@ -19,6 +19,8 @@ import {
   maskDrawn,
   nearestIndex,
   normsGrid,
+  overlayCharts,
+  overlayFigure,
   panelKind,
   parseBoxes,
   parseFileMedia,
@@ -637,5 +639,50 @@ describe("custom charts", () => {
     ).toEqual({
       error: 'custom chart "wandb/scatter/v0": column "y" holds "high", not a number',
     });
+  });
+});
+
+describe("overlayFigure", () => {
+  type Trace = {
+    name: string;
+    legendgroup: string;
+    line: { color: string; dash: string };
+    marker: { color: string };
+  };
+  const roc = (cls: string[]): ChartFigure => ({
+    data: cls.map((c) => ({ type: "scatter", mode: "lines", name: c, x: [0, 1], y: [0, 1] })),
+    layout: { title: { text: "ROC" }, showlegend: true, xaxis: { range: [0, 1] } },
+  });
+
+  it("colours each run's traces by the run and names them by run and class", () => {
+    const f = overlayFigure([
+      { name: "run-a", color: "#111111", figure: roc(["cat", "dog"]) },
+      { name: "run-b", color: "#222222", figure: roc(["cat", "dog"]) },
+    ]);
+    const d = f.data as Trace[];
+    expect(d.map((t) => t.name)).toEqual(["run-a · cat", "run-a · dog", "run-b · cat", "run-b · dog"]);
+    expect(d.map((t) => t.line.color)).toEqual(["#111111", "#111111", "#222222", "#222222"]);
+    expect(d.map((t) => t.line.dash)).toEqual(["solid", "dash", "solid", "dash"]);
+    expect(d.map((t) => t.legendgroup)).toEqual(["run-a", "run-a", "run-b", "run-b"]);
+    expect(f.layout).toMatchObject({ title: { text: "ROC" }, showlegend: true, xaxis: { range: [0, 1] } });
+  });
+
+  it("names a run's only trace by the run", () => {
+    const one: ChartFigure = { data: [{ type: "scatter", mode: "markers", x: [1], y: [2] }], layout: {} };
+    const f = overlayFigure([
+      { name: "a", color: "#1", figure: one },
+      { name: "b", color: "#2", figure: one },
+    ]);
+    expect((f.data as Trace[]).map((t) => [t.name, t.marker.color])).toEqual([
+      ["a", "#1"],
+      ["b", "#2"],
+    ]);
+    expect(f.layout.showlegend).toBe(true);
+  });
+
+  it("knows which presets overlay", () => {
+    expect(overlayCharts.has("wandb/area-under-curve/v0")).toBe(true);
+    expect(overlayCharts.has("wandb/confusion_matrix/v1")).toBe(false);
+    expect(overlayCharts.has("wandb/bar/v0")).toBe(false);
   });
 });

@@ -1138,3 +1138,39 @@ export function commandLine(m: Metadata): string {
     .map((a) => shellQuote(String(a)))
     .join(" ");
 }
+
+/** Presets whose charts of several runs can share one plot (curves and points, not matrices or bars). */
+export const overlayCharts: ReadonlySet<string> = new Set([
+  "wandb/line/v0",
+  "wandb/scatter/v0",
+  "wandb/lineseries/v0",
+  "wandb/area-under-curve/v0",
+]);
+
+const dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
+
+/**
+ * Several runs' figures of one overlayable preset as one figure: each run's
+ * traces in the run's colour, named by the run (and the trace's own name,
+ * a class or line key, when the run has several, told apart by dash), one
+ * legend group per run. The layout is the first figure's, with a legend.
+ */
+export function overlayFigure(runs: { name: string; color: string; figure: ChartFigure }[]): ChartFigure {
+  const data: unknown[] = [];
+  for (const r of runs) {
+    const traces = r.figure.data as Record<string, unknown>[];
+    traces.forEach((t, j) => {
+      const own = typeof t.name === "string" && t.name !== "" ? t.name : "";
+      const style = { color: r.color };
+      data.push({
+        ...t,
+        name: traces.length > 1 && own ? `${r.name} · ${own}` : r.name,
+        legendgroup: r.name,
+        line: { ...(t.line as object | undefined), ...style, dash: dashes[j % dashes.length] },
+        marker: { ...(t.marker as object | undefined), ...style },
+      });
+    });
+  }
+  const first = runs[0]?.figure.layout ?? {};
+  return { data, layout: { ...first, showlegend: true } };
+}

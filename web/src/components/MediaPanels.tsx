@@ -35,6 +35,8 @@ import {
   type NormsGrid,
   nearestIndex,
   normsGrid,
+  overlayCharts,
+  overlayFigure,
   type PanelKind,
   parseBoxes,
   parseClasses,
@@ -631,6 +633,20 @@ function StepMediaPanel(p: MediaPanelProps) {
   const loadError = useValuesAt(p, index, wanted);
   const shown = useRef(new Map<string, { at: number; value: unknown }>());
   const wide = p.kind === "table" || p.kind === "html" || p.kind === "plotly";
+  // Several runs' charts of one curve preset share a plot (their tables at the runs' steps).
+  let overlay: OverlayItem[] | null = null;
+  if (p.kind === "table" && wanted.length > 1) {
+    const items: OverlayItem[] = [];
+    for (const { run, at } of wanted) {
+      const v = at != null ? index?.cache.get(`${run}@${at}`) : undefined;
+      const f = v === undefined ? null : parseFileMedia(v);
+      const spec = chartSpec(p.configs?.get(run), p.metric);
+      if (f?.kind !== "table" || !spec || !overlayCharts.has(spec.id)) break;
+      items.push({ run, name: p.names.get(run) ?? run, path: f.path, spec });
+    }
+    if (items.length === wanted.length && items.every((it) => it.spec.id === items[0].spec.id))
+      overlay = items;
+  }
   return (
     <Frame {...p} box={box} error={error || loadError} wide={wide}>
       {steps.length > 1 && (
@@ -655,6 +671,8 @@ function StepMediaPanel(p: MediaPanelProps) {
         <div className="media-empty media-loading muted">loading…</div>
       ) : series.length === 0 ? (
         <div className="media-empty muted">no values for the drawn runs</div>
+      ) : overlay && !overlays.off.has("chart") ? (
+        <ChartOverlay entity={p.entity} project={p.project} items={overlay} toggle={overlays.toggle} />
       ) : (
         <div className={`media-runs${wide ? " stacked" : ""}`}>
           {wanted.map(({ run, at }) => {
@@ -1375,6 +1393,75 @@ function PlotlyView({
 }
 
 /** A custom chart's figure, in the page's text colour (it follows the colour scheme). */
+interface OverlayItem {
+  run: string;
+  name: string;
+  path: string;
+  spec: ChartSpec;
+}
+
+/**
+ * The drawn runs' charts of one curve preset in one plot, each run in its
+ * colour (overlayFigure), with the switch to the runs' tables.
+ */
+function ChartOverlay({
+  entity,
+  project,
+  items,
+  toggle,
+}: {
+  entity: string;
+  project: string;
+  items: OverlayItem[];
+  toggle: (k: string) => void;
+}) {
+  // by value: a re-render with the same runs, steps and specs keeps the plot
+  const key = JSON.stringify(items);
+  const [state, setState] = useState<{ key: string; figure: ChartFigure | null; error: string }>({
+    key: "",
+    figure: null,
+    error: "",
+  });
+  useEffect(() => {
+    const its = JSON.parse(key) as OverlayItem[];
+    const ctl = new AbortController();
+    Promise.all(its.map((it) => api.fileJSON(entity, project, it.run, it.path, ctl.signal))).then(
+      (values) => {
+        const runs: { name: string; color: string; figure: ChartFigure }[] = [];
+        const problems: string[] = [];
+        values.forEach((v, i) => {
+          const t = parseTable(v);
+          const f = t ? chartFigure(its[i].spec, t) : { error: "not a table file" };
+          if ("error" in f) problems.push(`${its[i].name}: ${f.error}`);
+          else runs.push({ name: its[i].name, color: runColor(its[i].run), figure: f });
+        });
+        setState({ key, figure: runs.length ? overlayFigure(runs) : null, error: problems.join("; ") });
+      },
+      (e: Error) => e.name !== "AbortError" && setState({ key, figure: null, error: e.message }),
+    );
+    return () => ctl.abort();
+  }, [entity, project, key]);
+  const current = state.key === key ? state : { figure: null, error: "" };
+  return (
+    <div className="media-overlay" data-runs={items.length}>
+      <fieldset className="chart-switch" aria-label="Show as">
+        <button type="button" aria-pressed={true}>
+          Chart
+        </button>
+        <button type="button" aria-pressed={false} onClick={() => toggle("chart")}>
+          Table
+        </button>
+      </fieldset>
+      {current.error && <div className="chart-note muted small">{current.error}</div>}
+      {current.figure ? (
+        <ChartView id={items[0].spec.id} figure={current.figure} />
+      ) : (
+        !current.error && <div className="media-empty muted">loading tables…</div>
+      )}
+    </div>
+  );
+}
+
 function ChartView({ id, figure }: { id: string; figure: ChartFigure }) {
   const scheme = useColorScheme();
   // biome-ignore lint/correctness/useExhaustiveDependencies: --fg changes with the scheme
