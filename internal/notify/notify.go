@@ -62,6 +62,10 @@ type Webhook struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	dropMu    sync.Mutex
+	dropped   int       // dropped since the last warning
+	droppedAt time.Time // when that warning was logged
 }
 
 // New validates the URL and starts the delivery goroutine.
@@ -107,8 +111,19 @@ func (w *Webhook) Send(a Alert) bool {
 		return true
 	default:
 		w.observe(Dropped)
-		w.opts.Log.Warn("alert webhook: queue full, alert dropped", "run", a.RunID, "title", a.Title)
+		w.warnDropped(a)
 		return false
+	}
+}
+
+// warnDropped logs dropped alerts at most once a minute, with how many.
+func (w *Webhook) warnDropped(a Alert) {
+	w.dropMu.Lock()
+	defer w.dropMu.Unlock()
+	w.dropped++
+	if now := time.Now(); now.Sub(w.droppedAt) >= time.Minute {
+		w.opts.Log.Warn("alert webhook: queue full, alerts dropped", "dropped", w.dropped, "run", a.RunID, "title", a.Title)
+		w.dropped, w.droppedAt = 0, now
 	}
 }
 

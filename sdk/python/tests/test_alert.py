@@ -102,11 +102,35 @@ def test_alert_level_is_wandbs_enum() -> None:
     assert fluoro.AlertLevel("WARN") is fluoro.AlertLevel.WARN
 
 
-def test_every_alert_is_sent_the_server_suppresses_repeats(fake: FakeServer, tmp_path: Path) -> None:
+def test_a_repeat_within_its_wait_is_held_back(fake: FakeServer, tmp_path: Path) -> None:
     run = start(fake, tmp_path)
     for i in range(3):
         run.alert("same", "try %d" % i, wait_duration=300)
-    assert [a["text"] for a in sent(fake, run)] == ["try 0", "try 1", "try 2"]
+    run.alert("other", "x", wait_duration=300)  # another title is its own
+    for i in range(2):
+        run.alert("no wait", "n%d" % i, wait_duration=0)
+    run.alert("short", "first", wait_duration=0.05)
+    time.sleep(0.1)
+    run.alert("short", "after its wait", wait_duration=0.05)
+    assert [a["text"] for a in sent(fake, run)] == ["try 0", "x", "n0", "n1", "first", "after its wait"]
+    assert run.alerts_held == 2
+    run.finish()
+
+
+def test_a_flood_of_alerts_does_not_send_a_batch_per_alert(fake: FakeServer, tmp_path: Path) -> None:
+    # titles with a counter in them are never repeats: each is sent, but only
+    # the first makes its batch due at once; the rest ride the next batches
+    run = start(fake, tmp_path, settings={"batch_interval": 0.2, "console": "off", "system_interval": 0})
+    t0 = time.monotonic()
+    n = 0
+    while time.monotonic() - t0 < 1.0:
+        run.log({"loss": float(n)})
+        run.alert("loss %d" % n, "x", wait_duration=0)
+        n += 1
+        time.sleep(0.005)
+    assert len(sent(fake, run)) == n
+    with_alerts = [b for b in fake.batches if b.get("alerts")]
+    assert n > 20 and len(with_alerts) <= 12, (n, len(with_alerts))  # ~1 s at 0.2 s a batch, plus the urgent ones
     run.finish()
 
 
@@ -168,7 +192,7 @@ def test_long_text_is_cut_to_64_kib_with_one_warning(fake: FakeServer, tmp_path:
     text = "é" * 40_000  # 80,000 bytes of UTF-8
     with pytest.warns(fluoro.FluoroWarning, match="80000 bytes was cut") as w:
         run.alert("t", text)
-        run.alert("t", text + "€")
+        run.alert("t2", text + "€")
     assert len([x for x in w if issubclass(x.category, fluoro.FluoroWarning)]) == 1
     got = sent(fake, run)
     assert len(got) == 2

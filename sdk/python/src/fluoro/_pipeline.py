@@ -170,6 +170,7 @@ class Pipeline:
         self._console: List[str] = []  # encoded console records of the batch being built
         self._system: List[str] = []  # encoded system samples of the batch being built
         self._alerts: List[str] = []  # encoded alerts of the batch being built
+        self._urgent_at = -1e9  # when an alert last made its batch due at once (monotonic)
         self._side = 0  # their total length
         self.last_spooled = first_seq - 1
         self._spool_broken = False
@@ -320,6 +321,7 @@ class Pipeline:
         ticking = 0.0  # rows were flushed lately: wake every interval until then
         while True:
             tick = False
+            tick_at = 0.0
             if not q:
                 timeout = None
                 now = time.monotonic()
@@ -334,6 +336,7 @@ class Pipeline:
                     # interval either way.
                     timeout = self.interval
                     tick = True
+                    tick_at = now + timeout
                 # With rows waiting for their batch's deadline the thread wakes
                 # by itself: log() need not wake it per row (a thread switch
                 # and a GIL hand-off each step), only when the queue grows long.
@@ -356,7 +359,13 @@ class Pipeline:
                     return
                 popped += n
                 busy = self._nrows or self._ops or self._side or self.summary.dirty
-                if busy and (tick or time.monotonic() - self._first >= self.interval):
+                # A tick flushes when its interval is up, not when a put() (an
+                # op, a console line, an alert) woke the thread early: those
+                # wait for their batch's deadline like rows, unless due at once.
+                now = time.monotonic()
+                if busy and tick and now < tick_at - 0.002:
+                    self._first = min(self._first, tick_at - self.interval)  # still due at the tick
+                if busy and ((tick and now >= tick_at - 0.002) or now - self._first >= self.interval):
                     if self._nrows:
                         ticking = time.monotonic() + _TICK_FOR
                     try:
@@ -627,8 +636,14 @@ class Pipeline:
             text = '{"time":%s,"values":%s}' % (_dumps_str(t), _dumps_str(vals))
             dest = self._system
         self._mark_first()
-        if item[0] == ALERT:  # someone waits for it: the batch is due now, not batch_interval from now
-            self._first = min(self._first, time.monotonic() - self.interval)
+        if item[0] == ALERT:
+            # Someone waits for it: the batch is due now, not batch_interval
+            # from now; at most once a second, so a loop raising alerts with
+            # changing titles does not send a batch per alert.
+            now = time.monotonic()
+            if now - self._urgent_at >= 1.0:
+                self._urgent_at = now
+                self._first = min(self._first, now - self.interval)
         dest.append(text)
         self._side += len(text) + 1
         if self._side >= _SIDE_BYTES:

@@ -119,6 +119,9 @@ class Run:
         self._summary_state = SummaryState()
         self._conv = Converter(self._warn_caller, self._encode_media, self._chart_logged)
         self._warned: Set[str] = set()
+        # alert titles -> when last sent (monotonic), to hold back repeats within their wait
+        self._alert_sent: Dict[str, float] = {}
+        self.alerts_held = 0  # repeats alert() did not send
         self._max_queue = 2 * int(settings.max_queued_rows or 100_000)  # two queue entries per row
         self._preempting = False
         self._final_state: Optional[str] = None
@@ -603,8 +606,9 @@ class Run:
 
         ``level`` is "INFO" (default), "WARN" or "ERROR", or an ``AlertLevel``.
         ``wait_duration`` (seconds, or a timedelta; default a minute) is the
-        least time between two alerts of the same title: the server keeps one
-        that comes sooner but does not pass it on. Sent at once, in order with the rows logged before
+        least time between two alerts of the same title: one that comes sooner
+        is not sent (the server, which sees every process of the run, holds
+        back repeats too). Sent at once, in order with the rows logged before
         it; offline, spooled for ``fluoro sync``. Raises ValueError or
         TypeError for a bad argument, as wandb does; a text over 64 KiB is cut
         (with a warning). See docs/sdk.md.
@@ -618,8 +622,21 @@ class Run:
             return
         size = 0
         try:
+            # A repeat of a title within its wait is not sent: the server would
+            # only store it as suppressed, and a loop raising the same alert
+            # every step would send a batch every step.
+            now = time.monotonic()
+            title = fields["title"]
+            last = self._alert_sent.get(title)
+            if last is not None and now - last < fields["wait_ms"] / 1000:
+                self.alerts_held += 1
+                return
             fields["text"], size = cap_text(fields["text"])
             pipe.put((ALERT, _time(), fields))
+            self._alert_sent.pop(title, None)
+            self._alert_sent[title] = now
+            if len(self._alert_sent) > 4096:  # the oldest first: titles with a counter in them
+                del self._alert_sent[next(iter(self._alert_sent))]
         except Exception as e:  # never into the training loop
             self._warn_once("alert", "alert() failed internally and dropped an alert (%r); please report this" % (e,))
         if size:
