@@ -33,6 +33,7 @@ func (a *API) table() []route {
 		{Method: "POST", Path: pProject + "/runs", Summary: "Create a run, or resume one by id (resume: allow, must, never). Creates the project on first use.", Body: "CreateRun", Header: opHeader, Resp: "Run", Status: http.StatusCreated, h: a.createRun},
 		{Method: "GET", Path: pRun, Summary: "One run.", Resp: "Run", h: a.getRun},
 		{Method: "PATCH", Path: pRun, Summary: "Update a run's name, config (allow_val_change), summary, tags, notes, group or job type.", Body: "UpdateRun", Header: opHeader, Resp: "Run", h: a.updateRun},
+		{Method: "DELETE", Path: pRun, Summary: "Delete a run and everything stored with it: history, console, system samples, alerts, file records. Its id may be used again.", Status: http.StatusNoContent, h: a.deleteRun},
 		{Method: "POST", Path: pRun + "/finish", Summary: "Finish a run with an exit code or an explicit terminal state.", Body: "FinishRun", Header: opHeader, Resp: "Run", h: a.finishRun},
 		{Method: "GET", Path: pProject + "/run-groups", Summary: "The runs table grouped by a field: each group's label and the ids of every matching run in it, groups in the order of their first run.",
 			Query: []param{{"by", "string", "config.<path>, group, job_type, state, user or tags"}, filterParams[0], filterParams[1]}, Resp: "RunGroups", h: a.runGroups},

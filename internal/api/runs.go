@@ -321,6 +321,24 @@ func (a *API) updateRun(w http.ResponseWriter, r *http.Request) error {
 	return a.opDone(w, r, op, runKey(r), run, err, http.StatusOK, live.RunUpdated, nil)
 }
 
+func (a *API) deleteRun(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.run(r); err != nil {
+		return err
+	}
+	u, _ := auth.UserFrom(r.Context())
+	run, err := a.d.Store.DeleteRun(r.Context(), runKey(r), u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "run %s not found", runKey(r))
+	}
+	if err != nil {
+		return err
+	}
+	a.d.Log.Info("run deleted", "run", runKey(r).String(), "user", u.Name, "points", run.Points)
+	a.d.Hub.Publish(live.RunDeleted, run.Entity, run.Project, map[string]any{"id": run.RunID})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 type finishRunRequest struct {
 	ExitCode *int   `json:"exit_code"`
 	State    string `json:"state"`

@@ -30,6 +30,7 @@ const (
 	RunCreated  = "run.created"
 	RunUpdated  = "run.updated"
 	RunFinished = "run.finished"
+	RunDeleted  = "run.deleted"
 	History     = "history"
 	Console     = "console" // new console lines or system samples of a run
 	Alert       = "alert"   // a run raised an alert (not one suppressed as a repeat)

@@ -303,6 +303,12 @@ type Runs interface {
 	UpdateRun(ctx context.Context, key RunKey, u RunUpdate) (Run, error)
 	FinishRun(ctx context.Context, key RunKey, f RunFinish) (Run, error)
 	Run(ctx context.Context, key RunKey) (Run, error)
+	// DeleteRun removes a run and everything stored with it (history,
+	// console, system samples, alerts, file records, ops) in one
+	// transaction, and returns it as it was. A later run may take its
+	// RunID but never its PK. File contents stay in the blob store, which
+	// shares them by digest.
+	DeleteRun(ctx context.Context, key RunKey, byUser int64) (Run, error)
 	ListRuns(ctx context.Context, q RunQuery) (RunPage, error)
 	// RunFieldPaths lists every config path (ConfigPaths) and summary key
 	// (SummaryPaths) that a run of the project has been given, at most

@@ -76,6 +76,7 @@ export function App() {
         runId={route.run}
         view={view}
         setView={setView}
+        nav={go}
       />
     );
   else if (route.page === "compare")

@@ -216,6 +216,9 @@ export const api = {
     ).then((r) => ({ groups: r.groups ?? [], total: r.total, truncated: !!r.truncated }));
   },
   run: (e: string, proj: string, id: string) => call<Run>(`${p(e, proj)}/runs/${encodeURIComponent(id)}`),
+  /** deletes a run and everything logged to it */
+  deleteRun: (e: string, proj: string, id: string) =>
+    send(`${p(e, proj)}/runs/${encodeURIComponent(id)}`, { method: "DELETE" }).then(() => undefined),
   patchRun: (e: string, proj: string, id: string, body: Record<string, unknown>) =>
     call<Run>(`${p(e, proj)}/runs/${encodeURIComponent(id)}`, {
       method: "PATCH",

@@ -4,7 +4,15 @@
 
 export interface LiveEvent {
   id: string;
-  type: "run.created" | "run.updated" | "run.finished" | "history" | "console" | "alert" | "reset";
+  type:
+    | "run.created"
+    | "run.updated"
+    | "run.finished"
+    | "run.deleted"
+    | "history"
+    | "console"
+    | "alert"
+    | "reset";
   entity: string;
   project: string;
   data: {
@@ -21,7 +29,16 @@ type Listener = (e: LiveEvent) => void;
 
 const streams = new Map<string, { es: EventSource; listeners: Set<Listener> }>();
 
-const types = ["run.created", "run.updated", "run.finished", "history", "console", "alert", "reset"] as const;
+const types = [
+  "run.created",
+  "run.updated",
+  "run.finished",
+  "run.deleted",
+  "history",
+  "console",
+  "alert",
+  "reset",
+] as const;
 
 /** Listens to a project's events until the returned function is called. */
 export function subscribe(entity: string, project: string, fn: Listener): () => void {

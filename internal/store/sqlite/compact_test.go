@@ -87,3 +87,51 @@ func TestIngestDuringCompaction(t *testing.T) {
 		t.Errorf("run points = %d (%v), want 6010", r.Points, err)
 	}
 }
+
+// TestDeleteWaitsForACompaction deletes a run while a compaction holds its
+// points between read and write: the delete waits, the compaction's chunks
+// go with the run, and none is left behind.
+func TestDeleteWaitsForACompaction(t *testing.T) {
+	ctx := context.Background()
+	db, run := OpenWithRun(t, filepath.Join(t.TempDir(), "f.db"))
+	var rows []history.Row
+	for st := 0; st < 5000; st++ {
+		rows = append(rows, history.Row{Step: int64(st), Time: float64(st), Fields: []history.Field{{Key: "loss", Value: history.NumberValue(float64(st))}}})
+	}
+	if _, err := db.ApplyBatches(ctx, []store.Batch{{RunPK: run.PK, ProjectPK: run.ProjectPK, Writer: "w", Seq: 1, History: rows}}); err != nil {
+		t.Fatal(err)
+	}
+	db.compactMu.Lock()
+	work, lastID, moved, err := db.readCompaction(ctx)
+	if err != nil || moved != 5000 {
+		t.Fatalf("read: %v moved=%d", err, moved)
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := db.DeleteRun(ctx, run.RunKey, 1)
+		deleted <- err
+	}()
+	select {
+	case err := <-deleted:
+		t.Fatalf("the delete did not wait for the compaction (err %v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := rechunkAll(work); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.writeCompaction(ctx, work, lastID); err != nil {
+		t.Fatal(err)
+	}
+	db.compactMu.Unlock()
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	var chunks, logRows int
+	if err := db.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM hist_chunks WHERE run_id = ?), (SELECT count(*) FROM hist_log WHERE run_id = ?)`,
+		run.PK, run.PK).Scan(&chunks, &logRows); err != nil {
+		t.Fatal(err)
+	}
+	if chunks != 0 || logRows != 0 {
+		t.Errorf("left behind: %d chunks, %d log rows", chunks, logRows)
+	}
+}

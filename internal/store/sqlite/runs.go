@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
@@ -158,9 +159,11 @@ func (db *DB) UpsertRun(ctx context.Context, spec store.RunSpec) (store.Run, boo
 		if spec.Tags == nil {
 			spec.Tags = []string{}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO runs (project_id, run_id, name, state, user_id, config, summary, tags,
+		// The id is past every deleted run's too: a run never takes one's PK.
+		_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, project_id, run_id, name, state, user_id, config, summary, tags,
 			run_group, job_type, notes, host, program, git, created_at, updated_at, heartbeat_at)
-			VALUES (?, ?, ?, ?, ?, jsonb(?), jsonb('{}'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (max(coalesce((SELECT max(id) FROM runs), 0), coalesce((SELECT max(id) FROM deleted_runs), 0)) + 1,
+			?, ?, ?, ?, ?, jsonb(?), jsonb('{}'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			projectID, spec.RunID, spec.Name, store.StateRunning, spec.UserID, mustJSON(spec.Config), mustJSON(spec.Tags),
 			spec.Group, spec.JobType, spec.Notes, spec.Host, spec.Program, mustJSON(spec.Git), ms(t), ms(t), ms(t))
 		if isUnique(err) {
@@ -440,4 +443,42 @@ func (db *DB) ListRuns(ctx context.Context, q store.RunQuery) (store.RunPage, er
 		}
 	}
 	return page, nil
+}
+
+// runTables are the tables holding a run's rows, by their run_id column.
+var runTables = []string{"history", "hist_log", "hist_chunks", "run_keys", "console", "system_samples",
+	"alerts", "files", "ingest_batches", "writer_bases"}
+
+// DeleteRun implements store.Runs. It holds the compaction lock, so a
+// compaction that read the run's points before cannot write its chunks
+// back after.
+func (db *DB) DeleteRun(ctx context.Context, key store.RunKey, byUser int64) (store.Run, error) {
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("delete run: begin: %w", err)
+	}
+	defer tx.Rollback()
+	r, err := getRun(ctx, tx, key)
+	if err != nil {
+		return r, err
+	}
+	for _, t := range runTables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = ?`, r.PK); err != nil {
+			return store.Run{}, fmt.Errorf("delete run %s: %s: %w", key, t, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO deleted_runs (id, project_id, run_id, deleted_at, deleted_by) VALUES (?, ?, ?, ?, ?)`,
+		r.PK, r.ProjectPK, r.RunID, ms(time.Now()), byUser); err != nil {
+		return store.Run{}, fmt.Errorf("delete run %s: record: %w", key, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, r.PK); err != nil {
+		return store.Run{}, fmt.Errorf("delete run %s: %w", key, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Run{}, fmt.Errorf("delete run %s: commit: %w", key, err)
+	}
+	db.gens.forget(r.PK)
+	return r, nil
 }

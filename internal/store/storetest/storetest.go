@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"MediaSteps", testMediaSteps},
 		{"ConsoleAndSystem", testConsoleAndSystem},
 		{"AlertsSuppressedWithinTheirWait", testAlerts},
+		{"DeleteRunRemovesEverything", testDeleteRun},
 		{"Files", testFiles},
 		{"Settings", testSettings},
 		{"SurvivesReopen", testReopen},
@@ -977,6 +979,71 @@ func testAlerts(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	if last, _ := s.Alerts(ctx, r.PK, 1); len(last) != 1 || last[0].Time != 161 {
 		t.Errorf("most recent alert = %+v", last)
+	}
+}
+
+func testDeleteRun(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	keep := newRun(t, s, "p", "keep", map[string]any{"lr": 0.1})
+	gone := newRun(t, s, "p", "gone", map[string]any{"lr": 0.2})
+	for _, r := range []store.Run{keep, gone} {
+		apply(t, s, store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w", Seq: 1,
+			History: []history.Row{row(0, "loss", 1.0), row(1, "loss", 0.5, "img", jsonValue(`{"_type":"image-file","path":"a.png"}`))},
+			Console: []store.ConsoleLine{{Time: 1, Stream: "stdout", Line: "hi"}},
+			System:  []store.SystemSample{{Time: 1, Values: map[string]float64{"cpu": 5}}},
+			Alerts:  []store.Alert{{Time: 1, Title: "t", Level: store.AlertInfo}}})
+		if err := s.PutFile(ctx, store.File{RunPK: r.PK, Name: "f.txt", Size: 1, SHA256: strings.Repeat("a", 64), UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, s)
+	got, err := s.DeleteRun(ctx, gone.RunKey, 1)
+	if err != nil || got.PK != gone.PK || got.RunID != "gone" {
+		t.Fatalf("DeleteRun = %+v, %v", got, err)
+	}
+	if _, err := s.Run(ctx, gone.RunKey); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Run after delete: %v", err)
+	}
+	if _, err := s.DeleteRun(ctx, gone.RunKey, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second DeleteRun: %v", err)
+	}
+	page, err := s.ListRuns(ctx, store.RunQuery{ProjectPK: keep.ProjectPK, Limit: 10})
+	if err != nil || !slices.Equal(ids(page), []string{"keep"}) || page.Total != 1 {
+		t.Errorf("ListRuns after delete = %v (total %d), %v", ids(page), page.Total, err)
+	}
+	if pts := scanAll(t, s, gone.PK, "loss"); len(pts) != 0 {
+		t.Errorf("deleted run's history: %v", pts)
+	}
+	lines, _ := s.ConsoleLines(ctx, gone.PK, 0, 10)
+	sys, _ := s.SystemSamples(ctx, gone.PK, 10)
+	alerts, _ := s.Alerts(ctx, gone.PK, 10)
+	files, _ := s.ListFiles(ctx, gone.PK)
+	if len(lines)+len(sys)+len(alerts)+len(files) != 0 {
+		t.Errorf("left behind: %d console, %d system, %d alerts, %d files", len(lines), len(sys), len(alerts), len(files))
+	}
+	// A batch that was on its way finds no run.
+	res, err := s.ApplyBatches(ctx, []store.Batch{{RunPK: gone.PK, ProjectPK: gone.ProjectPK, Writer: "w", Seq: 2,
+		History: []history.Row{row(2, "loss", 0.1)}}})
+	if err != nil || !errors.Is(res[0].Err, store.ErrNotFound) {
+		t.Errorf("batch for a deleted run: %+v, %v", res, err)
+	}
+	// The other run is whole; a new run may take the id, never the PK.
+	if pts := scanAll(t, s, keep.PK, "loss"); len(pts) != 2 {
+		t.Errorf("kept run's history: %v", pts)
+	}
+	if lines, _ := s.ConsoleLines(ctx, keep.PK, 0, 10); len(lines) != 1 {
+		t.Errorf("kept run's console: %v", lines)
+	}
+	again := newRun(t, s, "p", "gone", nil)
+	if again.PK == gone.PK || again.PK == keep.PK {
+		t.Errorf("new run got PK %d (deleted %d, kept %d)", again.PK, gone.PK, keep.PK)
+	}
+	if pts := scanAll(t, s, again.PK, "loss"); len(pts) != 0 || again.Points != 0 {
+		t.Errorf("the new run inherited history: %v (points %d)", pts, again.Points)
+	}
+	if _, err := s.DeleteRun(ctx, store.RunKey{Entity: "alice", Project: "p", RunID: "never"}, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteRun of an unknown run: %v", err)
 	}
 }
 

@@ -207,3 +207,24 @@ def test_charts_reach_the_server(online: Server, tmp_path: Path, project: str) -
     assert table["columns"] == ["Actual", "Predicted", "nPredictions"]
     assert sum(n for _, _, n in table["data"]) == 4
     assert [n for a, p, n in table["data"] if a == p] == [1, 1, 1]
+
+
+def test_api_run_delete_removes_the_run_and_its_files(online: Server, tmp_path: Path, project: str) -> None:
+    keep = fluoro.init(project=project, entity="admin", dir=str(tmp_path), settings=_settings())
+    keep.log({"loss": 1.0})
+    keep.finish()
+    run = fluoro.init(project=project, entity="admin", dir=str(tmp_path), settings=_settings(), reinit="create_new")
+    run.log({"loss": 0.5, "sample": FakeMedia(b"to be deleted")})
+    run.alert("done", "about to go", level="INFO")
+    run.finish()
+    api = fluoro.Api(overrides={"base_url": online.url, "api_key": online.key})
+    r = api.run("admin/%s/%s" % (project, run.id))
+    assert [a["title"] for a in r.alerts()] == ["done"]
+    assert any(f["name"].startswith("media/fake/") for f in r.files())
+    r.delete()
+    assert [x.id for x in api.runs("admin/%s" % project)] == [keep.id]
+    with pytest.raises(fluoro.CommError, match="404|not found"):
+        api.run("admin/%s/%s" % (project, run.id))
+    with pytest.raises(fluoro.CommError, match="404|not found"):
+        r.delete()
+    assert [row["loss"] for row in api.run("admin/%s/%s" % (project, keep.id)).scan_history(keys=["loss"])] == [1.0]

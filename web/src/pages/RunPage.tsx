@@ -21,11 +21,12 @@ interface Props {
   runId: string;
   view: ViewState;
   setView: (patch: Partial<ViewState>, push?: boolean) => void;
+  nav?: (path: string) => void;
 }
 
 const tabs = ["overview", "config", "summary", "charts", "system", "logs", "environment", "files"] as const;
 
-export function RunPage({ entity, project, runId, view, setView }: Props) {
+export function RunPage({ entity, project, runId, view, setView, nav }: Props) {
   const [run, setRun] = useState<Run | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const [keys, setKeys] = useState<string[]>([]);
@@ -134,7 +135,14 @@ export function RunPage({ entity, project, runId, view, setView }: Props) {
           </button>
         ))}
       </nav>
-      {tab === "overview" && <Overview run={run} onSaved={setRun} alerts={alerts} />}
+      {tab === "overview" && (
+        <Overview
+          run={run}
+          onSaved={setRun}
+          alerts={alerts}
+          onDeleted={() => nav?.(`/${encodeURIComponent(entity)}/${encodeURIComponent(project)}`)}
+        />
+      )}
       {tab === "config" && <ConfigTree data={run.config} />}
       {tab === "summary" && <KeyValues data={run.summary} />}
       {tab === "charts" && (
@@ -218,9 +226,26 @@ function AlertList({ alerts }: { alerts: RunAlert[] }) {
   );
 }
 
-function Overview({ run, onSaved, alerts }: { run: Run; onSaved: (r: Run) => void; alerts: RunAlert[] }) {
+function Overview({
+  run,
+  onSaved,
+  alerts,
+  onDeleted,
+}: {
+  run: Run;
+  onSaved: (r: Run) => void;
+  alerts: RunAlert[];
+  onDeleted: () => void;
+}) {
   const [notes, setNotes] = useState(run.notes);
   const [status, setStatus] = useState("");
+  const [deleting, setDeleting] = useState("");
+  const remove = () => {
+    const what = `Delete run "${run.name}" (${run.id}) and everything logged to it: history, media, console, files? This cannot be undone.`;
+    if (!window.confirm(what)) return;
+    setDeleting("deleting…");
+    api.deleteRun(run.entity, run.project, run.id).then(onDeleted, (e: Error) => setDeleting(e.message));
+  };
   const rows: [string, React.ReactNode][] = [
     ["State", <StateBadge key="s" state={run.state} />],
     ["User", run.user],
@@ -272,6 +297,12 @@ function Overview({ run, onSaved, alerts }: { run: Run; onSaved: (r: Run) => voi
         Save notes
       </button>{" "}
       <span className="muted">{status}</span>
+      <div className="danger-zone">
+        <button type="button" className="danger" onClick={remove} disabled={deleting === "deleting…"}>
+          Delete run…
+        </button>{" "}
+        <span className="muted">{deleting}</span>
+      </div>
     </div>
   );
 }

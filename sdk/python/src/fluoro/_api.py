@@ -250,6 +250,20 @@ class PublicRun:
 
         self._load(self._api.client.call("PATCH", self._run_path(), json_safe(body)).json())
 
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Delete the run and everything logged to it on the server (wandb's ``Run.delete``).
+
+        History, media, console, system metrics, alerts and file records go;
+        the run's id may then be used again. ``delete_artifacts`` is
+        accepted for wandb's signature; Fluoro has no artifacts yet.
+        """
+        self._api.client.call("DELETE", self._run_path())
+
+    def alerts(self) -> List[Dict[str, Any]]:
+        """The run's alerts, newest first (the last 100), each with ``suppressed``."""
+        data = self._api.client.call("GET", self._run_path() + "/alerts").json() or {}
+        return list(data.get("alerts") or [])
+
     def keys(self) -> List[Dict[str, Any]]:
         """The run's metric keys with point counts and step ranges."""
         data = self._api.client.call("GET", self._run_path() + "/keys").json() or {}
