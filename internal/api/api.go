@@ -66,6 +66,10 @@ type API struct {
 	userMu    sync.Mutex
 	userNames map[int64]string
 
+	// blobMu orders filing an upload's blob and storing its row (readers)
+	// against a run deletion removing blobs no file uses (the writer).
+	blobMu sync.RWMutex
+
 	stopOnce sync.Once
 	stopping chan struct{} // closed when the server shuts down: ends streams
 }

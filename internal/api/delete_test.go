@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,11 +22,30 @@ func TestDeleteRun(t *testing.T) {
 			t.Fatalf("ingest %s: %d %s", id, r.status, r.body)
 		}
 	}
+	// files: one content both runs have, one only the deleted run has
+	for _, f := range []struct{ run, name, body string }{
+		{"keep", "shared.txt", "same bytes"}, {"gone", "shared.txt", "same bytes"}, {"gone", "own.txt", "only mine"},
+	} {
+		if r := e.do("PUT", "/api/v1/projects/admin/p/runs/"+f.run+"/files/"+f.name, []byte(f.body)); r.status != http.StatusOK {
+			t.Fatalf("upload %s/%s: %d %s", f.run, f.name, r.status, r.body)
+		}
+	}
+	blobOf := func(body string) string { d := sha(body); return d[:2] + "/" + d[2:] }
+	if got := e.blobFiles("sha256"); !slices.Contains(got, blobOf("only mine")) || !slices.Contains(got, blobOf("same bytes")) {
+		t.Fatalf("blobs before: %v", got)
+	}
 	if r := e.do("DELETE", "/api/v1/projects/admin/p/runs/gone", nil, "Authorization", ""); r.status != http.StatusUnauthorized {
 		t.Errorf("delete without a key: %d", r.status)
 	}
 	if r := e.do("DELETE", "/api/v1/projects/admin/p/runs/gone", nil); r.status != http.StatusNoContent || len(r.body) != 0 {
 		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	// the deleted run's own content is gone from the blob store; the shared one stays, and still downloads
+	if got := e.blobFiles("sha256"); slices.Contains(got, blobOf("only mine")) || !slices.Contains(got, blobOf("same bytes")) {
+		t.Errorf("blobs after: %v", got)
+	}
+	if r := e.do("GET", "/api/v1/projects/admin/p/runs/keep/files/shared.txt", nil); r.status != http.StatusOK || string(r.body) != "same bytes" {
+		t.Errorf("the kept run's file: %d %q", r.status, r.body)
 	}
 	for _, path := range []string{"", "/history", "/console", "/alerts", "/keys"} {
 		if r := e.do("GET", "/api/v1/projects/admin/p/runs/gone"+path, nil); r.status != http.StatusNotFound {

@@ -42,9 +42,9 @@ func checkFileName(name string) error {
 // name) to the digest and its key. An upload streams into a temporary blob
 // under uploads/ while it is hashed, then is renamed to its digest key, or
 // dropped when that digest is already stored. Digest blobs are shared, so
-// replacing a file never deletes one: unreferenced digests wait for a
-// garbage collector (not written yet), which may also remove uploads/
-// left by a crash. Files uploaded before content addressing live under
+// replacing a file never deletes one. Deleting a run deletes the blobs
+// no other file uses; digests left unused by replaced files, and uploads/
+// left by a crash, wait for a garbage collector (not written yet). Files uploaded before content addressing live under
 // runs/<run pk>/files/<name> (their row's blob key says so); such a blob
 // belongs to its one file and is deleted when that file is replaced.
 const (
@@ -84,42 +84,50 @@ func (h hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// putContent stores body under its digest and returns the digest, the
-// size and the blob key. When want is set and the content differs, it
+// stageContent streams body to a temporary blob, hashing it, and returns
+// its key, digest and size. When want is set and the content differs, it
 // stores nothing.
-func (a *API) putContent(ctx context.Context, body io.Reader, want string) (sum string, n int64, key string, err error) {
-	tmp := uploadPrefix + rand.Text()
+func (a *API) stageContent(ctx context.Context, body io.Reader, want string) (tmp, sum string, n int64, err error) {
+	tmp = uploadPrefix + rand.Text()
 	h := sha256.New()
 	n, err = a.d.Blobs.Put(ctx, tmp, hashingReader{body, h})
 	if err != nil {
-		return "", 0, "", err
-	}
-	drop := func() {
-		if err := a.d.Blobs.Delete(context.WithoutCancel(ctx), tmp); err != nil {
-			a.d.Log.Warn("drop upload", "key", tmp, "err", err)
-		}
+		return "", "", 0, err
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
 	if want != "" && sum != want {
-		drop()
-		return "", 0, "", badData("content SHA-256 is %s but %s says %s: the upload was damaged or the header is wrong; nothing was stored", sum, DigestHeader, want)
+		a.dropBlob(ctx, tmp)
+		return "", "", 0, badData("content SHA-256 is %s but %s says %s: the upload was damaged or the header is wrong; nothing was stored", sum, DigestHeader, want)
 	}
-	key = digestKey(sum)
+	return tmp, sum, n, nil
+}
+
+// fileContent files a staged blob under its digest and returns that key.
+// The caller holds blobMu for reading until the file's row is stored, so a
+// run deletion cannot remove the digest's blob in between.
+func (a *API) fileContent(ctx context.Context, tmp, sum string) (string, error) {
+	key := digestKey(sum)
 	switch _, err := a.d.Blobs.Stat(ctx, key); {
 	case err == nil:
-		drop() // stored already: same digest, same bytes
+		a.dropBlob(ctx, tmp) // stored already: same digest, same bytes
 	case errors.Is(err, blob.ErrNotFound):
 		// Two uploads of new content may race to here; either rename
 		// leaves the same bytes under the key.
 		if err := a.d.Blobs.Rename(ctx, tmp, key); err != nil {
-			drop()
-			return "", 0, "", err
+			a.dropBlob(ctx, tmp)
+			return "", err
 		}
 	default:
-		drop()
-		return "", 0, "", err
+		a.dropBlob(ctx, tmp)
+		return "", err
 	}
-	return sum, n, key, nil
+	return key, nil
+}
+
+func (a *API) dropBlob(ctx context.Context, key string) {
+	if err := a.d.Blobs.Delete(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		a.d.Log.Warn("drop blob", "key", key, "err", err)
+	}
 }
 
 func (a *API) uploadFile(w http.ResponseWriter, r *http.Request) error {
@@ -139,7 +147,7 @@ func (a *API) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	sum, n, key, err := a.putContent(r.Context(), r.Body, want)
+	tmp, sum, n, err := a.stageContent(r.Context(), r.Body, want)
 	if err != nil {
 		return err
 	}
@@ -147,8 +155,16 @@ func (a *API) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if _, _, err := mime.ParseMediaType(ct); err != nil {
 		ct = typeByName(name)
 	}
+	a.blobMu.RLock()
+	key, err := a.fileContent(r.Context(), tmp, sum)
+	if err != nil {
+		a.blobMu.RUnlock()
+		return err
+	}
 	f := store.File{RunPK: run.PK, Name: name, Size: n, SHA256: sum, BlobKey: key, ContentType: ct, UpdatedAt: a.now()}
-	if err := a.d.Store.PutFile(r.Context(), f); err != nil {
+	err = a.d.Store.PutFile(r.Context(), f)
+	a.blobMu.RUnlock()
+	if err != nil {
 		return err
 	}
 	// A pre-digest blob belonged to this file alone; digest blobs may be

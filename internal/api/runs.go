@@ -326,6 +326,10 @@ func (a *API) deleteRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, _ := auth.UserFrom(r.Context())
+	// No upload may file a blob and store its row between the store listing
+	// the blobs the run leaves unused and their deletion.
+	a.blobMu.Lock()
+	defer a.blobMu.Unlock()
 	run, err := a.d.Store.DeleteRun(r.Context(), runKey(r), u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, CodeNotFound, "run %s not found", runKey(r))
@@ -333,7 +337,10 @@ func (a *API) deleteRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.d.Log.Info("run deleted", "run", runKey(r).String(), "user", u.Name, "points", run.Points)
+	for _, k := range run.UnusedBlobs {
+		a.dropBlob(r.Context(), k) // the run is gone either way: a blob left behind only costs space
+	}
+	a.d.Log.Info("run deleted", "run", runKey(r).String(), "user", u.Name, "points", run.Points, "blobs", len(run.UnusedBlobs))
 	a.d.Hub.Publish(live.RunDeleted, run.Entity, run.Project, map[string]any{"id": run.RunID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil

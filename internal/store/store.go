@@ -218,6 +218,12 @@ type Batch struct {
 	Now       time.Time
 }
 
+// DeletedRun is a run as it was when deleted, and the blobs it leaves unused.
+type DeletedRun struct {
+	Run
+	UnusedBlobs []string // blob keys no remaining file refers to
+}
+
 // BatchResult says what happened to one batch of a group.
 type BatchResult struct {
 	Duplicate bool    // already applied earlier: nothing changed
@@ -305,10 +311,10 @@ type Runs interface {
 	Run(ctx context.Context, key RunKey) (Run, error)
 	// DeleteRun removes a run and everything stored with it (history,
 	// console, system samples, alerts, file records, ops) in one
-	// transaction, and returns it as it was. A later run may take its
-	// RunID but never its PK. File contents stay in the blob store, which
-	// shares them by digest.
-	DeleteRun(ctx context.Context, key RunKey, byUser int64) (Run, error)
+	// transaction, and returns it as it was, with the blob keys its files
+	// used that no other file uses any more (the caller deletes those
+	// blobs). A later run may take its RunID but never its PK.
+	DeleteRun(ctx context.Context, key RunKey, byUser int64) (DeletedRun, error)
 	ListRuns(ctx context.Context, q RunQuery) (RunPage, error)
 	// RunFieldPaths lists every config path (ConfigPaths) and summary key
 	// (SummaryPaths) that a run of the project has been given, at most

@@ -452,33 +452,51 @@ var runTables = []string{"history", "hist_log", "hist_chunks", "run_keys", "cons
 // DeleteRun implements store.Runs. It holds the compaction lock, so a
 // compaction that read the run's points before cannot write its chunks
 // back after.
-func (db *DB) DeleteRun(ctx context.Context, key store.RunKey, byUser int64) (store.Run, error) {
+func (db *DB) DeleteRun(ctx context.Context, key store.RunKey, byUser int64) (store.DeletedRun, error) {
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Run{}, fmt.Errorf("delete run: begin: %w", err)
+		return store.DeletedRun{}, fmt.Errorf("delete run: begin: %w", err)
 	}
 	defer tx.Rollback()
 	r, err := getRun(ctx, tx, key)
 	if err != nil {
-		return r, err
+		return store.DeletedRun{}, err
+	}
+	out := store.DeletedRun{Run: r, UnusedBlobs: []string{}}
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT blob_key FROM files f WHERE run_id = ?
+		AND NOT EXISTS (SELECT 1 FROM files g WHERE g.blob_key = f.blob_key AND g.run_id != f.run_id) ORDER BY blob_key`, r.PK)
+	if err != nil {
+		return store.DeletedRun{}, fmt.Errorf("delete run %s: blobs: %w", key, err)
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return store.DeletedRun{}, fmt.Errorf("delete run %s: blobs: %w", key, err)
+		}
+		out.UnusedBlobs = append(out.UnusedBlobs, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return store.DeletedRun{}, fmt.Errorf("delete run %s: blobs: %w", key, err)
 	}
 	for _, t := range runTables {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = ?`, r.PK); err != nil {
-			return store.Run{}, fmt.Errorf("delete run %s: %s: %w", key, t, err)
+			return store.DeletedRun{}, fmt.Errorf("delete run %s: %s: %w", key, t, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO deleted_runs (id, project_id, run_id, deleted_at, deleted_by) VALUES (?, ?, ?, ?, ?)`,
 		r.PK, r.ProjectPK, r.RunID, ms(time.Now()), byUser); err != nil {
-		return store.Run{}, fmt.Errorf("delete run %s: record: %w", key, err)
+		return store.DeletedRun{}, fmt.Errorf("delete run %s: record: %w", key, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, r.PK); err != nil {
-		return store.Run{}, fmt.Errorf("delete run %s: %w", key, err)
+		return store.DeletedRun{}, fmt.Errorf("delete run %s: %w", key, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return store.Run{}, fmt.Errorf("delete run %s: commit: %w", key, err)
+		return store.DeletedRun{}, fmt.Errorf("delete run %s: commit: %w", key, err)
 	}
 	db.gens.forget(r.PK)
-	return r, nil
+	return out, nil
 }

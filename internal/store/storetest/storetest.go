@@ -993,14 +993,21 @@ func testDeleteRun(t *testing.T, s store.Store, _ func() store.Store) {
 			Console: []store.ConsoleLine{{Time: 1, Stream: "stdout", Line: "hi"}},
 			System:  []store.SystemSample{{Time: 1, Values: map[string]float64{"cpu": 5}}},
 			Alerts:  []store.Alert{{Time: 1, Title: "t", Level: store.AlertInfo}}})
-		if err := s.PutFile(ctx, store.File{RunPK: r.PK, Name: "f.txt", Size: 1, SHA256: strings.Repeat("a", 64), UpdatedAt: t0}); err != nil {
-			t.Fatal(err)
+		// a blob both runs use, and one of its own
+		for _, f := range []store.File{{Name: "shared.txt", BlobKey: "sha256/aa"}, {Name: "own.txt", BlobKey: "own/" + r.RunID}} {
+			f.RunPK, f.Size, f.SHA256, f.UpdatedAt = r.PK, 1, strings.Repeat("a", 64), t0
+			if err := s.PutFile(ctx, f); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	settle(t, s)
 	got, err := s.DeleteRun(ctx, gone.RunKey, 1)
 	if err != nil || got.PK != gone.PK || got.RunID != "gone" {
 		t.Fatalf("DeleteRun = %+v, %v", got, err)
+	}
+	if !slices.Equal(got.UnusedBlobs, []string{"own/gone"}) {
+		t.Errorf("unused blobs = %v, want only the run's own", got.UnusedBlobs)
 	}
 	if _, err := s.Run(ctx, gone.RunKey); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Run after delete: %v", err)
@@ -1044,6 +1051,11 @@ func testDeleteRun(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	if _, err := s.DeleteRun(ctx, store.RunKey{Entity: "alice", Project: "p", RunID: "never"}, 1); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteRun of an unknown run: %v", err)
+	}
+	// the last user of the shared blob goes: now it is unused too
+	last, err := s.DeleteRun(ctx, keep.RunKey, 1)
+	if err != nil || !slices.Equal(last.UnusedBlobs, []string{"own/keep", "sha256/aa"}) {
+		t.Errorf("deleting the other run: unused blobs %v, %v", last.UnusedBlobs, err)
 	}
 }
 

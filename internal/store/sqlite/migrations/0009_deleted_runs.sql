@@ -8,3 +8,6 @@ CREATE TABLE deleted_runs (
     deleted_at  INTEGER NOT NULL,
     deleted_by  INTEGER NOT NULL
 );
+
+-- Whether another file still uses a blob, when a run is deleted.
+CREATE INDEX files_blob ON files (blob_key);
