@@ -42,12 +42,16 @@ type AlertSink interface {
 
 // Deps are what the API needs.
 type Deps struct {
-	Store      store.Store
-	Blobs      blob.Store
-	Committer  *ingest.Committer
-	Hub        *live.Hub
-	Observer   Observer       // may be nil
-	Alerts     AlertSink      // may be nil: alerts are stored and shown, not sent
+	Store     store.Store
+	Blobs     blob.Store
+	Committer *ingest.Committer
+	Hub       *live.Hub
+	Observer  Observer  // may be nil
+	Alerts    AlertSink // may be nil: alerts are stored and shown, not sent
+	// BlobLock orders filing an upload's blob and storing its row (readers)
+	// against removing blobs no file uses (writers: run deletion, the blob
+	// collector). Nil: the API's own.
+	BlobLock   *sync.RWMutex
 	SigningKey []byte         // HMAC key for signed file URLs
 	Sessions   *auth.Sessions // browser session cookies; nil: API keys only
 	MaxBody    int64          // largest request body (default 32 MiB)
@@ -65,10 +69,6 @@ type API struct {
 
 	userMu    sync.Mutex
 	userNames map[int64]string
-
-	// blobMu orders filing an upload's blob and storing its row (readers)
-	// against a run deletion removing blobs no file uses (the writer).
-	blobMu sync.RWMutex
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed when the server shuts down: ends streams
@@ -114,6 +114,9 @@ func New(d Deps) *API {
 	}
 	if d.MaxFile <= 0 {
 		d.MaxFile = 5 << 30
+	}
+	if d.BlobLock == nil {
+		d.BlobLock = &sync.RWMutex{}
 	}
 	a := &API{d: d, auth: &auth.Authenticator{Users: d.Store, Sessions: d.Sessions}, userNames: map[int64]string{}, stopping: make(chan struct{})}
 	a.routes = a.table()

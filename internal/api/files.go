@@ -103,7 +103,7 @@ func (a *API) stageContent(ctx context.Context, body io.Reader, want string) (tm
 }
 
 // fileContent files a staged blob under its digest and returns that key.
-// The caller holds blobMu for reading until the file's row is stored, so a
+// The caller holds BlobLock for reading until the file's row is stored, so a
 // run deletion cannot remove the digest's blob in between.
 func (a *API) fileContent(ctx context.Context, tmp, sum string) (string, error) {
 	key := digestKey(sum)
@@ -155,15 +155,15 @@ func (a *API) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if _, _, err := mime.ParseMediaType(ct); err != nil {
 		ct = typeByName(name)
 	}
-	a.blobMu.RLock()
+	a.d.BlobLock.RLock()
 	key, err := a.fileContent(r.Context(), tmp, sum)
 	if err != nil {
-		a.blobMu.RUnlock()
+		a.d.BlobLock.RUnlock()
 		return err
 	}
 	f := store.File{RunPK: run.PK, Name: name, Size: n, SHA256: sum, BlobKey: key, ContentType: ct, UpdatedAt: a.now()}
 	err = a.d.Store.PutFile(r.Context(), f)
-	a.blobMu.RUnlock()
+	a.d.BlobLock.RUnlock()
 	if err != nil {
 		return err
 	}

@@ -328,8 +328,8 @@ func (a *API) deleteRun(w http.ResponseWriter, r *http.Request) error {
 	u, _ := auth.UserFrom(r.Context())
 	// No upload may file a blob and store its row between the store listing
 	// the blobs the run leaves unused and their deletion.
-	a.blobMu.Lock()
-	defer a.blobMu.Unlock()
+	a.d.BlobLock.Lock()
+	defer a.d.BlobLock.Unlock()
 	run, err := a.d.Store.DeleteRun(r.Context(), runKey(r), u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, CodeNotFound, "run %s not found", runKey(r))

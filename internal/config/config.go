@@ -13,21 +13,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the server's effective configuration.
 type Config struct {
-	Addr        string // listen address
-	Data        string // data directory
-	DB          string // metadata store URL; default sqlite under Data
-	Blobs       string // blob store URL; default a directory under Data
-	AdminUser   string // name of the local admin created at first start
-	AdminAPIKey string // preset admin key (secret); generated when empty
-	MaxBody     int64  // largest request body in bytes
-	MaxFile     int64  // largest run file upload in bytes
-	LogLevel    string // debug, info, warn, error
-	PublicURL   string // the address users open the UI at, for links in alerts
-	AlertHook   string // webhook URL run alerts are posted to (secret); none when empty
+	Addr        string        // listen address
+	Data        string        // data directory
+	DB          string        // metadata store URL; default sqlite under Data
+	Blobs       string        // blob store URL; default a directory under Data
+	AdminUser   string        // name of the local admin created at first start
+	AdminAPIKey string        // preset admin key (secret); generated when empty
+	MaxBody     int64         // largest request body in bytes
+	MaxFile     int64         // largest run file upload in bytes
+	LogLevel    string        // debug, info, warn, error
+	PublicURL   string        // the address users open the UI at, for links in alerts
+	AlertHook   string        // webhook URL run alerts are posted to (secret); none when empty
+	BlobGC      time.Duration // how often unused blobs are collected; 0: never
 }
 
 // Setting describes one configuration value.
@@ -90,6 +92,18 @@ func Settings() []Setting {
 		},
 		mk("log-level", "info", "log level: debug, info, warn or error", false, true, func(c *Config) *string { return &c.LogLevel }),
 		mk("public-url", "", "the address users open the UI at (e.g. https://fluoro.example.com), for links in alerts", false, true, func(c *Config) *string { return &c.PublicURL }),
+		{
+			Name: "blob-gc-interval", Usage: "how often to delete file contents no run file uses any more (0 turns it off)", Flag: true, def: "6h",
+			get: func(c *Config) string { return c.BlobGC.String() },
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 || (d > 0 && d < time.Minute) {
+					return fmt.Errorf("blob-gc-interval %q: want a duration of at least 1m, such as 6h, or 0 to turn it off", v)
+				}
+				c.BlobGC = d
+				return nil
+			},
+		},
 		mk("alert-webhook", "", "URL run alerts are posted to as Slack-compatible JSON (environment only: it holds a secret)", true, false, func(c *Config) *string { return &c.AlertHook }),
 	}
 }

@@ -24,6 +24,8 @@ type Metrics struct {
 	batches       *prometheus.CounterVec
 	ops           *prometheus.CounterVec
 	alerts        *prometheus.CounterVec
+	gcBlobs       prometheus.Counter
+	gcBytes       prometheus.Counter
 	commitLatency prometheus.Histogram
 	groupSize     prometheus.Histogram
 	sseClients    prometheus.GaugeFunc
@@ -54,6 +56,12 @@ func New(sseClients func() int) *Metrics {
 		Name: "fluoro_alerts_total",
 		Help: "Run alerts by outcome: suppressed (a repeat within its wait), delivered, failed or dropped (by the alert webhook).",
 	}, []string{"outcome"})
+	m.gcBlobs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fluoro_blob_gc_deleted_total", Help: "Blobs the collector deleted: file contents no run file used any more.",
+	})
+	m.gcBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fluoro_blob_gc_deleted_bytes_total", Help: "Bytes of the blobs the collector deleted.",
+	})
 	m.commitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "fluoro_ingest_commit_duration_seconds", Help: "Latency of one group commit, fsync included.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -65,7 +73,7 @@ func New(sseClients func() int) *Metrics {
 	m.sseClients = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fluoro_live_subscribers", Help: "Connected Server-Sent Events clients.",
 	}, func() float64 { return float64(sseClients()) })
-	m.reg.MustRegister(m.requests, m.latency, m.points, m.batches, m.ops, m.alerts, m.commitLatency, m.groupSize, m.sseClients,
+	m.reg.MustRegister(m.requests, m.latency, m.points, m.batches, m.ops, m.alerts, m.gcBlobs, m.gcBytes, m.commitLatency, m.groupSize, m.sseClients,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -89,6 +97,12 @@ func (m *Metrics) ObserveOp(event, outcome string) {
 // ObserveAlert counts one alert's outcome (api.Observer, and the webhook's).
 func (m *Metrics) ObserveAlert(outcome string) {
 	m.alerts.WithLabelValues(outcome).Inc()
+}
+
+// BlobsCollected counts one collection's deletions.
+func (m *Metrics) BlobsCollected(n int, bytes int64) {
+	m.gcBlobs.Add(float64(n))
+	m.gcBytes.Add(float64(bytes))
 }
 
 // Committed implements ingest.Observer.

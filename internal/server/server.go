@@ -15,12 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/api"
 	"github.com/fluoro-dev/fluoro/internal/auth"
 	"github.com/fluoro-dev/fluoro/internal/blob"
 	"github.com/fluoro-dev/fluoro/internal/blob/localdir"
+	"github.com/fluoro-dev/fluoro/internal/blobgc"
 	"github.com/fluoro-dev/fluoro/internal/config"
 	"github.com/fluoro-dev/fluoro/internal/ingest"
 	"github.com/fluoro-dev/fluoro/internal/live"
@@ -46,6 +48,7 @@ type Server struct {
 	committer *ingest.Committer
 	hub       *live.Hub
 	alerts    *notify.Webhook // nil without an alert webhook
+	blobLock  sync.RWMutex    // uploads (readers) against blob removal (writers)
 	metrics   *metrics.Metrics
 	api       *api.API
 	sessions  *auth.Sessions // browser login cookies
@@ -100,7 +103,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		sink = s.alerts
 	}
 	s.api = api.New(api.Deps{
-		Store: s.store, Blobs: s.blobs, Committer: s.committer, Hub: s.hub, Observer: s.metrics, Alerts: sink,
+		Store: s.store, Blobs: s.blobs, Committer: s.committer, Hub: s.hub, Observer: s.metrics, Alerts: sink, BlobLock: &s.blobLock,
 		SigningKey: signing, Sessions: s.sessions, MaxBody: cfg.MaxBody, MaxFile: cfg.MaxFile, Log: log,
 	})
 	s.handler = s.routes()
@@ -246,6 +249,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String(), "data", s.cfg.Data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if s.cfg.BlobGC > 0 {
+		gcCtx, stopGC := context.WithCancel(ctx)
+		defer stopGC()
+		go s.collectBlobs(gcCtx, s.cfg.BlobGC)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -258,6 +266,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// collectBlobs deletes unused blobs every interval until ctx ends.
+func (s *Server) collectBlobs(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		st, err := s.CollectBlobs(ctx, start)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("blob gc", "err", err, "deleted", st.Deleted)
+			continue
+		}
+		s.log.Info("blob gc", "scanned", st.Scanned, "deleted", st.Deleted, "bytes", st.Bytes, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// CollectBlobs deletes the blobs no run file uses, as of now (blobs
+// written within the collector's grace before now are kept).
+func (s *Server) CollectBlobs(ctx context.Context, now time.Time) (blobgc.Stats, error) {
+	st, err := blobgc.Collect(ctx, s.store, s.blobs, blobgc.Options{Lock: &s.blobLock, Log: s.log, Now: func() time.Time { return now }})
+	s.metrics.BlobsCollected(st.Deleted, st.Bytes)
+	return st, err
 }
 
 // Close commits queued batches and closes the stores.

@@ -351,6 +351,8 @@ type Files interface {
 	PutFile(ctx context.Context, f File) error
 	ListFiles(ctx context.Context, runPK int64) ([]File, error)
 	File(ctx context.Context, runPK int64, name string) (File, error)
+	// BlobInUse says whether any run's file refers to the blob key.
+	BlobInUse(ctx context.Context, key string) (bool, error)
 }
 
 // Settings holds small server-wide values, such as the URL-signing key.

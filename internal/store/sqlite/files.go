@@ -63,3 +63,12 @@ func (db *DB) File(ctx context.Context, runPK int64, name string) (store.File, e
 	}
 	return f, nil
 }
+
+// BlobInUse implements store.Files (an index lookup, migration 9).
+func (db *DB) BlobInUse(ctx context.Context, key string) (bool, error) {
+	var n int
+	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM files WHERE blob_key = ?)`, key).Scan(&n); err != nil {
+		return false, fmt.Errorf("blob in use: %w", err)
+	}
+	return n == 1, nil
+}

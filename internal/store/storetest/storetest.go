@@ -1009,6 +1009,11 @@ func testDeleteRun(t *testing.T, s store.Store, _ func() store.Store) {
 	if !slices.Equal(got.UnusedBlobs, []string{"own/gone"}) {
 		t.Errorf("unused blobs = %v, want only the run's own", got.UnusedBlobs)
 	}
+	for key, want := range map[string]bool{"own/gone": false, "own/keep": true, "sha256/aa": true, "nope": false} {
+		if used, err := s.BlobInUse(ctx, key); err != nil || used != want {
+			t.Errorf("BlobInUse(%q) = %v, %v; want %v", key, used, err, want)
+		}
+	}
 	if _, err := s.Run(ctx, gone.RunKey); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Run after delete: %v", err)
 	}
