@@ -22,6 +22,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+from fakeserver import FakeServer
+
 REPO = Path(__file__).resolve().parents[3]
 SRC = Path(__file__).resolve().parents[1] / "src"
 ADMIN_KEY = "fluoro_test_" + "k" * 40
@@ -257,3 +259,9 @@ def spawn_script(code: str, env: Dict[str, str], cwd: Path, *, ignore_sigterm: b
         text=True,
         preexec_fn=prepare,
     )
+
+
+@pytest.fixture
+def fake() -> FakeServer:
+    """The in-memory fake server (fakeserver.py)."""
+    return FakeServer()

@@ -295,3 +295,10 @@ class FakeServer:
                 "rejected": rejected,
             },
         )
+
+
+def start(fake: FakeServer, tmp_path: Any, **kw: Any) -> fluoro.Run:
+    """A run against the fake, in tmp_path, project "p" unless given; settings= extends fake.settings()."""
+    settings = fake.settings(**kw.pop("settings", {}))
+    kw.setdefault("project", "p")
+    return fluoro.init(dir=str(tmp_path), settings=settings, **kw)

@@ -15,17 +15,7 @@ import fluoro
 from fluoro import plot
 from fluoro._errors import FluoroWarning
 
-from fakeserver import FakeServer
-
-
-@pytest.fixture
-def fake() -> FakeServer:
-    return FakeServer()
-
-
-def start(fake: FakeServer, tmp_path: Path) -> fluoro.Run:
-    return fluoro.init(project="p", dir=str(tmp_path), settings=fake.settings())
-
+from fakeserver import FakeServer, start
 
 # --- the presets' tables --------------------------------------------------------
 

@@ -21,18 +21,7 @@ import fluoro
 from fluoro._spool import read_spool
 from fluoro._summary import SummaryState
 
-from fakeserver import FakeServer
-
-
-@pytest.fixture
-def fake() -> FakeServer:
-    return FakeServer()
-
-
-def start(fake: FakeServer, tmp_path: Path, **kw: Any) -> fluoro.Run:
-    settings = fake.settings(**kw.pop("settings", {}))
-    kw.setdefault("project", "p")
-    return fluoro.init(dir=str(tmp_path), settings=settings, **kw)
+from fakeserver import FakeServer, start
 
 
 def rows(fake: FakeServer) -> List[Tuple[int, Dict[str, Any]]]:
