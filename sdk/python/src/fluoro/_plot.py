@@ -437,12 +437,8 @@ def roc_curve(
         data += [[label, round(f, 3), round(t, 3)] for f, t in _thin(keep, most)]
     if not data:
         raise ValueError("roc_curve: no class has both positive and negative examples")
-    return plot_table(
-        "wandb/area-under-curve/v0",
-        Table(columns=["class", "fpr", "tpr"], data=data),
-        {"x": "fpr", "y": "tpr", "class": "class"},
-        {"title": title, "x-axis-title": "False positive rate", "y-axis-title": "True positive rate"},
-        split_table,
+    return _curves(
+        ["class", "fpr", "tpr"], "fpr", "tpr", data, ("False positive rate", "True positive rate"), title, split_table
     )
 
 
@@ -483,10 +479,19 @@ def pr_curve(
             data.append([label, round(best, 3), round(r, 3)])
     if not data:
         raise ValueError("pr_curve: no class in y_true has examples")
+    return _curves(
+        ["class", "precision", "recall"], "recall", "precision", data, ("Recall", "Precision"), title, split_table
+    )
+
+
+def _curves(
+    columns: List[str], x: str, y: str, data: List[List[Any]], axes: Tuple[str, str], title: str, split_table: bool
+) -> CustomChart:
+    """The area-under-curve chart (ROC, PR) of rows of columns, a line per class; axes are the axis titles."""
     return plot_table(
         "wandb/area-under-curve/v0",
-        Table(columns=["class", "precision", "recall"], data=data),
-        {"x": "recall", "y": "precision", "class": "class"},
-        {"title": title, "x-axis-title": "Recall", "y-axis-title": "Precision"},
+        Table(columns=columns, data=data),
+        {"x": x, "y": y, "class": "class"},
+        {"title": title, "x-axis-title": axes[0], "y-axis-title": axes[1]},
         split_table,
     )
