@@ -2,18 +2,12 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fluoro-dev/fluoro/internal/config"
-	"github.com/fluoro-dev/fluoro/internal/server"
 )
 
 // TestCollectBlobsAfterAFileIsReplaced uploads a file three times with new
@@ -21,28 +15,8 @@ import (
 // old contents, keeps the current one, and the file still downloads.
 func TestCollectBlobsAfterAFileIsReplaced(t *testing.T) {
 	data := t.TempDir()
-	cfg := config.Default()
-	cfg.Data = data
-	cfg.DB = "sqlite://" + filepath.Join(data, "fluoro.db")
-	cfg.Blobs = "file://" + filepath.Join(data, "blobs")
-	cfg.AdminAPIKey = adminKey
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+adminKey)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	url, srv, _, _ := openServer(t, data, adminKey)
+	do := func(method, path, body string) (int, string) { return call(t, method, url+path, adminKey, body) }
 	if code, body := do("POST", "/api/v1/projects/admin/p/runs", `{"id":"r1"}`); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, body)
 	}

@@ -36,6 +36,13 @@ func newServer(t *testing.T, data string, key string) string {
 // that stops it (also run at cleanup).
 func startServer(t *testing.T, data string, key string) (string, *bytes.Buffer, func()) {
 	t.Helper()
+	url, _, logs, stop := openServer(t, data, key)
+	return url, logs, stop
+}
+
+// openServer is startServer that also returns the Server.
+func openServer(t *testing.T, data string, key string) (string, *server.Server, *bytes.Buffer, func()) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Data = data
 	cfg.DB = "sqlite://" + filepath.Join(data, "fluoro.db")
@@ -57,7 +64,7 @@ func startServer(t *testing.T, data string, key string) (string, *bytes.Buffer, 
 		})
 	}
 	t.Cleanup(stop)
-	return hs.URL, logs, stop
+	return hs.URL, srv, logs, stop
 }
 
 func call(t *testing.T, method, url, key string, body string) (int, string) {

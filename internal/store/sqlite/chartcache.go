@@ -99,20 +99,6 @@ func (g *runGens) written(runs []int64, touched []seriesChunk) {
 	}
 }
 
-// forget marks every chunk of a deleted run changed: a cached chart of it
-// is never reused.
-func (g *runGens) forget(run int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	r := g.m[run]
-	if r == nil {
-		return
-	}
-	r.gen += 2 // stays even: no write in progress
-	g.changes -= len(r.changes)
-	r.since, r.changes = r.gen, nil
-}
-
 // touched returns the chunks of series key that generations after from,
 // up to to, touched; false when the run no longer remembers them all.
 func (g *runGens) touched(run, key int64, from, to uint64) (map[int64]bool, bool) {
