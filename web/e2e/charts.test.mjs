@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { call, ingest, KEY, openBrowser, outDir, runSDKScript, startServer } from "./harness.mjs";
+import { call, ingest, KEY, mediaPanel, openBrowser, outDir, runSDKScript, startServer } from "./harness.mjs";
 
 const P = "charts";
 const RUN = "charts001";
@@ -119,18 +119,8 @@ after(async () => {
   await srv?.stop();
 });
 
-/** The panel of key, scrolled into view until its media has loaded. */
-async function panel(key) {
-  const loc = page.locator(`.panel[data-key="${key}"]`);
-  await loc.waitFor();
-  const end = Date.now() + 30_000;
-  for (;;) {
-    await loc.scrollIntoViewIfNeeded();
-    if ((await loc.locator(":scope > .media-loading").count()) === 0) return loc;
-    if (Date.now() > end) throw new Error(`panel ${key} still loading after 30 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The panel of key on the test's page, loaded (harness mediaPanel). */
+const panel = (key) => mediaPanel(page, key);
 
 /** The panel's chart, once Plotly has drawn it. */
 async function chart(p, id) {

@@ -229,3 +229,19 @@ export async function openBrowser() {
     },
   };
 }
+
+/**
+ * The panel of key on page, scrolled into view until it has loaded: a panel
+ * loads once seen, and panels above it may grow as they load and push it away.
+ */
+export async function mediaPanel(page, key) {
+  const loc = page.locator(`.panel[data-key="${key}"]`);
+  await loc.waitFor();
+  const end = Date.now() + 30_000;
+  for (;;) {
+    await loc.scrollIntoViewIfNeeded();
+    if ((await loc.locator(":scope > .media-loading").count()) === 0) return loc;
+    if (Date.now() > end) throw new Error(`panel ${key} still loading after 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

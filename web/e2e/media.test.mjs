@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { deflateSync } from "node:zlib";
-import { call, ingest, KEY, openBrowser, outDir, startServer } from "./harness.mjs";
+import { call, ingest, KEY, mediaPanel, openBrowser, outDir, startServer } from "./harness.mjs";
 
 const P = "media";
 const RUN = "media001";
@@ -225,21 +225,8 @@ after(async () => {
   await srv?.stop();
 });
 
-/**
- * The panel of key, scrolled into view until it has loaded: a panel loads
- * once seen, and panels above it may grow as they load and push it away.
- */
-async function panel(key) {
-  const loc = page.locator(`.panel[data-key="${key}"]`);
-  await loc.waitFor();
-  const end = Date.now() + 30_000;
-  for (;;) {
-    await loc.scrollIntoViewIfNeeded();
-    if ((await loc.locator(":scope > .media-loading").count()) === 0) return loc;
-    if (Date.now() > end) throw new Error(`panel ${key} still loading after 30 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The panel of key on the test's page, loaded (harness mediaPanel). */
+const panel = (key) => mediaPanel(page, key);
 
 /** Count of canvas pixels that are not fully transparent. */
 const paintedPixels = (canvas) =>
