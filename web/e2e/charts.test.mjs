@@ -131,7 +131,8 @@ async function chart(p, id) {
 }
 
 test("chart panels are titled by their chart key, with a chart badge", async () => {
-  await page.locator('.panel[data-key="cm_table"]').waitFor();
+  // panels show before the run's config (which names the charts) has loaded
+  await page.locator('.panel[data-key="cm_table"] .panel-head .badge', { hasText: "chart" }).waitFor();
   for (const key of ["cm", "roc", "loss_curve", "odd"]) {
     const p = page.locator(`.panel[data-key="${key}_table"]`);
     const title = p.locator(".panel-title");
@@ -244,9 +245,9 @@ for rid, noise in (("eval-a", 0.0), ("eval-b", 0.3)):
     const cm = p2.locator('.panel[data-key="eval/cm_table"]');
     await cm.waitFor();
     await cm.scrollIntoViewIfNeeded();
-    assert.equal(await cm.locator(".panel-title").textContent(), "eval/cm");
     const charts = cm.locator('.media-chart[data-ready="1"]');
-    await charts.nth(1).waitFor({ timeout: 60_000 });
+    await charts.nth(1).waitFor({ timeout: 60_000 }); // drawn once the runs' configs (naming the charts) are in
+    assert.equal(await cm.locator(".panel-title").textContent(), "eval/cm");
     assert.equal(await charts.count(), 2);
     assert.equal(await charts.first().getAttribute("data-chart"), "wandb/confusion_matrix/v1");
     // run eval-a, argmax of probs against y_true: rows neg [1 1 0], neutral [1 2 0], pos [0 0 3]
