@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/fluoro-dev/fluoro/internal/ingest"
@@ -11,6 +12,24 @@ import (
 	"github.com/fluoro-dev/fluoro/internal/notify"
 	"github.com/fluoro-dev/fluoro/internal/store"
 )
+
+// SpooledHeader is how many points the writer had logged (spooled on its
+// machine) when it sent a batch, counted as the batch's "logged" field is:
+// the server learns how far a writer got beyond the batches it has.
+const SpooledHeader = "X-Fluoro-Spooled"
+
+// spooledHeader reads SpooledHeader; 0 when it is absent.
+func spooledHeader(r *http.Request) (int64, error) {
+	v := r.Header.Get(SpooledHeader)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, CodeBadData, "header %s must be a non-negative integer (points the writer has spooled), not %q", SpooledHeader, v)
+	}
+	return n, nil
+}
 
 // ingestResponse acknowledges one batch.
 type ingestResponse struct {
@@ -39,16 +58,28 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	spooled, err := spooledHeader(r)
+	if err != nil {
+		return err
+	}
 	rejected := d.Rejected
 	if rejected == nil {
 		rejected = []ingest.Rejection{}
 	}
 	if d.Records > 0 && len(rejected) == d.Records {
+		if d.Batch.Logged > 0 || spooled > 0 {
+			// Refused, so no longer pending on the writer's side.
+			p := store.Batch{RunPK: run.PK, ProjectPK: run.ProjectPK, Writer: d.Batch.Writer, Seq: d.Batch.Seq,
+				Logged: d.Batch.Logged, Spooled: spooled, ProgressOnly: true, Now: a.now()}
+			if _, err := a.d.Committer.Submit(r.Context(), p); err != nil {
+				return err
+			}
+		}
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable,
 			Message: "every record was rejected: " + joinRejections(rejected), Details: map[string]any{"rejected": rejected}}
 	}
 	b := d.Batch
-	b.RunPK, b.ProjectPK, b.Now = run.PK, run.ProjectPK, a.now()
+	b.RunPK, b.ProjectPK, b.Now, b.Spooled = run.PK, run.ProjectPK, a.now(), spooled
 	fillTimes(&b, b.Now)
 	res, err := a.d.Committer.Submit(r.Context(), b)
 	if err != nil {

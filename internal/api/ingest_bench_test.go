@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fluoro-dev/fluoro/internal/api"
 )
 
 // BenchmarkIngest posts W2-like batches (500 rows × 20 keys) from 8
@@ -56,7 +59,9 @@ func BenchmarkIngest(b *testing.B) {
 				// Each writer owns run w%writers; seq and steps grow per batch.
 				seq := i / writers
 				var buf bytes.Buffer
-				fmt.Fprintf(&buf, `{"entity":"admin","project":"p","run_id":"w%d","writer":"bench","seq":%d,"history":[`, w, seq)
+				// As the SDK sends them: each batch counts its writer's points so far.
+				fmt.Fprintf(&buf, `{"entity":"admin","project":"p","run_id":"w%d","writer":"bench","seq":%d,"logged":%d,"history":[`,
+					w, seq, (seq+1)*rows*keys)
 				for r, tail := range tails[w] {
 					if r > 0 {
 						buf.WriteByte(',')
@@ -68,6 +73,7 @@ func BenchmarkIngest(b *testing.B) {
 				body := buf.Bytes()
 				req, _ := http.NewRequest("POST", e.url+"/api/v1/ingest", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+adminKey)
+				req.Header.Set(api.SpooledHeader, strconv.Itoa((seq+1)*rows*keys))
 				res, err := client.Do(req)
 				if err != nil {
 					b.Error(err)

@@ -54,7 +54,8 @@ func (a *API) table() []route {
 		{Method: "GET", Path: pRun + "/files/{name...}", Summary: "A run file's content, inline, for the browser (API key or session cookie): ETag is the SHA-256, byte ranges supported, sandboxed by Content-Security-Policy; immutable caching when the name embeds the digest.", RespCT: "application/octet-stream", OpID: "getProjectsRunsFile", h: a.getFile},
 		{Method: "GET", Path: "/api/v1/files/download", Summary: "Download a file through a signed link from the files endpoint (the link is the credential).", Public: true,
 			Query: []param{{"run", "integer", ""}, {"name", "string", ""}, {"exp", "integer", ""}, {"sig", "string", ""}}, RespCT: "application/octet-stream", h: a.download},
-		{Method: "POST", Path: "/api/v1/ingest", Summary: "Ingest one batch of history rows, summary updates, console lines, system samples and alerts. Idempotent per (run, writer, seq); the 200 means durable.", Body: "IngestBatch", Resp: "IngestAck", h: a.ingest},
+		{Method: "POST", Path: "/api/v1/ingest", Summary: "Ingest one batch of history rows, summary updates, console lines, system samples and alerts. Idempotent per (run, writer, seq); the 200 means durable.", Body: "IngestBatch", Resp: "IngestAck",
+			Header: []param{{SpooledHeader, "integer", "points the writer has logged so far, sent or not (counted as the batch's logged field): how far it got beyond the batches the server has"}}, h: a.ingest},
 		{Method: "GET", Path: "/api/v1/events", Summary: "Live notifications as Server-Sent Events; resumable with Last-Event-ID.", Query: []param{{"project", "string", "entity/project to follow (default: all the caller can access)"}}, RespCT: "text/event-stream", h: a.events},
 	}
 }

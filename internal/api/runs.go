@@ -39,8 +39,12 @@ type RunJSON struct {
 	ExitCode    *int           `json:"exit_code"`
 	LastStep    int64          `json:"last_step"`
 	Points      int64          `json:"points"`
-	Resumed     *bool          `json:"resumed,omitempty"`
-	Duplicate   *bool          `json:"duplicate,omitempty"` // set for ops sent with OpHeader
+	// Reported by the SDK's writers; absent when none reports (docs/api.md, "Durability").
+	PointsLogged   *int64 `json:"points_logged,omitempty"`
+	PointsReceived *int64 `json:"points_received,omitempty"`
+	PointsPending  *int64 `json:"points_pending,omitempty"`
+	Resumed        *bool  `json:"resumed,omitempty"`
+	Duplicate      *bool  `json:"duplicate,omitempty"` // set for ops sent with OpHeader
 }
 
 // OpHeader names the spooled op a create, update or finish replays:
@@ -101,13 +105,18 @@ func (a *API) opDone(w http.ResponseWriter, r *http.Request, op store.OpID, key 
 }
 
 func (a *API) runJSON(r *http.Request, run store.Run) RunJSON {
-	return RunJSON{
+	out := RunJSON{
 		Entity: run.Entity, Project: run.Project, ID: run.RunID, Name: run.Name, State: run.State,
 		User: a.userName(r.Context(), run.UserID), Config: run.Config, Summary: run.Summary, Tags: run.Tags,
 		Group: run.Group, JobType: run.JobType, Notes: run.Notes, Host: run.Host, Program: run.Program, Git: run.Git,
 		CreatedAt: fmtTime(run.CreatedAt), UpdatedAt: fmtTime(run.UpdatedAt), HeartbeatAt: fmtTime(run.HeartbeatAt),
 		FinishedAt: fmtTimePtr(run.FinishedAt), ExitCode: run.ExitCode, LastStep: run.LastStep, Points: run.Points,
 	}
+	if run.PointsLogged > 0 || run.PointsReceived > 0 {
+		logged, received, pending := run.PointsLogged, run.PointsReceived, run.PointsPending()
+		out.PointsLogged, out.PointsReceived, out.PointsPending = &logged, &received, &pending
+	}
+	return out
 }
 
 type userJSON struct {

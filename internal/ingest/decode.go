@@ -55,6 +55,7 @@ type Wire struct {
 	RunID   string          `json:"run_id"`
 	Writer  string          `json:"writer"`
 	Seq     *int64          `json:"seq"`
+	Logged  int64           `json:"logged"`  // points the writer had logged through this batch, counted from its first; 0: not counted
 	History []WireRow       `json:"history"` // decoded by streaming, see stream.go
 	Summary map[string]any  `json:"summary"`
 	Console []WireConsole   `json:"console"`
@@ -177,7 +178,7 @@ func Decode(body []byte) (*Decoded, error) {
 	}
 	d := &Decoded{
 		Key:   store.RunKey{Entity: w.Entity, Project: w.Project, RunID: w.RunID},
-		Batch: store.Batch{Writer: w.Writer, Seq: *w.Seq},
+		Batch: store.Batch{Writer: w.Writer, Seq: *w.Seq, Logged: w.Logged},
 	}
 	d.Records = len(rows) + len(w.Console) + len(w.System) + len(w.Alerts)
 	for i, r := range rows {

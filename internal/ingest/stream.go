@@ -114,20 +114,16 @@ func decodeStream(clean []byte) (*Wire, []rowResult, error) {
 				return nil, nil, syntaxErr(err)
 			}
 			*map[string]*string{"entity": &w.Entity, "project": &w.Project, "run_id": &w.RunID, "writer": &w.Writer}[name] = tok.String()
-		case "seq":
-			if dec.PeekKind() != '0' {
-				_ = dec.SkipValue()
-				return nil, nil, badf("field \"seq\" must be a non-negative integer")
-			}
-			tok, err := dec.ReadToken()
+		case "seq", "logged":
+			n, err := readCount(dec, name)
 			if err != nil {
-				return nil, nil, syntaxErr(err)
+				return nil, nil, err
 			}
-			n, err := tok.Int()
-			if err != nil {
-				return nil, nil, badf("field \"seq\" must be a non-negative integer")
+			if name == "seq" {
+				w.Seq = &n
+			} else {
+				w.Logged = n
 			}
-			w.Seq = &n
 		case "history":
 			if dec.PeekKind() == 'n' {
 				_, _ = dec.ReadToken()
@@ -154,7 +150,7 @@ func decodeStream(clean []byte) (*Wire, []rowResult, error) {
 				return nil, nil, badf("field %q: %v", name, err)
 			}
 		default:
-			return nil, nil, badf("unknown field %q (known: entity, project, run_id, writer, seq, history, summary, console, system, alerts)", name)
+			return nil, nil, badf("unknown field %q (known: entity, project, run_id, writer, seq, logged, history, summary, console, system, alerts)", name)
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
@@ -164,6 +160,23 @@ func decodeStream(clean []byte) (*Wire, []rowResult, error) {
 		return nil, nil, badf("trailing data after the batch object")
 	}
 	return &w, rows, nil
+}
+
+// readCount reads the value of field name, a non-negative integer.
+func readCount(dec *jsontext.Decoder, name string) (int64, error) {
+	if dec.PeekKind() != '0' {
+		_ = dec.SkipValue()
+		return 0, badf("field %q must be a non-negative integer", name)
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return 0, syntaxErr(err)
+	}
+	n, err := tok.Int()
+	if err != nil || n < 0 {
+		return 0, badf("field %q must be a non-negative integer", name)
+	}
+	return n, nil
 }
 
 // rowResult is a decoded row or the reason it was rejected.

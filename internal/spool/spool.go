@@ -62,6 +62,10 @@ type Spool struct {
 	Records   []Record // in seq order
 	HasFinish bool
 	Skipped   int // lines of unknown kind
+	// Spooled is the "logged" of the newest batch: the points the writer
+	// spooled in all (0 when its batches do not count them). Sent with
+	// every batch as SpooledHeader.
+	Spooled int64
 
 	Files        []File // run files of spool/files.idx: each name's latest record
 	HasFileIndex bool   // whether spool/files.idx exists
@@ -98,6 +102,11 @@ func Read(dir string) (*Spool, error) {
 		}
 	}
 	sort.SliceStable(sp.Records, func(i, j int) bool { return sp.Records[i].Seq < sp.Records[j].Seq })
+	for i := len(sp.Records) - 1; i >= 0 && sp.Spooled == 0; i-- {
+		if sp.Records[i].Kind == KindBatch {
+			sp.Spooled = batchLogged(sp.Records[i].Body)
+		}
+	}
 	if err := sp.readFiles(); err != nil {
 		return nil, err
 	}
@@ -180,6 +189,38 @@ func (sp *Spool) readSegment(name string, first bool, seen map[int64]bool) error
 	return sc.Err()
 }
 
+// batchLogged reads a batch line's "logged", which the SDK writes right
+// after its seq; 0 when it has none.
+func batchLogged(line []byte) int64 {
+	i := bytes.Index(line, []byte(`,"seq":`))
+	if i < 0 {
+		return 0
+	}
+	_, rest, err := leadingInt(line[i+len(`,"seq":`):])
+	if err != nil {
+		return 0
+	}
+	rest, ok := bytes.CutPrefix(rest, []byte(`,"logged":`))
+	if !ok {
+		return 0
+	}
+	n, _, err := leadingInt(rest)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// leadingInt parses the decimal digits b starts with and returns the rest.
+func leadingInt(b []byte) (int64, []byte, error) {
+	j := 0
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	n, err := strconv.ParseInt(string(b[:j]), 10, 64)
+	return n, b[j:], err
+}
+
 // batchSeq reads a batch line's seq without a JSON parser: it is the
 // integer after the first `,"seq":` (strings before it cannot contain that
 // text unescaped).
@@ -188,12 +229,7 @@ func batchSeq(line []byte) (int64, error) {
 	if i < 0 {
 		return 0, errors.New("batch line without a seq")
 	}
-	rest := line[i+len(`,"seq":`):]
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
-	}
-	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	n, _, err := leadingInt(line[i+len(`,"seq":`):])
 	if err != nil {
 		return 0, fmt.Errorf("batch line: bad seq: %w", err)
 	}
@@ -217,7 +253,14 @@ type Request struct {
 	Path   string
 	Body   []byte
 	Op     string // an op's X-Fluoro-Op header, "<writer>/<seq>"; "" for batches and other requests
+	// Spooled is a batch's SpooledHeader: Spool.Spooled; 0 sends none.
+	Spooled int64
 }
+
+// SpooledHeader says how many points the writer spooled in all, with each
+// batch, so the server can show what has not reached it yet (docs/api.md,
+// "Durability").
+const SpooledHeader = "X-Fluoro-Spooled"
 
 // OpHeader is the header that names the op a request replays, so that the
 // server applies it once (docs/spool.md, "Sending rules").
@@ -245,7 +288,7 @@ func (sp *Spool) Request(r Record, entity string) Request {
 		q, _ := json.Marshal(entity)
 		body = append(append([]byte(`{"entity":`), q...), body[len(`{"entity":""`):]...)
 	}
-	return Request{Method: "POST", Path: "/api/v1/ingest", Body: body}
+	return Request{Method: "POST", Path: "/api/v1/ingest", Body: body, Spooled: sp.Spooled}
 }
 
 // FileIndexName is the spool's index of run files (docs/spool.md, "Run

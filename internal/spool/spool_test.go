@@ -3,6 +3,7 @@ package spool_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -113,6 +115,9 @@ func TestVectors(t *testing.T) {
 					t.Errorf("record %d = %d %s, want %d %s", i, sp.Records[i].Seq, sp.Records[i].Kind, r.Seq, r.Kind)
 				}
 			}
+			if strings.Contains(fmt.Sprint(want.Pending), `"history"`) && sp.Spooled <= 0 {
+				t.Errorf("spooled = %d: the vector's batches count their points", sp.Spooled)
+			}
 			pending := sp.Pending()
 			if len(pending) != len(want.Pending) {
 				t.Fatalf("%d pending, want %d", len(pending), len(want.Pending))
@@ -151,7 +156,13 @@ func TestVectors(t *testing.T) {
 
 const key = "fluoro-spool00000000000000000000000000000000key"
 
-func startServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+// traffic counts a test server's requests.
+type traffic struct {
+	writes  atomic.Int64 // requests other than GETs
+	spooled atomic.Int64 // the last X-Fluoro-Spooled header seen
+}
+
+func startServer(t *testing.T) (*httptest.Server, *traffic) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
@@ -162,16 +173,20 @@ func startServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var writes atomic.Int64
+	var tr traffic
 	h := srv.Handler()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != "GET" {
-			writes.Add(1)
+			tr.writes.Add(1)
+		}
+		if v := r.Header.Get(spool.SpooledHeader); v != "" {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			tr.spooled.Store(n)
 		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return hs, &writes
+	return hs, &tr
 }
 
 func copyDir(t *testing.T, src string) string {
@@ -217,7 +232,7 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 	for _, name := range vectorNames(t) {
 		t.Run(name, func(t *testing.T) {
 			want := loadExpected(t, name)
-			hs, writes := startServer(t)
+			hs, tr := startServer(t)
 			dir := copyDir(t, filepath.Join(vectors, name))
 			s := &spool.Syncer{BaseURL: hs.URL, Key: key}
 			sp, err := spool.Read(dir)
@@ -269,17 +284,30 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 				t.Errorf("sync result %+v, want %d records sent", res, len(want.Pending))
 			}
 			var run struct {
-				State  string `json:"state"`
-				Points int64  `json:"points"`
+				State          string `json:"state"`
+				Points         int64  `json:"points"`
+				PointsLogged   *int64 `json:"points_logged"`
+				PointsReceived *int64 `json:"points_received"`
+				PointsPending  *int64 `json:"points_pending"`
 			}
 			get(t, hs.URL+"/api/v1/projects/admin/"+sp.Header.Project+"/runs/"+sp.Header.RunID, &run)
+			// The batches count their points: the server has all the writer spooled.
+			if sp.Spooled > 0 {
+				if tr.spooled.Load() != sp.Spooled {
+					t.Errorf("%s header = %d, want %d", spool.SpooledHeader, tr.spooled.Load(), sp.Spooled)
+				}
+				if run.PointsLogged == nil || *run.PointsLogged != sp.Spooled || *run.PointsReceived != sp.Spooled || *run.PointsPending != 0 {
+					t.Errorf("points logged %v received %v pending %v, want %d, %d, 0",
+						run.PointsLogged, run.PointsReceived, run.PointsPending, sp.Spooled, sp.Spooled)
+				}
+			}
 			if strings.Contains(want.AfterSync, "crashed") && run.State != "crashed" {
 				t.Errorf("run state %q, want crashed", run.State)
 			}
 			if !strings.Contains(want.AfterSync, "crashed") && run.State == "running" && want.HasFinish {
 				t.Errorf("run still running after syncing its finish record")
 			}
-			before := writes.Load()
+			before := tr.writes.Load()
 			sp2, err := spool.Read(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -288,8 +316,8 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 				t.Errorf("after sync %d records or files still pending", n)
 			}
 			res2, err := s.Sync(context.Background(), sp2)
-			if err != nil || res2.Sent != 0 || writes.Load() != before {
-				t.Errorf("second sync = %+v, %v, %d writes; want nothing", res2, err, writes.Load()-before)
+			if err != nil || res2.Sent != 0 || tr.writes.Load() != before {
+				t.Errorf("second sync = %+v, %v, %d writes; want nothing", res2, err, tr.writes.Load()-before)
 			}
 		})
 	}
@@ -298,7 +326,7 @@ func TestSyncVectorsAgainstServer(t *testing.T) {
 // TestSyncUploadsLegacyMetadata: a run directory written before the file
 // index existed still gets its files/fluoro-metadata.json uploaded, once.
 func TestSyncUploadsLegacyMetadata(t *testing.T) {
-	hs, writes := startServer(t)
+	hs, tr := startServer(t)
 	dir := copyDir(t, filepath.Join(vectors, "offline"))
 	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
 		t.Fatal(err)
@@ -336,8 +364,8 @@ func TestSyncUploadsLegacyMetadata(t *testing.T) {
 	if !sp2.HasFileIndex || len(sp2.Files) != 1 || !sp2.Files[0].Acked {
 		t.Errorf("index after sync: %+v", sp2.Files)
 	}
-	before := writes.Load()
-	if res, err := s.Sync(context.Background(), sp2); err != nil || res.Files != 0 || writes.Load() != before {
-		t.Errorf("second sync = %+v, %v, %d writes", res, err, writes.Load()-before)
+	before := tr.writes.Load()
+	if res, err := s.Sync(context.Background(), sp2); err != nil || res.Files != 0 || tr.writes.Load() != before {
+		t.Errorf("second sync = %+v, %v, %d writes", res, err, tr.writes.Load()-before)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -80,6 +81,9 @@ func (s *Syncer) call(ctx context.Context, r Request) (answer, error) {
 	}
 	if r.Op != "" {
 		req.Header.Set(OpHeader, r.Op)
+	}
+	if r.Spooled > 0 {
+		req.Header.Set(SpooledHeader, strconv.FormatInt(r.Spooled, 10))
 	}
 	client := s.Client
 	if client == nil {

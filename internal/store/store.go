@@ -120,7 +120,16 @@ type Run struct {
 	ExitCode    *int
 	LastStep    int64 // highest history step stored, -1 when none
 	Points      int64 // history points stored
+
+	// What the run's writers report (Batch.Logged, Batch.Spooled), summed
+	// over its writers; both 0 when no writer reports.
+	PointsLogged   int64 // points the writers had logged and spooled, as of each one's last batch
+	PointsReceived int64 // points of those in batches the server has answered (applied, or refused)
 }
+
+// PointsPending is how many points the run's writers had spooled that have
+// not reached the server, as of each writer's last contact.
+func (r Run) PointsPending() int64 { return max(0, r.PointsLogged-r.PointsReceived) }
 
 // ResumeMode says what creating a run does when the id already exists.
 type ResumeMode string
@@ -210,12 +219,22 @@ type Batch struct {
 	ProjectPK int64
 	Writer    string
 	Seq       int64
-	History   []history.Row
-	Summary   map[string]any
-	Console   []ConsoleLine
-	System    []SystemSample
-	Alerts    []Alert
-	Now       time.Time
+	// Logged counts the points the writer logged from its first batch
+	// through this one (0: it does not count). Spooled counts those it had
+	// logged when it sent this batch, the batches not sent yet included (0:
+	// not said). The store keeps each writer's highest, as the run's
+	// PointsLogged and PointsReceived.
+	Logged, Spooled int64
+	// ProgressOnly: the server refused every record of the batch, so only
+	// Logged and Spooled are recorded; the batch is not remembered as
+	// applied.
+	ProgressOnly bool
+	History      []history.Row
+	Summary      map[string]any
+	Console      []ConsoleLine
+	System       []SystemSample
+	Alerts       []Alert
+	Now          time.Time
 }
 
 // DeletedRun is a run as it was when deleted, and the blobs it leaves unused.

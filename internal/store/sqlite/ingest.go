@@ -231,13 +231,25 @@ func encodeValue(v history.Value) (kind int, num any, txt any) {
 // apply writes one batch; it reports whether the batch was a duplicate.
 func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	ctx, tx := it.ctx, it.tx
+	if b.ProgressOnly {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE id = ?`, b.RunPK).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("run %d: %w", b.RunPK, store.ErrNotFound)
+		}
+		if err != nil {
+			return false, fmt.Errorf("read run: %w", err)
+		}
+		return false, it.progress(b)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO ingest_batches (run_id, writer, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		b.RunPK, b.Writer, b.Seq)
 	if err != nil {
 		return false, fmt.Errorf("record batch: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return true, nil
+		// Applied before, so the run exists; the writer may have spooled more since.
+		return true, it.progress(b)
 	}
 	var state string
 	var project int64
@@ -248,7 +260,11 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read run: %w", err)
 	}
+	if err := it.progress(b); err != nil {
+		return false, err
+	}
 	if store.TerminalState(state) {
+		// Refused, so no longer pending: the progress above stays.
 		return false, it.undoRecord(b, fmt.Errorf("run is %s: %w", state, store.ErrRunFinished))
 	}
 	if err := it.rebase(b); err != nil {
@@ -401,6 +417,34 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		return false, fmt.Errorf("update run after ingest: %w", err)
 	}
 	return false, nil
+}
+
+// progress records how far the batch's writer got (store.Batch.Logged and
+// Spooled), keeping each writer's highest figures and the run's sums.
+func (it *ingestTx) progress(b *store.Batch) error {
+	if b.Logged <= 0 && b.Spooled <= 0 {
+		return nil
+	}
+	var logged, received int64
+	err := it.tx.QueryRowContext(it.ctx, `SELECT logged, received FROM writer_progress WHERE run_id = ? AND writer = ?`,
+		b.RunPK, b.Writer).Scan(&logged, &received)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read writer progress: %w", err)
+	}
+	nl, nr := max(logged, b.Logged, b.Spooled), max(received, b.Logged)
+	if nl == logged && nr == received {
+		return nil
+	}
+	if _, err := it.tx.ExecContext(it.ctx, `INSERT INTO writer_progress (run_id, writer, logged, received) VALUES (?, ?, ?, ?)
+		ON CONFLICT (run_id, writer) DO UPDATE SET logged = excluded.logged, received = excluded.received`,
+		b.RunPK, b.Writer, nl, nr); err != nil {
+		return fmt.Errorf("write writer progress: %w", err)
+	}
+	if _, err := it.tx.ExecContext(it.ctx, `UPDATE runs SET points_logged = points_logged + ?, points_received = points_received + ? WHERE id = ?`,
+		nl-logged, nr-received, b.RunPK); err != nil {
+		return fmt.Errorf("update run progress: %w", err)
+	}
+	return nil
 }
 
 // rebase moves the steps of a writer that resumed the run without knowing

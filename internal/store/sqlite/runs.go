@@ -16,7 +16,7 @@ import (
 
 const runCols = `r.id, r.project_id, e.name, p.name, r.run_id, r.name, r.state, r.user_id, json(r.config), json(r.summary),
 	r.tags, r.run_group, r.job_type, r.notes, r.host, r.program, r.git, r.created_at, r.updated_at,
-	r.heartbeat_at, r.finished_at, r.exit_code, r.last_step, r.points`
+	r.heartbeat_at, r.finished_at, r.exit_code, r.last_step, r.points, r.points_logged, r.points_received`
 
 const runFrom = ` FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id`
 
@@ -31,7 +31,7 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	var finished, exit sql.NullInt64
 	err := row.Scan(&r.PK, &r.ProjectPK, &r.Entity, &r.Project, &r.RunID, &r.Name, &r.State, &r.UserID,
 		&config, &summary, &tags, &r.Group, &r.JobType, &r.Notes, &r.Host, &r.Program, &git,
-		&created, &updated, &heartbeat, &finished, &exit, &r.LastStep, &r.Points)
+		&created, &updated, &heartbeat, &finished, &exit, &r.LastStep, &r.Points, &r.PointsLogged, &r.PointsReceived)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, store.ErrNotFound
 	}
@@ -447,7 +447,7 @@ func (db *DB) ListRuns(ctx context.Context, q store.RunQuery) (store.RunPage, er
 
 // runTables are the tables holding a run's rows, by their run_id column.
 var runTables = []string{"history", "hist_log", "hist_chunks", "run_keys", "console", "system_samples",
-	"alerts", "files", "ingest_batches", "writer_bases"}
+	"alerts", "files", "ingest_batches", "writer_bases", "writer_progress"}
 
 // DeleteRun implements store.Runs. It holds the compaction lock, so a
 // compaction that read the run's points before cannot write its chunks

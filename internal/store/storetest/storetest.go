@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConsoleAndSystem", testConsoleAndSystem},
 		{"AlertsSuppressedWithinTheirWait", testAlerts},
 		{"DeleteRunRemovesEverything", testDeleteRun},
+		{"WriterProgress", testWriterProgress},
 		{"Files", testFiles},
 		{"Settings", testSettings},
 		{"SurvivesReopen", testReopen},
@@ -1061,6 +1062,76 @@ func testDeleteRun(t *testing.T, s store.Store, _ func() store.Store) {
 	last, err := s.DeleteRun(ctx, keep.RunKey, 1)
 	if err != nil || !slices.Equal(last.UnusedBlobs, []string{"own/keep", "sha256/aa"}) {
 		t.Errorf("deleting the other run: unused blobs %v, %v", last.UnusedBlobs, err)
+	}
+}
+
+// testWriterProgress: each writer's highest Logged and Spooled, summed per
+// run; duplicates, refusals and progress-only batches count, stale figures
+// never lower them, and a deleted run's figures go with it.
+func testWriterProgress(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	r := newRun(t, s, "p", "r", nil)
+	check := func(what string, logged, received int64) {
+		t.Helper()
+		got, err := s.Run(ctx, r.RunKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PointsLogged != logged || got.PointsReceived != received || got.PointsPending() != max(0, logged-received) {
+			t.Errorf("%s: logged %d, received %d, pending %d; want %d, %d, %d", what,
+				got.PointsLogged, got.PointsReceived, got.PointsPending(), logged, received, logged-received)
+		}
+	}
+	batch := func(writer string, seq, logged, spooled int64, rows ...history.Row) store.Batch {
+		return store.Batch{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: writer, Seq: seq, Logged: logged, Spooled: spooled, History: rows}
+	}
+	check("new run", 0, 0)
+	apply(t, s, batch("w1", 1, 0, 0, row(0, "loss", 1.0))) // a writer that does not count
+	check("no figures", 0, 0)
+	apply(t, s, batch("w1", 2, 2, 6, row(1, "loss", 0.9, "acc", 0.1)))
+	check("first batch, 4 more spooled", 6, 2)
+	apply(t, s, batch("w1", 3, 4, 6, row(2, "loss", 0.8, "acc", 0.2)))
+	check("second batch", 6, 4)
+	if res := apply(t, s, batch("w1", 3, 4, 9)); !res.Duplicate {
+		t.Fatalf("replay not a duplicate: %+v", res)
+	}
+	check("a duplicate still says how far the writer got", 9, 4)
+	apply(t, s, batch("w1", 4, 3, 5, row(3, "loss", 0.7))) // stale figures (a bug, or a reordered replay)
+	check("figures never go down", 9, 4)
+	res, err := s.ApplyBatches(ctx, []store.Batch{{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w1", Seq: 5, Logged: 7, Spooled: 9, ProgressOnly: true}})
+	if err != nil || res[0].Err != nil || res[0].Duplicate {
+		t.Fatalf("progress-only batch: %+v, %v", res, err)
+	}
+	check("every record refused: no longer pending", 9, 7)
+	apply(t, s, batch("w2", 1, 10, 30, row(10, "x", 1.0)))
+	check("a second writer adds to the sums", 39, 17)
+	settle(t, s)
+	if got, _ := s.Run(ctx, r.RunKey); got.Points != 7 {
+		t.Errorf("stored points = %d, want 7 (progress figures are apart from it)", got.Points)
+	}
+	if _, err := s.FinishRun(ctx, r.RunKey, store.RunFinish{State: store.StateFinished, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	res2 := apply(t, s, batch("w1", 6, 9, 9, row(4, "loss", 0.6)))
+	if !errors.Is(res2.Err, store.ErrRunFinished) {
+		t.Fatalf("batch after finish: %+v", res2)
+	}
+	check("a batch refused by a finished run is no longer pending", 39, 19)
+	page, err := s.ListRuns(ctx, store.RunQuery{ProjectPK: r.ProjectPK, Limit: 10})
+	if err != nil || len(page.Runs) != 1 || page.Runs[0].PointsLogged != 39 || page.Runs[0].PointsReceived != 19 {
+		t.Errorf("ListRuns figures: %+v, %v", page.Runs, err)
+	}
+	if _, err := s.DeleteRun(ctx, r.RunKey, 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.ApplyBatches(ctx, []store.Batch{{RunPK: r.PK, ProjectPK: r.ProjectPK, Writer: "w1", Seq: 7, Logged: 9, ProgressOnly: true}})
+	if err != nil || !errors.Is(res[0].Err, store.ErrNotFound) {
+		t.Errorf("progress for a deleted run: %+v, %v", res, err)
+	}
+	again := newRun(t, s, "p", "r", nil)
+	if again.PointsLogged != 0 || again.PointsReceived != 0 {
+		t.Errorf("a new run with the id inherited figures: %+v", again)
 	}
 }
 

@@ -107,6 +107,7 @@ def test_finetune_script(server: Server, tmp_path: Path, project: str) -> None:
     assert pts.keys() == want.keys()
     assert all(same(pts[k], want[k]) for k in want)
     assert_counts_exact(run, pts)
+    assert run.points_pending == 0 and run.points_logged == run.points_received >= len(want)
     losses = [v for (k, _), v in want.items() if k == "train/loss"]
     assert run.summary["train/loss"] == {"min": min(losses)}
     assert run.summary["val/acc"] == {"max": 0.89}
@@ -277,6 +278,7 @@ def test_server_stopped_mid_run(own_server: Server, tmp_path: Path, project: str
         assert sorted(s for kk, s in pts if kk == k) == list(range(steps)), k
     assert pts[("acc", steps - 1)] == (steps - 1) / 1000.0
     assert_counts_exact(r, pts)
+    assert (r.points_logged, r.points_received, r.points_pending) == (3 * steps, 3 * steps, 0)
     assert r.state == "finished"
     assert r.config == {"lr": 1e-3, "phase": "outage", "steps": steps} and r.tags == ["outage", "seen"]
     assert r.summary["loss"] == 1.0 / steps and r.summary["acc"] == r.summary["best_acc"] == (steps - 1) / 1000.0
@@ -364,6 +366,10 @@ def test_sigkill_then_sync(own_server: Server, tmp_path: Path, project: str) -> 
     assert r.config == {"lr": 0.5, "warm": True} and r.tags == ["kill"]
     assert r.summary["step_id"] == last and r.summary["loss"] == 1.0 / (last + 1)
     assert_counts_exact(r, pts)
+    # everything the process spooled is at the server now: 2 values a row, rows 0..last
+    logged = max(json.loads(rec.body).get("logged", 0) for rec in c.records if rec.kind == "batch")
+    assert logged == 2 * (last + 1)
+    assert (r.points_logged, r.points_received, r.points_pending) == (logged, logged, 0)
     out2 = subprocess.run(sync, env=own_server.env(), capture_output=True, text=True, timeout=60)
     assert out2.returncode == 0 and " 0 sent" in out2.stderr, out2.stderr
     assert_counts_exact(r, pts)

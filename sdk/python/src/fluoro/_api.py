@@ -199,6 +199,10 @@ class PublicRun:
         self.exit_code: Optional[int] = d.get("exit_code")
         self.last_step: int = int(d.get("last_step", -1))
         self.points: int = int(d.get("points", 0))
+        # What the run's writers reported (docs/api.md, "Durability"); None when none did.
+        self.points_logged: Optional[int] = d.get("points_logged")
+        self.points_received: Optional[int] = d.get("points_received")
+        self.points_pending: Optional[int] = d.get("points_pending")
 
     @property
     def metric_definitions(self) -> List[Dict[str, Any]]:

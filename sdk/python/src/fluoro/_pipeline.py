@@ -157,6 +157,11 @@ class Pipeline:
         self._prefix_str = self._prefix.decode()
         self._enc = HistoryEncoder()
         self._chunks: List[str] = []  # encoded runs of the batch being built
+        self._chunk_points: List[int] = []  # the points of each
+        # Points in the batches cut so far (the "logged" of the last one), and
+        # in those spooled: the sender's X-Fluoro-Spooled header.
+        self.logged = 0
+        self.spooled_points = 0
         self._nrows = 0  # rows in the batch being built (encoded or in the open run)
         self._points = 0
         # The open run: rows with exactly the keys _run_keys, not yet encoded.
@@ -536,38 +541,43 @@ class Pipeline:
             self._report_once("summary", "cannot update the summary from a row (%r)" % (e,))
         cap = self._run_cap
         if len(rows) <= cap:
-            self._chunks.extend(self._encode_run(keys, steps, times, rows))
+            self._encode_run(keys, steps, times, rows)
             return
         for i in range(0, len(rows), cap):
-            self._chunks.extend(self._encode_run(keys, steps[i : i + cap], times[i : i + cap], rows[i : i + cap]))
+            self._encode_run(keys, steps[i : i + cap], times[i : i + cap], rows[i : i + cap])
 
     def _encode_run(
         self, keys: Tuple[str, ...], steps: List[int], times: List[Any], rows: List[Dict[str, Any]]
-    ) -> List[str]:
+    ) -> None:
+        """Add the rows to the batch as one or more chunks, with their point counts."""
         try:
             text = self._enc.run(keys, steps, times, rows)
         except Exception:
-            return [x for x in map(self._encode_row_slow, steps, times, rows) if x is not None]
+            for step, t, values in zip(steps, times, rows):
+                self._encode_row_slow(step, t, values)
+            return
         if len(text) > _RUN_TEXT and len(rows) > 1:  # huge keys or strings: keep bodies under MAX_BODY
             h = len(rows) // 2
-            return self._encode_run(keys, steps[:h], times[:h], rows[:h]) + self._encode_run(
-                keys, steps[h:], times[h:], rows[h:]
-            )
-        return [text]
+            self._encode_run(keys, steps[:h], times[:h], rows[:h])
+            self._encode_run(keys, steps[h:], times[h:], rows[h:])
+            return
+        self._chunks.append(text)
+        self._chunk_points.append(len(rows) * len(keys))
 
-    def _encode_row_slow(self, step: int, t: Any, values: Dict[str, Any]) -> Optional[str]:
+    def _encode_row_slow(self, step: int, t: Any, values: Dict[str, Any]) -> None:
         """One row with odd keys or values that slipped past log(): made plain, or dropped."""
         t = _round_time(t)
         try:
-            return json.dumps({"step": step, "time": t, "values": values}, separators=(",", ":"))
+            text = json.dumps({"step": step, "time": t, "values": values}, separators=(",", ":"))
         except Exception:
-            pass
-        try:
-            return json.dumps({"step": step, "time": t, "values": json_safe(values, False)}, separators=(",", ":"))
-        except Exception as e:
-            self._report_once("encode", "dropped rows that cannot be encoded as JSON (%r)" % (e,))
-            self._points -= len(values)
-            return None
+            try:
+                text = json.dumps({"step": step, "time": t, "values": json_safe(values, False)}, separators=(",", ":"))
+            except Exception as e:
+                self._report_once("encode", "dropped rows that cannot be encoded as JSON (%r)" % (e,))
+                self._points -= len(values)
+                return
+        self._chunks.append(text)
+        self._chunk_points.append(len(values))
 
     def _control(self, item: Tuple[Any, ...]) -> bool:
         """Handle a non-row item; True means stop the thread."""
@@ -669,6 +679,7 @@ class Pipeline:
             self._emit_op(kind, body)
         self._end_run()
         chunks, self._chunks = self._chunks, []
+        counts, self._chunk_points = self._chunk_points, []
         if chunks:
             self.stats.points += self._points
         self._nrows = self._points = 0
@@ -680,7 +691,7 @@ class Pipeline:
             self.stats.system += len(system)
             self.stats.alerts += len(alerts)
         if chunks or summary or console or system or alerts:
-            self._emit_rows(chunks, summary, console, system, alerts)
+            self._emit_rows(chunks, summary, console, system, alerts, counts)
 
     def _emit_rows(
         self,
@@ -689,7 +700,9 @@ class Pipeline:
         console: Optional[List[str]] = None,
         system: Optional[List[str]] = None,
         alerts: Optional[List[str]] = None,
+        counts: Optional[List[int]] = None,
     ) -> None:
+        """Cut the batch into bodies and spool them; counts are the chunks' points."""
         sums = None
         if summary:
             try:
@@ -706,20 +719,27 @@ class Pipeline:
         # Cut the history into bodies under MAX_BODY (a run's text is at most _RUN_TEXT).
         room = MAX_BODY - len(sums or "") - len(side) - len(self._prefix) - 64
         groups: List[List[str]] = []
+        points: List[int] = []
         size = room
-        for c in chunks:
+        for i, c in enumerate(chunks):
             if size + len(c) + 1 > room:
                 groups.append([])
+                points.append(0)
                 size = 0
             groups[-1].append(c)
+            points[-1] += counts[i] if counts else 0
             size += len(c) + 1
         if not groups:
             groups.append([])
+            points.append(0)
         for i, g in enumerate(groups):
             self._seq += 1
             seq = self._seq
+            self.logged += points[i]
             # One join and one encode: batch bodies are megabytes.
             parts = [self._prefix_str, str(seq)]
+            if self.logged:
+                parts += [',"logged":', str(self.logged)]
             if g:
                 sep = [","] * (2 * len(g) - 1)
                 sep[0::2] = g
@@ -734,6 +754,7 @@ class Pipeline:
             body = "".join(parts).encode()
             self.stats.batches += 1
             self._emit(seq, "batch", body, None)
+            self.spooled_points = self.logged
 
     def _emit_op(self, kind: str, body: Dict[str, Any]) -> None:
         self._seq += 1
@@ -822,7 +843,7 @@ class Pipeline:
                         self._report_once("read", "cannot read back a spooled batch (%s); it was skipped" % (e,))
                         self._done(rec, None, None)
                         continue
-                out = send(client, kind, body, self.ident, seq)
+                out = send(client, kind, body, self.ident, seq, self.spooled_points)
             if out is None or out.kind == RETRY:
                 attempt += 1
                 self.stats.retries += 1

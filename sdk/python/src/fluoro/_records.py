@@ -67,6 +67,7 @@ def request_for(kind: str, ident: Ident) -> Tuple[str, str]:
 
 
 OP_HEADER = "X-Fluoro-Op"
+SPOOLED_HEADER = "X-Fluoro-Spooled"
 
 
 def op_headers(writer: str, seq: Optional[int]) -> Optional[Dict[str, str]]:
@@ -86,12 +87,18 @@ def complete_entity(body: bytes, entity: str) -> bytes:
     return body
 
 
-def send(client: Client, kind: str, body: bytes, ident: Ident, seq: Optional[int] = None) -> Outcome:
-    """Send one record; ``seq`` (the record's) makes an op carry its X-Fluoro-Op header."""
+def send(client: Client, kind: str, body: bytes, ident: Ident, seq: Optional[int] = None, spooled: int = 0) -> Outcome:
+    """Send one record; ``seq`` (the record's) makes an op carry its X-Fluoro-Op header.
+
+    ``spooled``, for a batch: the points the writer has logged so far, sent
+    or not, so the server can show what is still pending (docs/api.md).
+    """
     method, path = request_for(kind, ident)
     headers = None
     if kind == "batch":
         body = complete_entity(body, ident.entity)
+        if spooled > 0:
+            headers = {SPOOLED_HEADER: str(spooled)}
     else:
         headers = op_headers(ident.writer, seq)
     try:

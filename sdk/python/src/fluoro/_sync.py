@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -110,17 +111,31 @@ def _server_for(header: Dict[str, Any], base_url: Optional[str], api_key: Option
     return s.base_url or "", key
 
 
+_LOGGED_RE = re.compile(rb',"seq":\d+,"logged":(\d+)[,}]')
+
+
+def spooled_points(records: List[Any]) -> int:
+    """The "logged" of the newest batch among records (0 if none says): all the writer spooled."""
+    for rec in reversed(records):
+        if rec.kind == "batch":
+            m = _LOGGED_RE.search(rec.body, 0, 4096)
+            if m:
+                return int(m.group(1))
+    return 0
+
+
 class _Syncer:
     def __init__(self, res: SyncResult, client: Client, ident: Ident, quiet: bool, retries: int) -> None:
         self.res, self.client, self.ident, self.quiet, self.retries = res, client, ident, quiet, retries
         self.reopened: Optional[Dict[str, Any]] = None  # the run's state before sync reopened it
         self.finish_applied = False  # a finish record was applied now (not a duplicate)
+        self.spooled = 0  # the newest batch's "logged": the X-Fluoro-Spooled header
 
     def send(self, kind: str, body: bytes, seq: int) -> str:
         """Send record ``seq`` with retries; returns OK, REJECTED or RETRY (gave up)."""
         delay = 0.25
         for attempt in range(self.retries + 1):
-            out = send(self.client, kind, body, self.ident, seq)
+            out = send(self.client, kind, body, self.ident, seq, self.spooled)
             if out.kind == AUTH:
                 raise AuthError(
                     "the server refused the API key: HTTP %s %s" % (out.status, out.message),
@@ -200,6 +215,7 @@ def _sync_one(
         pending = contents.pending
         last_seg = contents.segments[-1]
         sy = _Syncer(res, client, ident, quiet, retries)
+        sy.spooled = spooled_points(pending)
         total = len(pending)
         show = not quiet and sys.stderr.isatty()
         for i, rec in enumerate(pending):
