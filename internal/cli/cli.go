@@ -24,6 +24,7 @@ import (
 type Env struct {
 	Args   []string // without the program name
 	Getenv func(string) string
+	Stdin  io.Reader // nil when there is none: commands that would ask need a flag instead
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -36,6 +37,7 @@ const usage = `fluoro is a self-hosted experiment tracker.
 Usage:
   fluoro server [flags]    run the tracking server
   fluoro sync DIR...       send what the Python SDK spooled but did not deliver
+  fluoro runs CMD ...      list, show or delete a server's runs ('fluoro runs -h')
   fluoro config dump       print the effective configuration (secrets redacted)
   fluoro version           print the version
 
@@ -68,6 +70,8 @@ func run(ctx context.Context, env Env) error {
 		return runServer(ctx, env, args)
 	case "sync":
 		return runSync(ctx, env, args)
+	case "runs":
+		return runRuns(ctx, env, args)
 	case "config":
 		if len(args) == 0 || args[0] != "dump" {
 			fmt.Fprint(env.Stderr, "usage: fluoro config dump [server flags]\n")
