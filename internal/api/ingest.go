@@ -91,6 +91,10 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 		}
 		return res.Err
 	}
+	if res.Revived {
+		run.State = store.StateRunning
+		a.RunChanged(run)
+	}
 	if !res.Duplicate && len(b.History) > 0 {
 		a.publishHistory(run, b)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -92,7 +93,7 @@ func (a *API) opDone(w http.ResponseWriter, r *http.Request, op store.OpID, key 
 		}
 		a.d.Observer.ObserveOp(event, outcome)
 	}
-	out := a.runJSON(r, run)
+	out := a.runJSON(r.Context(), run)
 	out.Resumed = resumed
 	if op.Writer != "" {
 		out.Duplicate = &dup
@@ -104,10 +105,10 @@ func (a *API) opDone(w http.ResponseWriter, r *http.Request, op store.OpID, key 
 	return nil
 }
 
-func (a *API) runJSON(r *http.Request, run store.Run) RunJSON {
+func (a *API) runJSON(ctx context.Context, run store.Run) RunJSON {
 	out := RunJSON{
 		Entity: run.Entity, Project: run.Project, ID: run.RunID, Name: run.Name, State: run.State,
-		User: a.userName(r.Context(), run.UserID), Config: run.Config, Summary: run.Summary, Tags: run.Tags,
+		User: a.userName(ctx, run.UserID), Config: run.Config, Summary: run.Summary, Tags: run.Tags,
 		Group: run.Group, JobType: run.JobType, Notes: run.Notes, Host: run.Host, Program: run.Program, Git: run.Git,
 		CreatedAt: fmtTime(run.CreatedAt), UpdatedAt: fmtTime(run.UpdatedAt), HeartbeatAt: fmtTime(run.HeartbeatAt),
 		FinishedAt: fmtTimePtr(run.FinishedAt), ExitCode: run.ExitCode, LastStep: run.LastStep, Points: run.Points,
@@ -117,6 +118,12 @@ func (a *API) runJSON(r *http.Request, run store.Run) RunJSON {
 		out.PointsLogged, out.PointsReceived, out.PointsPending = &logged, &received, &pending
 	}
 	return out
+}
+
+// RunChanged announces a change the server made to a run by itself (it was
+// lost, or is running again) as a run.updated event.
+func (a *API) RunChanged(run store.Run) {
+	a.d.Hub.Publish(live.RunUpdated, run.Entity, run.Project, a.runJSON(context.Background(), run))
 }
 
 type userJSON struct {
@@ -288,7 +295,7 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.runJSON(r, run))
+	writeJSON(w, http.StatusOK, a.runJSON(r.Context(), run))
 	return nil
 }
 
@@ -419,7 +426,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	runs := make([]RunJSON, 0, len(page.Runs))
 	for _, run := range page.Runs {
-		runs = append(runs, a.runJSON(r, run))
+		runs = append(runs, a.runJSON(r.Context(), run))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"runs": runs, "total": page.Total, "limit": limit, "offset": offset})
 	return nil

@@ -30,6 +30,7 @@ type Config struct {
 	PublicURL   string        // the address users open the UI at, for links in alerts
 	AlertHook   string        // webhook URL run alerts are posted to (secret); none when empty
 	BlobGC      time.Duration // how often unused blobs are collected; 0: never
+	LostAfter   time.Duration // a running run silent this long is lost; 0: never
 }
 
 // Setting describes one configuration value.
@@ -101,6 +102,18 @@ func Settings() []Setting {
 					return fmt.Errorf("blob-gc-interval %q: want a duration of at least 1m, such as 6h, or 0 to turn it off", v)
 				}
 				c.BlobGC = d
+				return nil
+			},
+		},
+		{
+			Name: "lost-after", Usage: "a running run that sent nothing (the SDK sends a heartbeat every 30s) for this long is shown as lost until it sends again (0 turns it off)", Flag: true, def: "5m",
+			get: func(c *Config) string { return c.LostAfter.String() },
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 || (d > 0 && d < time.Second) {
+					return fmt.Errorf("lost-after %q: want a duration of at least 1s, such as 5m, or 0 to turn it off", v)
+				}
+				c.LostAfter = d
 				return nil
 			},
 		},

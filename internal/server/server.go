@@ -254,6 +254,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer stopGC()
 		go s.collectBlobs(gcCtx, s.cfg.BlobGC)
 	}
+	if s.cfg.LostAfter > 0 {
+		lostCtx, stopLost := context.WithCancel(ctx)
+		defer stopLost()
+		go s.markLost(lostCtx, s.cfg.LostAfter)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -286,6 +291,34 @@ func (s *Server) collectBlobs(ctx context.Context, every time.Duration) {
 		}
 		s.log.Info("blob gc", "scanned", st.Scanned, "deleted", st.Deleted, "bytes", st.Bytes, "took", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// markLost marks the runs silent for after as lost, checking every quarter
+// of it (at most every 30 s), until ctx ends.
+func (s *Server) markLost(ctx context.Context, after time.Duration) {
+	t := time.NewTicker(min(after/4, 30*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.MarkLost(ctx, time.Now(), after); err != nil && ctx.Err() == nil {
+			s.log.Warn("mark lost runs", "err", err)
+		}
+	}
+}
+
+// MarkLost marks the running runs that have sent nothing for after as
+// lost, as of now, and announces each (a run.updated event).
+func (s *Server) MarkLost(ctx context.Context, now time.Time, after time.Duration) (int, error) {
+	runs, err := s.store.MarkLost(ctx, now.Add(-after), now)
+	for _, r := range runs {
+		s.log.Info("run lost", "run", r.RunKey.String(), "silent_for", now.Sub(r.HeartbeatAt).Round(time.Second))
+		s.api.RunChanged(r)
+	}
+	return len(runs), err
 }
 
 // CollectBlobs deletes the blobs no run file uses, as of now (blobs

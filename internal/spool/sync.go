@@ -268,7 +268,7 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		if state == "running" {
+		if state == "running" || state == "lost" { // its process is gone: the spool is not taken
 			if err := s.finishCrashed(ctx, sp, entity); err != nil {
 				return res, err
 			}

@@ -28,9 +28,12 @@ var (
 	ErrDuplicate = errors.New("already applied")
 )
 
-// Run states. A run is created "running"; the others are terminal.
+// Run states. A run is created "running". One that has sent nothing for a
+// while is "lost" until it sends again (Runs.MarkLost); the others are
+// terminal.
 const (
 	StateRunning  = "running"
+	StateLost     = "lost"
 	StateFinished = "finished"
 	StateFailed   = "failed"
 	StateKilled   = "killed"
@@ -40,14 +43,15 @@ const (
 // ValidState reports whether s is one of the run states.
 func ValidState(s string) bool {
 	switch s {
-	case StateRunning, StateFinished, StateFailed, StateKilled, StateCrashed:
+	case StateRunning, StateLost, StateFinished, StateFailed, StateKilled, StateCrashed:
 		return true
 	}
 	return false
 }
 
-// TerminalState reports whether s ends a run.
-func TerminalState(s string) bool { return ValidState(s) && s != StateRunning }
+// TerminalState reports whether s ends a run: not running, and not lost
+// (a lost run's process may come back).
+func TerminalState(s string) bool { return ValidState(s) && s != StateRunning && s != StateLost }
 
 // User is a person (or service account) who holds API keys.
 type User struct {
@@ -246,6 +250,7 @@ type DeletedRun struct {
 // BatchResult says what happened to one batch of a group.
 type BatchResult struct {
 	Duplicate bool    // already applied earlier: nothing changed
+	Revived   bool    // the run was lost and is running again
 	Err       error   // the batch was not applied (run finished, gone, ...)
 	Alerts    []Alert // the batch's alerts as stored (ID and Suppressed set), when applied
 }
@@ -340,6 +345,10 @@ type Runs interface {
 	// limit of each. A key later deleted or replaced may stay listed: the
 	// list is for columns and grouping, where an empty column is harmless.
 	RunFieldPaths(ctx context.Context, projectPK int64, limit int) (FieldPaths, error)
+	// MarkLost makes every running run whose last batch (heartbeat) is
+	// older than before StateLost, and returns those runs. A batch for a
+	// lost run makes it running again (BatchResult.Revived).
+	MarkLost(ctx context.Context, before, now time.Time) ([]Run, error)
 }
 
 // Ingester applies groups of batches in one durable transaction.

@@ -77,6 +77,7 @@ type ingestTx struct {
 	selAlert  *sql.Stmt
 	insAlert  *sql.Stmt
 	alerts    []store.Alert // the alerts of the batch being applied, as stored
+	revived   bool          // the batch being applied made a lost run running again
 	upRunKeys *sql.Stmt
 	updKeyTyp *sql.Stmt
 	insLog    *sql.Stmt
@@ -96,7 +97,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 	}
 	results := make([]store.BatchResult, len(batches))
 	for i := range batches {
-		it.alerts = nil
+		it.alerts, it.revived = nil, false
 		dup, err := it.apply(&batches[i])
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRunFinished) {
 			results[i].Err = err
@@ -107,6 +108,7 @@ func (db *DB) ApplyBatches(ctx context.Context, batches []store.Batch) ([]store.
 		}
 		results[i].Duplicate = dup
 		results[i].Alerts = it.alerts
+		results[i].Revived = it.revived
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("apply batches: commit: %w", err)
@@ -412,10 +414,12 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 		it.newFields = append(it.newFields, wrote...)
 	}
 	t := ms(now(b.Now))
+	// A batch is a sign of life: a lost run is running again.
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET last_step = max(last_step, ?), points = points + ?, heartbeat_at = ?,
-		updated_at = ? WHERE id = ?`, lastStep, added, t, t, b.RunPK); err != nil {
+		updated_at = ?, state = ? WHERE id = ?`, lastStep, added, t, t, store.StateRunning, b.RunPK); err != nil {
 		return false, fmt.Errorf("update run after ingest: %w", err)
 	}
+	it.revived = state == store.StateLost
 	return false, nil
 }
 

@@ -501,3 +501,46 @@ func (db *DB) DeleteRun(ctx context.Context, key store.RunKey, byUser int64) (st
 	// are never asked for; they age out.
 	return out, nil
 }
+
+// MarkLost implements store.Runs.
+func (db *DB) MarkLost(ctx context.Context, before, now time.Time) ([]store.Run, error) {
+	rows, err := db.w.QueryContext(ctx, `UPDATE runs SET state = ?, updated_at = ? WHERE state = ? AND heartbeat_at < ? RETURNING id`,
+		store.StateLost, ms(now), store.StateRunning, ms(before))
+	if err != nil {
+		return nil, fmt.Errorf("mark lost runs: %w", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("mark lost runs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mark lost runs: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	rs, err := db.r.QueryContext(ctx, `SELECT `+runCols+runFrom+` WHERE r.id IN (`+ph+`) ORDER BY r.id`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("read lost runs: %w", err)
+	}
+	defer rs.Close()
+	var out []store.Run
+	for rs.Next() {
+		r, err := scanRun(rs)
+		if err != nil {
+			return nil, fmt.Errorf("read lost runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("read lost runs: %w", err)
+	}
+	return out, nil
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateConfigAndSummary", testUpdate},
 		{"RunFieldPaths", testRunFieldPaths},
 		{"Finish", testFinish},
+		{"LostAndBack", testLost},
 		{"OpsAppliedOnce", testOpsAppliedOnce},
 		{"StepsAfterLast", testStepsAfterLast},
 		{"ListRunsFilterSort", testListRuns},
@@ -311,6 +312,58 @@ func testFinish(t *testing.T, s store.Store, _ func() store.Store) {
 	r := newRun(t, s, "p", "z", nil)
 	if _, err := s.FinishRun(ctx, r.RunKey, store.RunFinish{State: store.StateRunning}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("finish as running = %v, want ErrInvalid", err)
+	}
+}
+
+// testLost: runs silent since a time become lost, only running ones; a
+// batch brings one back; a lost run can be finished and filtered on.
+func testLost(t *testing.T, s store.Store, _ func() store.Store) {
+	ctx := context.Background()
+	fixture(t, s)
+	quiet := newRun(t, s, "p", "quiet", nil) // heartbeat at t0
+	done := newRun(t, s, "p", "done", nil)
+	if _, err := s.FinishRun(ctx, done.RunKey, store.RunFinish{Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	alive := newRun(t, s, "p", "alive", nil)
+	apply(t, s, store.Batch{RunPK: alive.PK, ProjectPK: alive.ProjectPK, Writer: "w", Seq: 1, Now: t0.Add(time.Hour)}) // a heartbeat
+	lost, err := s.MarkLost(ctx, t0.Add(time.Minute), t0.Add(2*time.Minute))
+	if err != nil || len(lost) != 1 || lost[0].RunID != "quiet" || lost[0].State != store.StateLost {
+		t.Fatalf("MarkLost = %+v, %v; want only quiet, lost", lost, err)
+	}
+	if again, err := s.MarkLost(ctx, t0.Add(time.Minute), t0.Add(2*time.Minute)); err != nil || len(again) != 0 {
+		t.Errorf("a second MarkLost = %+v, %v; want nothing new", again, err)
+	}
+	for id, want := range map[string]string{"quiet": store.StateLost, "done": store.StateFinished, "alive": store.StateRunning} {
+		if r, err := s.Run(ctx, store.RunKey{Entity: "alice", Project: "p", RunID: id}); err != nil || r.State != want {
+			t.Errorf("%s: %q, %v; want %q", id, r.State, err, want)
+		}
+	}
+	f, _ := query.Parse(`state = "lost"`)
+	if page, err := s.ListRuns(ctx, store.RunQuery{ProjectPK: quiet.ProjectPK, Filter: f, Limit: 10}); err != nil || !slices.Equal(ids(page), []string{"quiet"}) {
+		t.Errorf("filter state = lost: %v, %v", ids(page), err)
+	}
+	// the process comes back: its batch is stored and the run runs again
+	res := apply(t, s, store.Batch{RunPK: quiet.PK, ProjectPK: quiet.ProjectPK, Writer: "w", Seq: 1,
+		History: []history.Row{row(0, "loss", 1.0)}, Now: t0.Add(3 * time.Minute)})
+	if res.Err != nil || !res.Revived {
+		t.Fatalf("batch for a lost run: %+v", res)
+	}
+	if r, _ := s.Run(ctx, quiet.RunKey); r.State != store.StateRunning || r.LastStep != 0 {
+		t.Errorf("after its batch: %q, last step %d", r.State, r.LastStep)
+	}
+	if res := apply(t, s, store.Batch{RunPK: quiet.PK, ProjectPK: quiet.ProjectPK, Writer: "w", Seq: 2, Now: t0.Add(4 * time.Minute)}); res.Revived {
+		t.Errorf("a running run's batch says revived: %+v", res)
+	}
+	// lost again, then finished by a sync that found its spool
+	if lost, _ := s.MarkLost(ctx, t0.Add(time.Hour), t0.Add(time.Hour)); len(lost) != 1 {
+		t.Fatalf("MarkLost = %+v", lost)
+	}
+	if r, err := s.FinishRun(ctx, quiet.RunKey, store.RunFinish{State: store.StateCrashed}); err != nil || r.State != store.StateCrashed {
+		t.Errorf("finish a lost run: %q, %v", r.State, err)
+	}
+	if _, err := s.FinishRun(ctx, alive.RunKey, store.RunFinish{State: store.StateLost}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("finish as lost = %v, want ErrInvalid", err)
 	}
 }
 

@@ -124,3 +124,36 @@ def test_sync_says_how_much_the_spool_holds(fake: FakeServer, tmp_path: Path) ->
     assert res[0].ok
     assert len(seen) >= 2 and all(h == "400" for _, h in seen)
     assert check_counts([b for b, _ in seen]) == 400
+
+
+def test_an_idle_run_sends_heartbeats(fake: FakeServer, tmp_path: Path) -> None:
+    """Nothing logged for heartbeat_interval: an empty batch tells the server the run is alive."""
+    seen = spy(fake)
+    run = start(fake, tmp_path, settings={"heartbeat_interval": 0.1, "system_interval": 0, "console": "off"})
+    run.log({"x": 1})
+    assert run.flush(5)
+    n = len(seen)
+    time.sleep(0.65)
+    beats = [b for b, _ in seen[n:]]
+    assert 3 <= len(beats) <= 8, "%d heartbeats in 0.65 s at 0.1 s" % len(beats)
+    assert all(set(b) == {"entity", "project", "run_id", "writer", "seq", "logged"} for b in beats), beats
+    run.log({"x": 2})  # a row after a quiet spell still goes out within the batch interval
+    t0 = time.monotonic()
+    while not any((b.get("history") or [{}])[0].get("values") == {"x": 2} for b, _ in seen):
+        assert time.monotonic() - t0 < 1.0, "the row waited for the next heartbeat"
+        time.sleep(0.005)
+    run.finish()
+
+
+@pytest.mark.parametrize("how", ["off", "offline"])
+def test_no_heartbeats(how: str, fake: FakeServer, tmp_path: Path) -> None:
+    settings: Dict[str, Any] = {"system_interval": 0, "console": "off", "heartbeat_interval": 0.05}
+    if how == "off":
+        settings["heartbeat_interval"] = 0
+        run = start(fake, tmp_path, settings=settings)
+    else:
+        run = fluoro.init(mode="offline", project="p", dir=str(tmp_path), settings=fake.settings(**settings))
+    time.sleep(0.4)
+    batches = [r for r in read_spool(run.dir).records if r.kind == "batch"]
+    run.finish()
+    assert batches == []

@@ -123,6 +123,7 @@ class Pipeline:
         first_seq: int,
         batch_interval: float,
         batch_max_points: int,
+        heartbeat_interval: float = 30.0,
         send_cache_bytes: int,
         retry_backoff: float,
         retry_max_backoff: float,
@@ -136,6 +137,10 @@ class Pipeline:
         self.termlog = termlog
         self.warn = warn
         self.interval = batch_interval
+        # Online, a batch (empty if need be) at least this often, so the
+        # server can tell a live run from a lost one (0: never).
+        self.heartbeat = heartbeat_interval if client is not None else 0.0
+        self._last_emit = time.monotonic()
         self.max_points = batch_max_points
         self.cache_limit = send_cache_bytes
         self.backoff = retry_backoff
@@ -346,6 +351,8 @@ class Pipeline:
                 # by itself: log() need not wake it per row (a thread switch
                 # and a GIL hand-off each step), only when the queue grows long.
                 self.wake_len = 0 if timeout is None else _WAKE_LEN
+                if timeout is None and self.heartbeat:  # idle: wake for the heartbeat (log() still wakes it)
+                    timeout = max(0.0, self._last_emit + self.heartbeat - now)
                 self.idle = True
                 if not q:
                     self.wake.wait(timeout)
@@ -379,6 +386,8 @@ class Pipeline:
                         self._report_once(
                             "flush", "dropped a batch after an internal error (%r); please report this" % (e,)
                         )
+                elif not busy and self.heartbeat and now >= self._last_emit + self.heartbeat:
+                    self._emit_rows([], {})  # nothing to send for a while: an empty batch says the run lives
                 self.progress = time.time()
 
     def _drain(self, popped: int, limit: int, yields: bool) -> Tuple[int, bool]:
@@ -763,6 +772,7 @@ class Pipeline:
 
     def _emit(self, seq: int, kind: str, body: bytes, line: Optional[bytes]) -> None:
         """Spool a record (its line, or the body and a newline), then queue it for sending."""
+        self._last_emit = time.monotonic()
         loc = None
         if self.spool is not None and not self._spool_broken:
             try:

@@ -1160,6 +1160,7 @@ def _start_with(run: Run, s: Settings, probe: Optional[_git.DirtyProbe]) -> None
         run._summary_state,
         first_seq=2,
         batch_interval=float(s.batch_interval or 0.2),
+        heartbeat_interval=float(s.heartbeat_interval if s.heartbeat_interval is not None else 30.0),
         batch_max_points=int(s.batch_max_points or 100000),
         send_cache_bytes=int(s.send_cache_bytes or 32 << 20),
         retry_backoff=float(s.retry_backoff or 0.25),

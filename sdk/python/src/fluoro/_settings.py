@@ -32,6 +32,7 @@ ENV = {
     "quiet": "FLUORO_QUIET",
     "system_interval": "FLUORO_SYSTEM_INTERVAL",
     "console": "FLUORO_CONSOLE",
+    "heartbeat_interval": "FLUORO_HEARTBEAT_INTERVAL",
 }
 
 _MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
@@ -63,6 +64,7 @@ class Settings:
     retry_max_backoff: Optional[float] = None  # longest retry delay in seconds (5)
     http_timeout: Optional[float] = None  # seconds per request (30)
     finish_timeout: Optional[float] = None  # seconds finish() waits for the server (120)
+    heartbeat_interval: Optional[float] = None  # seconds without a batch before an empty one says the run lives (30)
     spool_fsync: Optional[bool] = None  # fsync each spooled batch: survive power loss, not just crashes
     quiet: Optional[bool] = None  # print only warnings
     handle_signals: Optional[bool] = None  # mark the run killed on SIGTERM (True)
@@ -90,6 +92,7 @@ _DEFAULTS: Dict[str, Any] = {
     "retry_max_backoff": 5.0,
     "http_timeout": 30.0,
     "finish_timeout": 120.0,
+    "heartbeat_interval": 30.0,
     "spool_fsync": False,
     "quiet": False,
     "handle_signals": True,
@@ -209,7 +212,7 @@ def resolve(
         if getattr(s, name) is None and env.get(var):
             raw = env[var]
             val: Any = raw
-            if name == "finish_timeout":
+            if name in ("finish_timeout", "heartbeat_interval"):
                 try:
                     val = float(raw)
                 except ValueError:

@@ -315,7 +315,7 @@ def _finish_if_needed(sy: _Syncer, contents: Any, last_seg: str, mark_crashed: b
         return  # the spool's own finish record was sent after the data
     elif not contents.finished and mark_crashed:
         run = sy.client.call("GET", run_path(sy.ident)).json() or {}
-        if run.get("state") == "running":
+        if run.get("state") in ("running", "lost"):  # its process is gone: the spool is not taken
             body = {"state": "crashed"}
     if body is None:
         return
