@@ -18,14 +18,15 @@ export function chromiumPath() {
 
 /**
  * Starts bin/fluoro; resolves with its base URL once it prints the listening
- * line. A given data directory is kept (benchmarks reuse a seeded one).
+ * line. A given data directory is kept (benchmarks reuse a seeded one); env
+ * adds FLUORO_* settings.
  */
-export async function startServer(keepData) {
+export async function startServer(keepData, env = {}) {
   const bin = process.env.FLUORO_BIN ?? resolve(import.meta.dirname, "../../bin/fluoro");
   const data = keepData ?? mkdtempSync(join(tmpdir(), "fluoro-web-e2e-"));
   if (keepData) mkdirSync(keepData, { recursive: true });
   const proc = spawn(bin, ["server", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn"], {
-    env: { ...process.env, FLUORO_ADMIN_API_KEY: KEY },
+    env: { ...process.env, FLUORO_ADMIN_API_KEY: KEY, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";

@@ -28,7 +28,14 @@ export interface Run {
   finished_at: string | null;
   exit_code: number | null;
   last_step: number;
+  /** points stored (deduplicated by step) */
   points: number;
+  /** points the run's writers had logged and spooled, as of each one's last request; absent when they do not say (wandb client, older SDKs) */
+  points_logged?: number;
+  /** of those, points in batches the server answered (stored, or refused with a reason) */
+  points_received?: number;
+  /** points_logged - points_received: spooled by a client, not at the server */
+  points_pending?: number;
 }
 
 export interface Project {

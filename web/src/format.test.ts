@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configDiff, flatten, formatRuntime, formatValue, runtimeSeconds } from "./format";
+import { configDiff, flatten, formatCount, formatRuntime, formatValue, runtimeSeconds } from "./format";
 
 describe("format", () => {
   it("formats values", () => {
@@ -9,6 +9,12 @@ describe("format", () => {
     expect(formatValue("adam")).toBe("adam");
     expect(formatValue([1, 2])).toBe("[1,2]");
     expect(formatValue(null)).toBe("");
+  });
+  it("formats counts with the locale's thousands separators", () => {
+    expect(formatCount(0)).toBe("0");
+    expect(formatCount(999)).toBe("999");
+    expect(formatCount(1234567)).toBe((1234567).toLocaleString());
+    expect(formatCount(1234567)).toMatch(/^1\D?234\D?567$/);
   });
   it("formats runtimes", () => {
     expect(formatRuntime(5)).toBe("5s");

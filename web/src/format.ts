@@ -13,6 +13,14 @@ export function formatValue(v: unknown): string {
 }
 
 // One formatter for every cell (toLocaleString builds one per call).
+let countFormat: Intl.NumberFormat | null = null;
+
+/** A count with the locale's thousands separators (1,234,567 in English). */
+export function formatCount(n: number): string {
+  countFormat ??= new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  return countFormat.format(n);
+}
+
 let timeFormat: Intl.DateTimeFormat | null = null;
 
 export function formatTime(iso: string | null | undefined): string {

@@ -14,6 +14,7 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef } from "react";
 import type { Run } from "../api";
 import { runColor } from "../colors";
+import { pendingTitle } from "../durability";
 import { field, nextSort, sortDirection } from "../filter";
 import { flatten, formatRuntime, formatTime, formatValue, runtimeSeconds } from "../format";
 import type { RunGroup } from "../group";
@@ -64,7 +65,12 @@ export function columnsFor(runs: Iterable<Run>, fields?: ProjectFields | null): 
       width: 92,
       sort: "state",
       get: (r) => r.state,
-      render: (r) => <StateBadge state={r.state} />,
+      render: (r) => (
+        <>
+          <StateBadge state={r.state} />
+          <PendingMark run={r} />
+        </>
+      ),
     },
     {
       id: "created",
@@ -119,11 +125,37 @@ export function columnsFor(runs: Iterable<Run>, fields?: ProjectFields | null): 
   return [...fixed, ...c, ...s];
 }
 
+/** Why a run is "lost" (api.md, Lost runs), as the state's tooltip. */
+export const LOST_TITLE =
+  "Nothing has arrived from this run for a while (the SDK sends a heartbeat every 30 s): its process may be hung, " +
+  "killed without a chance to say so, or cut off from the server. It is running again as soon as it sends.";
+
 export function StateBadge({ state }: { state: string }) {
   return (
-    <span className={`state state-${state}`} data-state={state}>
+    <span
+      className={`state state-${state}`}
+      data-state={state}
+      title={state === "lost" ? LOST_TITLE : undefined}
+    >
       {state === "running" && <i className="live-dot" aria-hidden="true" />}
       {state}
+    </span>
+  );
+}
+
+/** A warning sign on a run that ended with points still in its client's spool (durability.ts); nothing otherwise. */
+export function PendingMark({ run }: { run: Run }) {
+  const title = pendingTitle(run);
+  if (!title) return null;
+  return (
+    <span
+      className="pending-mark"
+      role="img"
+      title={title}
+      aria-label={title}
+      data-pending={run.points_pending}
+    >
+      ⚠
     </span>
   );
 }

@@ -7,8 +7,17 @@ import type { Series } from "../chart";
 import { ErrorState } from "../components/ErrorState";
 import type { PlotView } from "../components/LinePlot";
 import { Panels } from "../components/Panels";
-import { StateBadge } from "../components/RunsTable";
-import { flatten, formatBytes, formatRuntime, formatTime, formatValue, runtimeSeconds } from "../format";
+import { PendingMark, StateBadge } from "../components/RunsTable";
+import { pendingWarning, strandedPoints } from "../durability";
+import {
+  flatten,
+  formatBytes,
+  formatCount,
+  formatRuntime,
+  formatTime,
+  formatValue,
+  runtimeSeconds,
+} from "../format";
 import { subscribe, throttle } from "../live";
 import { commandLine, fileUrl, type Metadata } from "../media";
 import { samplesToSeries, systemByKey } from "../system";
@@ -118,7 +127,8 @@ export function RunPage({ entity, project, runId, view, setView, nav }: Props) {
     <div className="page run-page">
       <header className="run-head">
         <h2>
-          {run.name} <StateBadge state={run.state} /> <span className="muted mono">{run.id}</span>{" "}
+          {run.name} <StateBadge state={run.state} /> <PendingMark run={run} />{" "}
+          <span className="muted mono">{run.id}</span>{" "}
           <AlertsBadge alerts={alerts} onClick={() => setView({ tab: "" })} />
         </h2>
       </header>
@@ -226,6 +236,49 @@ function AlertList({ alerts }: { alerts: RunAlert[] }) {
   );
 }
 
+/** Points logged, received and pending, when the run's writers report them. */
+function durabilityRows(run: Run): [string, React.ReactNode][] {
+  const rows: [string, React.ReactNode][] = [];
+  if (run.points_logged != null) rows.push(["Points logged", formatCount(run.points_logged)]);
+  if (run.points_received != null) rows.push(["Points received", formatCount(run.points_received)]);
+  if (run.points_pending != null) {
+    const n = formatCount(run.points_pending);
+    rows.push([
+      "Points pending",
+      strandedPoints(run) > 0 ? (
+        <span key="p" className="pending-count">
+          {n} (still on the client)
+        </span>
+      ) : run.state === "running" && run.points_pending > 0 ? (
+        <span key="p">
+          {n} <span className="muted">(not at the server yet)</span>
+        </span>
+      ) : (
+        n
+      ),
+    ]);
+  }
+  return rows;
+}
+
+/**
+ * The callout for a run that ended with points still in its client's spool:
+ * how many, where, what to run (the text's `…` spans are commands: code).
+ */
+function PendingWarning({ run }: { run: Run }) {
+  const text = pendingWarning(run);
+  if (!text) return null;
+  return (
+    <div className="alert level-warn pending-warning" role="alert">
+      <span className="alert-level">WARN</span>{" "}
+      {text.split("`").map((part, i) =>
+        // biome-ignore lint/suspicious/noArrayIndexKey: parts of a fixed text
+        i % 2 === 1 ? <code key={i}>{part}</code> : <span key={i}>{part}</span>,
+      )}
+    </div>
+  );
+}
+
 function Overview({
   run,
   onSaved,
@@ -259,12 +312,18 @@ function Overview({
     ],
     ["Started", formatTime(run.created_at)],
     ["Runtime", formatRuntime(runtimeSeconds(run))],
+    // a lost run: when it was last heard from (its last batch or heartbeat)
+    ...(run.state === "lost"
+      ? ([["Last heard from", formatTime(run.heartbeat_at)]] as [string, string][])
+      : []),
     ["Exit code", run.exit_code ?? ""],
     ["Tags", (run.tags ?? []).join(", ")],
     ["Group", run.group],
     ["Job type", run.job_type],
     ["Last step", run.last_step],
-    ["Points stored", run.points],
+    ["Points stored", formatCount(run.points)],
+    // what the run's writers report (api.md#durability); absent for the wandb client and older SDKs
+    ...durabilityRows(run),
   ];
   const save = () => {
     setStatus("saving…");
@@ -278,11 +337,12 @@ function Overview({
   };
   return (
     <div className="overview">
+      <PendingWarning run={run} />
       {alerts.length > 0 && <AlertList alerts={alerts} />}
       <table className="kv">
         <tbody>
           {rows.map(([k, v]) => (
-            <tr key={k}>
+            <tr key={k} data-field={k}>
               <th>{k}</th>
               <td>{v}</td>
             </tr>
