@@ -376,7 +376,7 @@ func (a *API) finishRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.State != "" && !store.TerminalState(req.State) {
-		return badData("state %q: use finished, failed, killed or crashed", req.State)
+		return badData("state %q: use finished, failed, killed, crashed or preempted", req.State)
 	}
 	op, err := opID(r)
 	if err != nil {

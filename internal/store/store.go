@@ -38,12 +38,15 @@ const (
 	StateFailed   = "failed"
 	StateKilled   = "killed"
 	StateCrashed  = "crashed"
+	// StatePreempted: stopped by the scheduler (SIGTERM under SLURM, or the
+	// script said so), usually to be resumed.
+	StatePreempted = "preempted"
 )
 
 // ValidState reports whether s is one of the run states.
 func ValidState(s string) bool {
 	switch s {
-	case StateRunning, StateLost, StateFinished, StateFailed, StateKilled, StateCrashed:
+	case StateRunning, StateLost, StateFinished, StateFailed, StateKilled, StateCrashed, StatePreempted:
 		return true
 	}
 	return false

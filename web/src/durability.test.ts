@@ -12,7 +12,8 @@ const run = (state: string, points_pending?: number, host = "gpu-7") => ({
 describe("durability", () => {
   it("counts pending points only once the run has ended", () => {
     expect(strandedPoints(run("running", 40))).toBe(0); // a batch on its way: normal
-    for (const s of ["finished", "failed", "killed", "crashed"]) expect(strandedPoints(run(s, 40))).toBe(40);
+    for (const s of ["finished", "failed", "killed", "crashed", "preempted", "lost"])
+      expect(strandedPoints(run(s, 40))).toBe(40);
     expect(strandedPoints(run("finished", 0))).toBe(0);
     expect(strandedPoints(run("finished"))).toBe(0); // writers that do not report
   });

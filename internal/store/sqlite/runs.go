@@ -339,7 +339,7 @@ func (db *DB) FinishRun(ctx context.Context, key store.RunKey, f store.RunFinish
 		}
 	}
 	if !store.TerminalState(state) {
-		return store.Run{}, fmt.Errorf("finish run %s: state %q: %w: use finished, failed, killed or crashed", key, state, store.ErrInvalid)
+		return store.Run{}, fmt.Errorf("finish run %s: state %q: %w: use finished, failed, killed, crashed or preempted", key, state, store.ErrInvalid)
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -301,6 +301,7 @@ func testFinish(t *testing.T, s store.Store, _ func() store.Store) {
 		{store.RunFinish{ExitCode: &zero}, store.StateFinished},
 		{store.RunFinish{ExitCode: &one}, store.StateFailed},
 		{store.RunFinish{State: store.StateKilled, ExitCode: &one}, store.StateKilled},
+		{store.RunFinish{State: store.StatePreempted, ExitCode: &one}, store.StatePreempted},
 	}
 	for i, c := range cases {
 		r := newRun(t, s, "p", string(rune('a'+i)), nil)

@@ -703,3 +703,15 @@ def test_resuming_offline_says_where_steps_go(tmp_path: Path, capsys: pytest.Cap
     fresh.finish(quiet=True)
     out = capsys.readouterr()
     assert "resuming offline" not in out.out + out.err
+
+
+def test_mark_preempting_ends_the_run_preempted(fake: FakeServer, tmp_path: Path) -> None:
+    """The scheduler is taking the job: the run ends "preempted", whatever its exit code."""
+    for code in (None, 1):
+        run = start(fake, tmp_path / str(code))
+        run.log({"a": 1})
+        run.mark_preempting()
+        run.finish(exit_code=code)
+        got = fake.run(run.id)
+        assert got["state"] == "preempted", got
+        assert "_fluoro" not in got["summary"]

@@ -739,10 +739,6 @@ class Run:
         quiet = self._settings.quiet if quiet is None else quiet
         if self._preempting and state in (None, "killed", "failed"):
             state = "preempted"
-        if state == "preempted":
-            # The server has no preempted state yet: send killed and say why in the summary.
-            self._pipe.put((SUMSET, {"_fluoro": {"preempted": True}}))
-            state = "killed"
         if state is None:
             state = "finished" if not exit_code else "failed"
         self._final_state = state
