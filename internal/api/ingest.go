@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -46,15 +48,49 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := ingest.Decode(body)
+	spooled, err := spooledHeader(r)
 	if err != nil {
 		return err
 	}
-	// Access and run checks reuse the path-based helpers.
-	r.SetPathValue("entity", d.Key.Entity)
-	r.SetPathValue("project", d.Key.Project)
-	r.SetPathValue("run", d.Key.RunID)
-	run, err := a.run(r)
+	it := a.prepareBatch(r, body, spooled)
+	if it.fail != nil {
+		return it.fail
+	}
+	res, err := a.d.Committer.Submit(r.Context(), it.batch)
+	if err != nil {
+		return err
+	}
+	ack, err := a.answerBatch(r.Context(), it, res)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ack)
+	return nil
+}
+
+// maxBatchesPerRequest bounds the lines of one ingest/batches request.
+const maxBatchesPerRequest = 10_000
+
+// batchAnswer is one line's answer in an ingest/batches response: the
+// acknowledgement, or the error a single ingest request would have got.
+type batchAnswer struct {
+	Status int `json:"status"`
+	*ingestResponse
+	Error *errorDetail `json:"error,omitempty"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+// ingestBatches applies several batches, one per line (NDJSON), in their
+// order and in one transaction: a client replaying a backlog (fluoro sync)
+// pays one commit for many batches instead of one each. Each line is
+// answered as POST /ingest would answer it alone.
+func (a *API) ingestBatches(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
 	}
@@ -62,34 +98,114 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rejected := d.Rejected
-	if rejected == nil {
-		rejected = []ingest.Rejection{}
-	}
-	if d.Records > 0 && len(rejected) == d.Records {
-		if d.Batch.Logged > 0 || spooled > 0 {
-			// Refused, so no longer pending on the writer's side.
-			p := store.Batch{RunPK: run.PK, ProjectPK: run.ProjectPK, Writer: d.Batch.Writer, Seq: d.Batch.Seq,
-				Logged: d.Batch.Logged, Spooled: spooled, ProgressOnly: true, Now: a.now()}
-			if _, err := a.d.Committer.Submit(r.Context(), p); err != nil {
-				return err
-			}
+	var lines [][]byte
+	for line := range bytes.SplitSeq(body, []byte("\n")) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			lines = append(lines, line)
 		}
-		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable,
-			Message: "every record was rejected: " + joinRejections(rejected), Details: map[string]any{"rejected": rejected}}
+	}
+	if len(lines) == 0 {
+		return badData("no batches: the body is one ingest batch (JSON) per line")
+	}
+	if len(lines) > maxBatchesPerRequest {
+		return badData("%d batches in one request: send at most %d", len(lines), maxBatchesPerRequest)
+	}
+	items := make([]ingestItem, len(lines))
+	var batches []store.Batch
+	for i, line := range lines {
+		items[i] = a.prepareBatch(r, line, spooled)
+		if items[i].fail == nil {
+			batches = append(batches, items[i].batch)
+		}
+	}
+	results, err := a.d.Committer.SubmitAll(r.Context(), batches)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Results []batchAnswer `json:"results"`
+	}{make([]batchAnswer, len(items))}
+	for i, it := range items {
+		if it.fail == nil {
+			var ack ingestResponse
+			if ack, it.fail = a.answerBatch(r.Context(), it, results[0]); it.fail == nil {
+				out.Results[i] = batchAnswer{Status: http.StatusOK, ingestResponse: &ack}
+			}
+			results = results[1:]
+		}
+		if it.fail != nil {
+			e := toAPIError(it.fail)
+			if e.Status >= 500 {
+				return it.fail
+			}
+			out.Results[i] = batchAnswer{Status: e.Status, Error: &errorDetail{e.Code, e.Message, e.Details}}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ingestItem is one decoded batch: what to submit, or the error that
+// answers it without submitting.
+type ingestItem struct {
+	d       *ingest.Decoded
+	run     store.Run
+	batch   store.Batch
+	fail    error // answered without submitting
+	refused bool  // batch is ProgressOnly: every record was rejected (422 once submitted)
+}
+
+// prepareBatch decodes a batch body, checks the caller may write to its
+// run, and makes the store.Batch to submit.
+func (a *API) prepareBatch(r *http.Request, body []byte, spooled int64) ingestItem {
+	d, err := ingest.Decode(body)
+	if err != nil {
+		return ingestItem{fail: err}
+	}
+	// Access and run checks reuse the path-based helpers.
+	r.SetPathValue("entity", d.Key.Entity)
+	r.SetPathValue("project", d.Key.Project)
+	r.SetPathValue("run", d.Key.RunID)
+	run, err := a.run(r)
+	if err != nil {
+		return ingestItem{fail: err}
+	}
+	it := ingestItem{d: d, run: run}
+	if d.Records > 0 && len(d.Rejected) == d.Records {
+		it.refused = true
+		if d.Batch.Logged == 0 && spooled == 0 {
+			it.fail = it.unprocessable()
+			return it
+		}
+		// Refused, so no longer pending on the writer's side.
+		it.batch = store.Batch{RunPK: run.PK, ProjectPK: run.ProjectPK, Writer: d.Batch.Writer, Seq: d.Batch.Seq,
+			Logged: d.Batch.Logged, Spooled: spooled, ProgressOnly: true, Now: a.now()}
+		return it
 	}
 	b := d.Batch
 	b.RunPK, b.ProjectPK, b.Now, b.Spooled = run.PK, run.ProjectPK, a.now(), spooled
 	fillTimes(&b, b.Now)
-	res, err := a.d.Committer.Submit(r.Context(), b)
-	if err != nil {
-		return err
-	}
+	it.batch = b
+	return it
+}
+
+func (it ingestItem) unprocessable() error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable,
+		Message: "every record was rejected: " + joinRejections(it.d.Rejected), Details: map[string]any{"rejected": it.d.Rejected}}
+}
+
+// answerBatch publishes what a submitted batch changed and makes its
+// acknowledgement.
+func (a *API) answerBatch(ctx context.Context, it ingestItem, res store.BatchResult) (ingestResponse, error) {
+	run, b, d := it.run, it.batch, it.d
 	if res.Err != nil {
 		if errors.Is(res.Err, store.ErrNotFound) {
-			return errorf(http.StatusNotFound, CodeNotFound, "run %s not found", d.Key)
+			return ingestResponse{}, errorf(http.StatusNotFound, CodeNotFound, "run %s not found", d.Key)
 		}
-		return res.Err
+		return ingestResponse{}, res.Err
+	}
+	if it.refused {
+		return ingestResponse{}, it.unprocessable()
 	}
 	if res.Revived {
 		run.State = store.StateRunning
@@ -105,19 +221,22 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if !res.Duplicate {
 		a.alerts(run, res.Alerts)
 	}
+	rejected := d.Rejected
+	if rejected == nil {
+		rejected = []ingest.Rejection{}
+	}
 	accepted := d.Records - len(rejected)
 	if res.Duplicate {
 		accepted = 0 // applied by the first request, not this one
 	}
-	durable, err := a.d.Store.HighestSeq(r.Context(), run.PK, b.Writer)
+	durable, err := a.d.Store.HighestSeq(ctx, run.PK, b.Writer)
 	if err != nil {
-		return err
+		return ingestResponse{}, err
 	}
-	writeJSON(w, http.StatusOK, ingestResponse{
+	return ingestResponse{
 		Writer: b.Writer, Seq: b.Seq, Durable: max(durable, b.Seq), Duplicate: res.Duplicate,
 		Accepted: accepted, Rejected: rejected,
-	})
-	return nil
+	}, nil
 }
 
 // fillTimes gives rows and lines without a time the server's clock.

@@ -54,8 +54,11 @@ func (a *API) OpenAPI() ([]byte, error) {
 		}
 		if rt.Body != "" {
 			ct := "application/json"
-			if rt.Body == "Binary" {
+			switch rt.Body {
+			case "Binary":
 				ct = "application/octet-stream"
+			case "IngestBatchLines":
+				ct = "application/x-ndjson"
 			}
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{ct: map[string]any{"schema": ref(rt.Body)}}}
 		}

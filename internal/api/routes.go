@@ -56,6 +56,9 @@ func (a *API) table() []route {
 			Query: []param{{"run", "integer", ""}, {"name", "string", ""}, {"exp", "integer", ""}, {"sig", "string", ""}}, RespCT: "application/octet-stream", h: a.download},
 		{Method: "POST", Path: "/api/v1/ingest", Summary: "Ingest one batch of history rows, summary updates, console lines, system samples and alerts. Idempotent per (run, writer, seq); the 200 means durable.", Body: "IngestBatch", Resp: "IngestAck",
 			Header: []param{{SpooledHeader, "integer", "points the writer has logged so far, sent or not (counted as the batch's logged field): how far it got beyond the batches the server has"}}, h: a.ingest},
+		{Method: "POST", Path: "/api/v1/ingest/batches", Summary: "Ingest several batches, one JSON batch per line (NDJSON, at most 10000), applied in their order in one transaction: how a client replays a backlog. Each line is answered in results as POST /ingest would answer it alone; the 200 means every applied line is durable.",
+			Body: "IngestBatchLines", Resp: "IngestBatchAnswers",
+			Header: []param{{SpooledHeader, "integer", "as for POST /ingest, for every line: send one writer's batches per request"}}, h: a.ingestBatches},
 		{Method: "GET", Path: "/api/v1/events", Summary: "Live notifications as Server-Sent Events; resumable with Last-Event-ID.", Query: []param{{"project", "string", "entity/project to follow (default: all the caller can access)"}}, RespCT: "text/event-stream", h: a.events},
 	}
 }

@@ -34,16 +34,15 @@ type Options struct {
 }
 
 type request struct {
-	batch store.Batch
-	done  chan result
+	batches []store.Batch // applied in this order, in one transaction
+	done    chan result
 }
 
 type result struct {
-	res store.BatchResult
+	res []store.BatchResult
 	err error
 }
 
-// Committer applies batches in group commits.
 type Committer struct {
 	st    store.Ingester
 	opts  Options
@@ -77,26 +76,34 @@ func NewCommitter(st store.Ingester, opts Options) *Committer {
 // says whether it was a duplicate or why the store refused it; the error is
 // set when the commit itself failed or the committer is closed.
 func (c *Committer) Submit(ctx context.Context, b store.Batch) (store.BatchResult, error) {
-	req := &request{batch: b, done: make(chan result, 1)}
+	res, err := c.SubmitAll(ctx, []store.Batch{b})
+	if err != nil {
+		return store.BatchResult{}, err
+	}
+	return res[0], nil
+}
+
+// SubmitAll applies batches in their order, in one transaction (with
+// others' batches before or after them), and returns a result per batch:
+// for a client replaying a backlog, one commit instead of one per batch.
+func (c *Committer) SubmitAll(ctx context.Context, bs []store.Batch) ([]store.BatchResult, error) {
+	req := &request{batches: bs, done: make(chan result, 1)}
 	c.mu.RLock()
 	if c.close {
 		c.mu.RUnlock()
-		return store.BatchResult{}, ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case c.reqs <- req:
 		c.mu.RUnlock()
 	case <-ctx.Done():
 		c.mu.RUnlock()
-		return store.BatchResult{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	// Once queued, the batch is committed even if the client goes away:
-	// waiting on ctx here would only hide whether it was applied.
 	r := <-req.done
 	return r.res, r.err
 }
 
-// Close commits what is queued and stops the committer.
 func (c *Committer) Close() {
 	c.mu.Lock()
 	if !c.close {
@@ -132,12 +139,13 @@ func (c *Committer) loop() {
 // gather takes first plus whatever else is already queued, up to the limits.
 func (c *Committer) gather(first *request) []*request {
 	group := []*request{first}
-	points := countPoints(first.batch)
-	for len(group) < c.opts.MaxGroup && points < c.opts.MaxPoints {
+	n, points := len(first.batches), countPoints(first.batches)
+	for n < c.opts.MaxGroup && points < c.opts.MaxPoints {
 		select {
 		case r := <-c.reqs:
 			group = append(group, r)
-			points += countPoints(r.batch)
+			n += len(r.batches)
+			points += countPoints(r.batches)
 		default:
 			return group
 		}
@@ -145,18 +153,21 @@ func (c *Committer) gather(first *request) []*request {
 	return group
 }
 
-func countPoints(b store.Batch) int {
-	n := len(b.Console) + len(b.System) + len(b.Alerts)
-	for _, r := range b.History {
-		n += len(r.Fields)
+func countPoints(bs []store.Batch) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b.Console) + len(b.System) + len(b.Alerts)
+		for _, r := range b.History {
+			n += len(r.Fields)
+		}
 	}
 	return n
 }
 
 func (c *Committer) commit(group []*request) {
-	batches := make([]store.Batch, len(group))
-	for i, r := range group {
-		batches[i] = r.batch
+	var batches []store.Batch
+	for _, r := range group {
+		batches = append(batches, r.batches...)
 	}
 	start := time.Now()
 	// The commit must finish even during shutdown: its callers are waiting.
@@ -172,7 +183,8 @@ func (c *Committer) commit(group []*request) {
 	if c.opts.Observer != nil {
 		c.opts.Observer.Committed(batches, results, took)
 	}
-	for i, r := range group {
-		r.done <- result{res: results[i]}
+	for _, r := range group {
+		r.done <- result{res: results[:len(r.batches):len(r.batches)]}
+		results = results[len(r.batches):]
 	}
 }

@@ -140,6 +140,71 @@ func (s *Syncer) send(ctx context.Context, req Request) (answer, error) {
 	}
 }
 
+// Limits of one /ingest/batches request.
+const (
+	maxBatchLines = 1000
+	maxBatchBytes = 8 << 20
+)
+
+// batchRun is how many records at the start of rs are batches that fit in
+// one /ingest/batches request.
+func batchRun(rs []Record) int {
+	n, size := 0, 0
+	for _, r := range rs {
+		if r.Kind != KindBatch || n == maxBatchLines || (n > 0 && size+len(r.Body)+1 > maxBatchBytes) {
+			break
+		}
+		n++
+		size += len(r.Body) + 1
+	}
+	return n
+}
+
+// sendBatches sends recs (batches) in one /ingest/batches request and
+// acknowledges those applied, in order, up to the first that was not. It
+// returns how many were, and false if the server does not take such
+// requests (then none was).
+func (s *Syncer) sendBatches(ctx context.Context, sp *Spool, entity string, recs []Record, owner bool, res *Result) (int, bool, error) {
+	var body bytes.Buffer
+	for _, r := range recs {
+		body.Write(sp.Request(r, entity).Body)
+		body.WriteByte('\n')
+	}
+	a, err := s.send(ctx, Request{Method: "POST", Path: "/api/v1/ingest/batches", Body: body.Bytes(), Spooled: sp.Spooled})
+	if err != nil {
+		return 0, true, err
+	}
+	if a.status == http.StatusNotFound || a.status == http.StatusMethodNotAllowed {
+		return 0, false, nil // a server older than the endpoint
+	}
+	var out struct {
+		Results []struct {
+			Status    int  `json:"status"`
+			Duplicate bool `json:"duplicate"`
+		} `json:"results"`
+	}
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &out) != nil || len(out.Results) != len(recs) {
+		return 0, true, nil // sent again one by one, which reports the problem
+	}
+	done := 0
+	for _, r := range out.Results {
+		if r.Status/100 != 2 {
+			break
+		}
+		done++
+		res.Sent++
+		if r.Duplicate {
+			res.Duplicates++
+		}
+	}
+	if owner && done > 0 { // an ack covers every record up to its seq
+		if err := sp.appendLine(fmt.Sprintf(`{"op":"ack","seq":%d}`, recs[done-1].Seq)); err != nil {
+			return done, true, err
+		}
+	}
+	return done, true, nil
+}
+
 // duplicate reports whether a 2xx answer says the record was applied before.
 func duplicate(body []byte) bool {
 	var d struct {
@@ -196,7 +261,26 @@ func (s *Syncer) Sync(ctx context.Context, sp *Spool) (Result, error) {
 	// spool's own finish record is applied after the data, kept when the
 	// server had applied that record before (a duplicate changes nothing).
 	var refinish []byte
-	for i, r := range pending {
+	multi := true // the server takes /ingest/batches (an older one may not)
+	for i := 0; i < len(pending); i++ {
+		// Consecutive batches go several to a request, one commit for all;
+		// from the first one not applied, one at a time as below.
+		if n := batchRun(pending[i:]); multi && n > 1 {
+			done, ok, err := s.sendBatches(ctx, sp, entity, pending[i:i+n], owner, &res)
+			if err != nil {
+				return res, err
+			}
+			multi = ok
+			i += done
+			if s.Progress != nil && done > 0 {
+				s.Progress(i, len(pending))
+			}
+			if done == n {
+				i-- // the loop's i++: the next record is pending[i]
+				continue
+			}
+		}
+		r := pending[i]
 		req := sp.Request(r, entity)
 		a, err := s.send(ctx, req)
 		if err != nil {

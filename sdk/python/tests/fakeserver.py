@@ -64,6 +64,7 @@ class FakeServer:
         self.fail: List[Optional[int]] = []  # statuses to answer next (None: no answer)
         self.fail_paths = re.compile(r".*")
         self.on_request = None  # callable(Request) for spying
+        self.multi = True  # answers /ingest/batches (False: a server older than it)
         self.transport = MockTransport(self.handle)
 
     def settings(self, **kw: Any) -> fluoro.Settings:
@@ -132,6 +133,14 @@ class FakeServer:
             return Response(200, {"name": "admin", "entity": "admin", "entities": ["admin"]})
         if path == "/api/v1/ingest" and req.method == "POST":
             return self._ingest(req.body or b"")
+        if path == "/api/v1/ingest/batches" and req.method == "POST" and self.multi:
+            results = []
+            for line in (req.body or b"").split(b"\n"):
+                if line.strip():
+                    r = self._ingest(line)
+                    body = r.json() if r.status == 200 else {"error": r.json().get("error")}
+                    results.append(dict(body, status=r.status))
+            return Response(200, {"results": results})
         m = re.fullmatch(r"/api/v1/projects/([^/]+)/([^/]+)/runs", path)
         if m and req.method == "POST":
             body = req.json() or {}

@@ -23,8 +23,10 @@ def spy(fake: FakeServer) -> List[Tuple[Dict[str, Any], str]]:
     seen: List[Tuple[Dict[str, Any], str]] = []
 
     def on(req: Any) -> None:
-        if req.path == "/api/v1/ingest":
-            seen.append((json.loads(req.body), req.headers.get("X-Fluoro-Spooled", "")))
+        if req.path in ("/api/v1/ingest", "/api/v1/ingest/batches"):  # the latter: one batch a line
+            for line in req.body.split(b"\n"):
+                if line:
+                    seen.append((json.loads(line), req.headers.get("X-Fluoro-Spooled", "")))
 
     fake.on_request = on
     return seen

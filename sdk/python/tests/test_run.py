@@ -715,3 +715,44 @@ def test_mark_preempting_ends_the_run_preempted(fake: FakeServer, tmp_path: Path
         got = fake.run(run.id)
         assert got["state"] == "preempted", got
         assert "_fluoro" not in got["summary"]
+
+
+@pytest.mark.parametrize("server", ["batches", "old", "finished"])
+def test_sync_sends_batches_together(
+    server: str, fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offline run's many batches go to /ingest/batches (here 50 a request), in order; a server
+    without it gets them one at a time; a run finished before the sync is reopened, as one at a time."""
+    import fluoro._sync
+
+    monkeypatch.setattr(fluoro._sync, "_BATCH_LINES", 50)
+    run = fluoro.init(mode="offline", project="p", dir=str(tmp_path), settings=fake.settings(batch_interval=0.001))
+    n = 0
+    while len([r for r in read_spool(run.dir).records if r.kind == "batch"]) < 120:
+        run.log({"a": n})
+        n += 1
+        if n % 20 == 0:
+            time.sleep(0.002)
+    run.finish()
+    batches = len([r for r in read_spool(run.dir).records if r.kind == "batch"])
+    fake.multi = server != "old"
+    if server == "finished":
+
+        def finish_it(req: Any) -> None:  # finished (by someone, or an earlier sync) just before the data
+            if req.path == "/api/v1/ingest/batches" and fake.on_request is finish_it:
+                fake.on_request = None
+                fake.runs[("admin", "p", run.id)]["state"] = "failed"
+
+        fake.on_request = finish_it
+    res = fluoro.sync(str(tmp_path), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)
+    assert res[0].ok, res[0].errors
+    assert sorted(s for (k, s) in fake.history(run.id)) == list(range(n))
+    assert fake.run(run.id)["state"] == "finished"
+    posts = [r.path for r in fake.transport.requests if r.method == "POST" and "ingest" in r.path]
+    if server == "old":
+        assert posts.count("/api/v1/ingest/batches") == 1 and posts.count("/api/v1/ingest") == batches
+    else:
+        # the first request's lines all refused (409): its first batch alone, reopening the run, then the rest
+        first = 2 if server == "finished" else 0
+        assert posts.count("/api/v1/ingest") == first and posts.count("/api/v1/ingest/batches") <= 4
+    assert read_spool(run.dir).pending == []

@@ -20,6 +20,7 @@ import fluoro
 from fluoro import _files
 from fluoro._records import complete_entity
 from fluoro._spool import SpoolWriter, find_spool_dir, op_line, read_spool
+from fluoro._transport import Request
 
 import spool_vectors
 from fakeserver import FakeServer
@@ -78,6 +79,15 @@ def vector_and_server(name: str, d: Path) -> Tuple[Dict[str, Any], FakeServer]:
     return exp, fake
 
 
+def as_single(r: Request) -> List[Request]:
+    """An /ingest/batches request as the /ingest requests of its lines (each line is a spooled batch)."""
+    if r.path != "/api/v1/ingest/batches":
+        return [r]
+    return [
+        Request("POST", r.url.replace("/ingest/batches", "/ingest"), {}, line) for line in r.body.split(b"\n") if line
+    ]
+
+
 @pytest.mark.parametrize("name", sorted(spool_vectors.GENERATORS))
 def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None:
     d = tmp_path / name
@@ -85,6 +95,7 @@ def test_vectors_sync_against_the_fake_server(name: str, tmp_path: Path) -> None
     h = exp["header"]
     res = fluoro.sync(str(d), transport=fake.transport, base_url="http://fake", api_key="k", quiet=True)[0]
     sent = [r for r in fake.transport.requests if r.path != "/api/v1/viewer" and r.method not in ("GET", "PUT")]
+    sent = [x for r in sent for x in as_single(r)]
     puts = [r for r in fake.transport.requests if r.method == "PUT"]
     assert [(r.path, r.body) for r in puts] == [
         (f["path"], (d / "files" / f["name"]).read_bytes()) for f in exp["files_pending"]
