@@ -20,17 +20,18 @@ import (
 // the server learns how far a writer got beyond the batches it has.
 const SpooledHeader = "X-Fluoro-Spooled"
 
-// spooledHeader reads SpooledHeader; 0 when it is absent.
-func spooledHeader(r *http.Request) (int64, error) {
-	v := r.Header.Get(SpooledHeader)
-	if v == "" {
-		return 0, nil
+// readIngest reads an ingest request's body and its SpooledHeader (0 when
+// absent).
+func readIngest(r *http.Request) ([]byte, int64, error) {
+	var n int64
+	if v := r.Header.Get(SpooledHeader); v != "" {
+		var err error
+		if n, err = strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
+			return nil, 0, errorf(http.StatusBadRequest, CodeBadData, "header %s must be a non-negative integer (points the writer has spooled), not %q", SpooledHeader, v)
+		}
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, errorf(http.StatusBadRequest, CodeBadData, "header %s must be a non-negative integer (points the writer has spooled), not %q", SpooledHeader, v)
-	}
-	return n, nil
+	body, err := io.ReadAll(r.Body)
+	return body, n, err
 }
 
 // ingestResponse acknowledges one batch.
@@ -44,11 +45,7 @@ type ingestResponse struct {
 }
 
 func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	spooled, err := spooledHeader(r)
+	body, spooled, err := readIngest(r)
 	if err != nil {
 		return err
 	}
@@ -90,11 +87,7 @@ type errorDetail struct {
 // pays one commit for many batches instead of one each. Each line is
 // answered as POST /ingest would answer it alone.
 func (a *API) ingestBatches(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	spooled, err := spooledHeader(r)
+	body, spooled, err := readIngest(r)
 	if err != nil {
 		return err
 	}

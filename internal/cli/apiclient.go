@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fluoro-dev/fluoro/internal/api"
 )
 
 // runsHTTPTimeout bounds each request to the server.
@@ -134,42 +136,12 @@ func decodeError(status int, body []byte) *apiError {
 	return e
 }
 
-// runInfo is the part of the API's Run object the commands show. The points_*
-// fields are optional: nil when the server does not report them.
+// runInfo is a run as the API sends it, with every field as decoded JSON
+// too (for --columns) and the raw object (for --json).
 type runInfo struct {
-	Entity   string         `json:"entity"`
-	Project  string         `json:"project"`
-	ID       string         `json:"id"`
-	Name     string         `json:"name"`
-	State    string         `json:"state"`
-	User     string         `json:"user"`
-	Config   map[string]any `json:"config"`
-	Summary  map[string]any `json:"summary"`
-	Tags     []string       `json:"tags"`
-	Group    string         `json:"group"`
-	JobType  string         `json:"job_type"`
-	Notes    string         `json:"notes"`
-	Host     string         `json:"host"`
-	Program  string         `json:"program"`
-	Git      gitInfo        `json:"git"`
-	Created  string         `json:"created_at"`
-	Finished *string        `json:"finished_at"`
-	ExitCode *int           `json:"exit_code"`
-	LastStep int64          `json:"last_step"`
-	Points   int64          `json:"points"`
-
-	PointsLogged   *int64 `json:"points_logged"`
-	PointsReceived *int64 `json:"points_received"`
-	PointsPending  *int64 `json:"points_pending"`
-
-	fields map[string]any // every field, for --columns
+	api.RunJSON
+	fields map[string]any
 	raw    json.RawMessage
-}
-
-type gitInfo struct {
-	Remote string `json:"remote"`
-	Commit string `json:"commit"`
-	Branch string `json:"branch"`
 }
 
 // decodeRun decodes one Run object, keeping numbers as json.Number.

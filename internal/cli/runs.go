@@ -248,7 +248,7 @@ func printTable(w io.Writer, runs []runInfo, cols []string, now time.Time) error
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, r := range runs {
-		row := []string{r.ID, r.Name, r.State, step(r.LastStep), strconv.FormatInt(r.Points, 10), optInt(r.PointsPending), age(r.Created, now)}
+		row := []string{r.ID, r.Name, r.State, step(r.LastStep), strconv.FormatInt(r.Points, 10), optInt(r.PointsPending), age(r.CreatedAt, now)}
 		for _, c := range cols {
 			v, ok := lookup(r.fields, c)
 			row = append(row, cell(v, ok))
@@ -409,8 +409,8 @@ func printRun(w io.Writer, r runInfo, now time.Time) error {
 		return t.Local().Format("2006-01-02 15:04:05") + " (" + age(ts, now) + ")"
 	}
 	finished, exit := "-", "-"
-	if r.Finished != nil {
-		finished = when(*r.Finished)
+	if r.FinishedAt != nil {
+		finished = when(*r.FinishedAt)
 	}
 	if r.ExitCode != nil {
 		exit = strconv.Itoa(*r.ExitCode)
@@ -427,7 +427,7 @@ func printRun(w io.Writer, r runInfo, now time.Time) error {
 	if r.Notes != "" {
 		lines = append(lines, [2]string{"notes", strings.ReplaceAll(r.Notes, "\n", " ")})
 	}
-	lines = append(lines, [2]string{"created", when(r.Created)}, [2]string{"finished", finished},
+	lines = append(lines, [2]string{"created", when(r.CreatedAt)}, [2]string{"finished", finished},
 		[2]string{"exit code", exit}, [2]string{"last step", step(r.LastStep)})
 	for _, l := range lines {
 		fmt.Fprintf(tw, "%s\t%s\n", l[0], l[1])

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluoro-dev/fluoro/internal/api"
 	"github.com/fluoro-dev/fluoro/internal/config"
 	"github.com/fluoro-dev/fluoro/internal/server"
 	"github.com/google/go-cmp/cmp"
@@ -247,8 +248,8 @@ func TestRunsShow(t *testing.T) {
 // that ended with points that never arrived.
 func TestRunsShowPoints(t *testing.T) {
 	p := func(n int64) *int64 { return &n }
-	r := runInfo{Entity: "admin", Project: "p", ID: "r9", Name: "n", State: "crashed", Host: "gpu-7", LastStep: 99,
-		Points: 100, PointsLogged: p(150), PointsReceived: p(100), PointsPending: p(50)}
+	r := runInfo{RunJSON: api.RunJSON{Entity: "admin", Project: "p", ID: "r9", Name: "n", State: "crashed", Host: "gpu-7", LastStep: 99,
+		Points: 100, PointsLogged: p(150), PointsReceived: p(100), PointsPending: p(50)}}
 	var b bytes.Buffer
 	if err := printRun(&b, r, time.Now()); err != nil {
 		t.Fatal(err)

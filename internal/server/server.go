@@ -273,41 +273,41 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// collectBlobs deletes unused blobs every interval until ctx ends.
-func (s *Server) collectBlobs(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
+	}
+}
+
+// collectBlobs deletes unused blobs every interval until ctx ends.
+func (s *Server) collectBlobs(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func() {
 		start := time.Now()
 		st, err := s.CollectBlobs(ctx, start)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("blob gc", "err", err, "deleted", st.Deleted)
-			continue
+			return
 		}
 		s.log.Info("blob gc", "scanned", st.Scanned, "deleted", st.Deleted, "bytes", st.Bytes, "took", time.Since(start).Round(time.Millisecond))
-	}
+	})
 }
 
 // markLost marks the runs silent for after as lost, checking every quarter
 // of it (at most every 30 s), until ctx ends.
 func (s *Server) markLost(ctx context.Context, after time.Duration) {
-	t := time.NewTicker(min(after/4, 30*time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, min(after/4, 30*time.Second), func() {
 		if _, err := s.MarkLost(ctx, time.Now(), after); err != nil && ctx.Err() == nil {
 			s.log.Warn("mark lost runs", "err", err)
 		}
-	}
+	})
 }
 
 // MarkLost marks the running runs that have sent nothing for after as
