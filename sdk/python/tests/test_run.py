@@ -756,3 +756,36 @@ def test_sync_sends_batches_together(
         first = 2 if server == "finished" else 0
         assert posts.count("/api/v1/ingest") == first and posts.count("/api/v1/ingest/batches") <= 4
     assert read_spool(run.dir).pending == []
+
+
+@pytest.mark.parametrize("multi", [True, False])
+def test_backlog_after_an_outage_goes_several_batches_a_request(multi: bool, fake: FakeServer, tmp_path: Path) -> None:
+    """The server comes back after an outage: the live sender sends the batches spooled meanwhile
+    through /ingest/batches (or one at a time to a server without it), in order, and acks the spool."""
+    fake.multi = multi
+    run = start(fake, tmp_path, settings={"batch_interval": 0.005, "retry_max_backoff": 0.2})
+    run.log({"a": -1})
+    assert run.flush(5)
+    fake.down = True
+    for i in range(300):
+        run.log({"a": i, "b": i % 3})
+        if i % 10 == 9:
+            time.sleep(0.01)  # a batch every few rows
+    deadline = time.monotonic() + 5
+    while run._pipe.unacked < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    backlog = run._pipe.unacked
+    assert backlog >= 20
+    n = len(fake.transport.requests)
+    fake.down = False
+    assert run.flush(10)
+    run.finish()
+    posts = [r.path for r in fake.transport.requests[n:] if r.method == "POST" and "ingest" in r.path]
+    if multi:
+        assert 0 < posts.count("/api/v1/ingest/batches") <= 6, posts
+        assert posts.count("/api/v1/ingest") <= 4, "the backlog of %d went one at a time: %s" % (backlog, posts)
+    else:
+        assert posts.count("/api/v1/ingest") >= backlog
+    pts = fake.history(run.id)
+    assert [pts[("a", s)] for s in range(301)] == [-1] + list(range(300))
+    assert read_spool(run.dir).pending == []
