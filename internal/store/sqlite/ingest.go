@@ -262,11 +262,15 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read run: %w", err)
 	}
-	if err := it.progress(b); err != nil {
+	dLogged, dReceived, err := it.writerProgress(b)
+	if err != nil {
 		return false, err
 	}
 	if store.TerminalState(state) {
-		// Refused, so no longer pending: the progress above stays.
+		// Refused, so no longer pending: the progress stays.
+		if err := it.runProgress(b.RunPK, dLogged, dReceived); err != nil {
+			return false, err
+		}
 		return false, it.undoRecord(b, fmt.Errorf("run is %s: %w", state, store.ErrRunFinished))
 	}
 	if err := it.rebase(b); err != nil {
@@ -416,7 +420,8 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 	t := ms(now(b.Now))
 	// A batch is a sign of life: a lost run is running again.
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET last_step = max(last_step, ?), points = points + ?, heartbeat_at = ?,
-		updated_at = ?, state = ? WHERE id = ?`, lastStep, added, t, t, store.StateRunning, b.RunPK); err != nil {
+		updated_at = ?, state = ?, points_logged = points_logged + ?, points_received = points_received + ? WHERE id = ?`,
+		lastStep, added, t, t, store.StateRunning, dLogged, dReceived, b.RunPK); err != nil {
 		return false, fmt.Errorf("update run after ingest: %w", err)
 	}
 	it.revived = state == store.StateLost
@@ -426,26 +431,44 @@ func (it *ingestTx) apply(b *store.Batch) (bool, error) {
 // progress records how far the batch's writer got (store.Batch.Logged and
 // Spooled), keeping each writer's highest figures and the run's sums.
 func (it *ingestTx) progress(b *store.Batch) error {
+	dLogged, dReceived, err := it.writerProgress(b)
+	if err != nil {
+		return err
+	}
+	return it.runProgress(b.RunPK, dLogged, dReceived)
+}
+
+// writerProgress keeps the writer's highest figures and returns how much
+// they grew, for the run's sums.
+func (it *ingestTx) writerProgress(b *store.Batch) (dLogged, dReceived int64, err error) {
 	if b.Logged <= 0 && b.Spooled <= 0 {
-		return nil
+		return 0, 0, nil
 	}
 	var logged, received int64
-	err := it.tx.QueryRowContext(it.ctx, `SELECT logged, received FROM writer_progress WHERE run_id = ? AND writer = ?`,
+	err = it.tx.QueryRowContext(it.ctx, `SELECT logged, received FROM writer_progress WHERE run_id = ? AND writer = ?`,
 		b.RunPK, b.Writer).Scan(&logged, &received)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read writer progress: %w", err)
+		return 0, 0, fmt.Errorf("read writer progress: %w", err)
 	}
 	nl, nr := max(logged, b.Logged, b.Spooled), max(received, b.Logged)
 	if nl == logged && nr == received {
-		return nil
+		return 0, 0, nil
 	}
 	if _, err := it.tx.ExecContext(it.ctx, `INSERT INTO writer_progress (run_id, writer, logged, received) VALUES (?, ?, ?, ?)
 		ON CONFLICT (run_id, writer) DO UPDATE SET logged = excluded.logged, received = excluded.received`,
 		b.RunPK, b.Writer, nl, nr); err != nil {
-		return fmt.Errorf("write writer progress: %w", err)
+		return 0, 0, fmt.Errorf("write writer progress: %w", err)
+	}
+	return nl - logged, nr - received, nil
+}
+
+// runProgress adds a writer's growth to the run's sums.
+func (it *ingestTx) runProgress(runPK, dLogged, dReceived int64) error {
+	if dLogged == 0 && dReceived == 0 {
+		return nil
 	}
 	if _, err := it.tx.ExecContext(it.ctx, `UPDATE runs SET points_logged = points_logged + ?, points_received = points_received + ? WHERE id = ?`,
-		nl-logged, nr-received, b.RunPK); err != nil {
+		dLogged, dReceived, runPK); err != nil {
 		return fmt.Errorf("update run progress: %w", err)
 	}
 	return nil

@@ -723,9 +723,9 @@ def test_sync_sends_batches_together(
 ) -> None:
     """An offline run's many batches go to /ingest/batches (here 50 a request), in order; a server
     without it gets them one at a time; a run finished before the sync is reopened, as one at a time."""
-    import fluoro._sync
+    import fluoro._records
 
-    monkeypatch.setattr(fluoro._sync, "_BATCH_LINES", 50)
+    monkeypatch.setattr(fluoro._records, "BATCH_LINES", 50)
     run = fluoro.init(mode="offline", project="p", dir=str(tmp_path), settings=fake.settings(batch_interval=0.001))
     n = 0
     while len([r for r in read_spool(run.dir).records if r.kind == "batch"]) < 120:

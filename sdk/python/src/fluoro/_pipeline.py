@@ -32,13 +32,14 @@ from ._records import (
     AUTH,
     REJECTED,
     RETRY,
-    SPOOLED_HEADER,
     Ident,
+    batch_run,
     complete_entity,
     describe,
     dumps_body,
     rejected_records,
     send,
+    send_batches,
 )
 from ._spool import SpoolWriter, batch_prefix, op_line, read_at
 from ._summary import MetricDefinition, SummaryState
@@ -121,23 +122,6 @@ def _dumps_str(obj: Any) -> str:
 
 def _round_time(t: Any) -> Any:
     return round(t, 3) if type(t) is float else t
-
-
-_BACKLOG_LINES = 1000  # batches per /ingest/batches request
-_BACKLOG_BYTES = 8 << 20
-
-
-def _batch_backlog(pending: Deque[List[Any]]) -> List[List[Any]]:
-    """The batch records at the head of the send queue that fit one /ingest/batches request."""
-    out: List[List[Any]] = []
-    size = 0
-    for rec in pending:
-        n = len(rec[2]) if rec[2] is not None else rec[3][2]
-        if rec[1] != "batch" or len(out) == _BACKLOG_LINES or (out and size + n + 1 > _BACKLOG_BYTES):
-            break
-        out.append(rec)
-        size += n + 1
-    return out
 
 
 class Pipeline:
@@ -869,7 +853,10 @@ class Pipeline:
                 if self._abandon or not self._pending:
                     return
                 rec = self._pending[0]
-                backlog = _batch_backlog(self._pending) if multi and attempt == 0 else []
+                backlog: List[List[Any]] = []
+                if multi and attempt == 0 and len(self._pending) > 1:
+                    n = batch_run((r[1], len(r[2]) if r[2] is not None else r[3][2]) for r in self._pending)
+                    backlog = list(islice(self._pending, n))
             if len(backlog) > 1 and self.ident.entity:
                 # A backlog (after an outage): several batches a request, one
                 # commit for all; from the first one not applied, one at a time.
@@ -934,11 +921,9 @@ class Pipeline:
             self._done(rec, None, None)
 
     def _send_backlog(self, client: Client, recs: List[List[Any]]) -> Tuple[int, bool]:
-        """Send batch records in one /ingest/batches request; each applied one is done.
+        """Send batch records in one /ingest/batches request (send_batches); each applied one is done.
 
-        Returns how many were applied, in order from the first, and whether
-        the server takes such requests. The rest go one at a time, which
-        retries, rejects or reports as usual.
+        Returns how many were applied, and whether the server takes such requests.
         """
         bodies = []
         for rec in recs:
@@ -951,29 +936,14 @@ class Pipeline:
             bodies.append(complete_entity(body, self.ident.entity))
         if len(bodies) < 2:
             return 0, True
-        headers = {SPOOLED_HEADER: str(self.spooled_points)} if self.spooled_points > 0 else None
-        try:
-            resp = client.raw("POST", "/api/v1/ingest/batches", b"\n".join(bodies) + b"\n", headers=headers)
-            results = (resp.json() or {}).get("results") if resp.status == 200 else None
-        except Exception:  # the server is away again: the one-at-a-time path retries
-            return 0, True
-        if resp.status in (404, 405):
-            return 0, False  # a server older than the endpoint
-        if not isinstance(results, list) or len(results) != len(bodies):
-            return 0, True
-        done = 0
-        for rec, ack in zip(recs, results):
-            if not isinstance(ack, dict) or ack.get("status") != 200:
-                break
-            done += 1
+        applied, multi = send_batches(client, bodies, self.spooled_points)
+        for rec, ack in zip(recs, applied):
             self.stats.sent += 1
             if ack.get("duplicate"):
                 self.stats.duplicates += 1
-            rej = rejected_records(ack)
-            if rej:
-                self.stats.rejected_rows += len(rej)
+            self.stats.rejected_rows += len(rejected_records(ack))
             self._done(rec, None, None)
-        return done, True
+        return len(applied), multi
 
     def _done(self, rec: List[Any], status: Optional[int], error: Optional[str]) -> None:
         seq = rec[0]

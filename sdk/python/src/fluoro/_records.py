@@ -16,7 +16,7 @@ the live sender already sent gets ``"duplicate": true`` and changes nothing.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ._transport import Client, TransportError, quote
 
@@ -122,6 +122,48 @@ def send(client: Client, kind: str, body: bytes, ident: Ident, seq: Optional[int
     if st in _RETRY_STATUS or st >= 500:
         return Outcome(RETRY, st, code, msg)
     return Outcome(REJECTED, st, code, msg)
+
+
+BATCH_LINES = 1000  # batches per /ingest/batches request
+BATCH_BYTES = 8 << 20
+
+
+def batch_run(records: Iterable[Tuple[str, int]]) -> int:
+    """How many of the leading records, as (kind, body size), are batches that fit one /ingest/batches request."""
+    n = size = 0
+    for kind, length in records:
+        if kind != "batch" or n == BATCH_LINES or (n and size + length + 1 > BATCH_BYTES):
+            break
+        n += 1
+        size += length + 1
+    return n
+
+
+def send_batches(client: Client, bodies: List[bytes], spooled: int) -> Tuple[List[Dict[str, Any]], bool]:
+    """Send batch bodies (entities completed) as one /ingest/batches request (docs/spool.md).
+
+    Returns the answers of the lines applied, in order from the first up to
+    the first that was not, and whether the server takes such requests. What
+    was not applied goes one at a time (``send``), which retries, resumes or
+    reports as usual, so any failure of the request as a whole is just none
+    applied.
+    """
+    headers = {SPOOLED_HEADER: str(spooled)} if spooled > 0 else None
+    try:
+        resp = client.raw("POST", "/api/v1/ingest/batches", b"\n".join(bodies) + b"\n", headers=headers)
+        results = (resp.json() or {}).get("results") if resp.status == 200 else None
+    except Exception:
+        return [], True
+    if resp.status in (404, 405):
+        return [], False  # a server older than the endpoint
+    if not isinstance(results, list) or len(results) != len(bodies):
+        return [], True
+    applied: List[Dict[str, Any]] = []
+    for ack in results:
+        if not isinstance(ack, dict) or ack.get("status") != 200:
+            break
+        applied.append(ack)
+    return applied, True
 
 
 def describe(kind: str, out: Outcome) -> str:

@@ -27,14 +27,15 @@ from ._records import (
     OK,
     REJECTED,
     RETRY,
-    SPOOLED_HEADER,
     Ident,
+    batch_run,
     complete_entity,
     describe,
     dumps_body,
     rejected_records,
     run_path,
     send,
+    send_batches,
 )
 from ._settings import config_dir, login_entry, read_login, resolve
 from ._spool import Lock, append_line, dumps_strict, find_spool_dir, op_line, read_spool, repair_tail, trim_segments
@@ -137,21 +138,6 @@ def spooled_points(records: List[Any]) -> int:
     return 0
 
 
-_BATCH_LINES = 1000  # batches per /ingest/batches request
-_BATCH_BYTES = 8 << 20
-
-
-def _batch_run(records: List[Any], i: int) -> int:
-    """How many records from i on are batches that fit one /ingest/batches request."""
-    n = size = 0
-    for rec in records[i : i + _BATCH_LINES]:
-        if rec.kind != "batch" or (n and size + len(rec.body) + 1 > _BATCH_BYTES):
-            break
-        n += 1
-        size += len(rec.body) + 1
-    return n
-
-
 class _Syncer:
     def __init__(self, res: SyncResult, client: Client, ident: Ident, quiet: bool, retries: int) -> None:
         self.res, self.client, self.ident, self.quiet, self.retries = res, client, ident, quiet, retries
@@ -197,31 +183,14 @@ class _Syncer:
         return RETRY
 
     def send_batches(self, recs: List[Any]) -> "tuple[int, bool]":
-        """Send batch records in one /ingest/batches request.
+        """Send batch records in one /ingest/batches request (``send_batches``).
 
         Returns how many were applied, in order from the first, and whether
-        the server takes such requests. Whatever was not applied is sent
-        again one at a time, which retries, resumes or reports as usual.
+        the server takes such requests.
         """
-        body = b"\n".join(complete_entity(r.body, self.ident.entity) for r in recs) + b"\n"
-        headers = {SPOOLED_HEADER: str(self.spooled)} if self.spooled > 0 else None
-        try:
-            resp = self.client.raw("POST", "/api/v1/ingest/batches", body, headers=headers)
-        except Exception:
-            return 0, True
-        if resp.status in (404, 405):
-            return 0, False  # a server older than the endpoint
-        try:
-            results = (resp.json() or {}).get("results") if resp.status == 200 else None
-        except ValueError:
-            results = None
-        if not isinstance(results, list) or len(results) != len(recs):
-            return 0, True
-        done = 0
-        for ack in results:
-            if not isinstance(ack, dict) or ack.get("status") != 200:
-                break
-            done += 1
+        bodies = [complete_entity(r.body, self.ident.entity) for r in recs]
+        applied, multi = send_batches(self.client, bodies, self.spooled)
+        for ack in applied:
             if ack.get("duplicate"):
                 self.res.duplicates += 1
             else:
@@ -229,7 +198,7 @@ class _Syncer:
             rej = rejected_records(ack)
             if rej:
                 self.res.errors.append("%d record(s) of batch refused, e.g. %s" % (len(rej), rej[0]))
-        return done, True
+        return len(applied), multi
 
     def _reopen(self) -> None:
         """The run was finished before all its data arrived: reopen it, refinish it after."""
@@ -289,7 +258,7 @@ def _sync_one(
                 sys.stderr.flush()
             # Consecutive batches go several to a request, one commit for all;
             # from the first one not applied, one at a time below.
-            n = _batch_run(pending, i) if multi else 0
+            n = batch_run((r.kind, len(r.body)) for r in pending[i:]) if multi else 0
             if n > 1:
                 done, multi = sy.send_batches(pending[i : i + n])
                 if done:
